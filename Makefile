@@ -1,0 +1,96 @@
+# imzagate: the two commands a newcomer needs are `make run` and `make test`.
+# Every target installs what it needs first, so a fresh Debian/Ubuntu machine
+# with Go 1.26 needs nothing by hand.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+FUZZTIME ?= 5s
+LONGFUZZTIME ?= 2m
+TESTFLAGS ?= -race -count=1 -timeout 9m
+BIN := bin
+
+.PHONY: all run build test test-go fuzz-short fuzz bench lint vet staticcheck deps deps-redis fmt clean
+
+all: build
+
+## run: the all-in-one demo (embedded Redis, simulated operator and SIMs).
+run:
+	$(GO) run ./cmd/imzagate demo
+
+## build: every binary into bin/.
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## test: everything CI runs. Installs missing test dependencies first.
+test: deps lint test-go fuzz-short
+
+## lint: formatting, go vet and staticcheck.
+lint: vet staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+## test-go: the Go tests with the race detector, verbose, then one summary line.
+test-go:
+	@log=$$(mktemp); status=0; \
+	$(GO) test $(TESTFLAGS) -v ./... 2>&1 | tee "$$log" | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|PASS|\s+\S+_test\.go:[0-9]+:)' || true; \
+	grep -qE '^(FAIL|panic:)|^--- FAIL' "$$log" && status=1; \
+	if ! grep -q '^ok ' "$$log"; then status=1; fi; \
+	passed=$$(grep -cE '^\s*--- PASS' "$$log" || true); failed=$$(grep -cE '^\s*--- FAIL' "$$log" || true); \
+	skipped=$$(grep -cE '^\s*--- SKIP' "$$log" || true); \
+	if [ "$$status" -ne 0 ]; then grep -E '^(FAIL|panic:)|--- FAIL|build failed|cannot|undefined' "$$log" | head -40; fi; \
+	echo "go test: $$passed passed, $$failed failed, $$skipped skipped"; \
+	rm -f "$$log"; exit $$status
+
+## fuzz-short: every Fuzz target for $(FUZZTIME) (part of make test).
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz LONGFUZZTIME=$(FUZZTIME)
+
+## fuzz: every Fuzz target for $(LONGFUZZTIME).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target ($(LONGFUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(LONGFUZZTIME) "$$pkg" >/tmp/imzagate-fuzz.log 2>&1 || { cat /tmp/imzagate-fuzz.log; exit 1; }; \
+	    tail -1 /tmp/imzagate-fuzz.log; \
+	  done; \
+	done
+
+## bench: Go micro-benchmarks (the load benchmark joins later).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## deps: install what the tests need when it is missing (Debian/Ubuntu).
+deps: deps-redis
+
+deps-redis:
+	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-sentinel >/dev/null; then \
+	  $(call apt_install,redis-server redis-tools redis-sentinel,Redis 7 (redis-server\, redis-cli\, redis-sentinel)); \
+	fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)
+
+# apt_install installs Debian packages $(1) as root or through sudo, or stops
+# with a message naming what to install ($(2)) by other means.
+define apt_install
+if ! command -v apt-get >/dev/null; then \
+  echo "missing $(2): install it with your package manager and re-run"; exit 1; \
+fi; \
+if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+else echo "missing $(2): run 'sudo apt-get install $(1)' (needs root) and re-run"; exit 1; fi; \
+echo "installing $(1) from Debian packages"; \
+$$sudo apt-get update -qq >/dev/null; \
+DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(1) >/dev/null
+endef

@@ -1,0 +1,91 @@
+package redistest_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/imzagate/imzagate/sessions/redistest"
+)
+
+func TestStartServesCommands(t *testing.T) {
+	srv := redistest.Start(t)
+	if got, err := srv.Do("SET", "k", "v"); err != nil || got != "+OK" {
+		t.Fatalf("SET = %q, %v; want +OK", got, err)
+	}
+	if got, err := srv.Do("GET", "k"); err != nil || got != "v" {
+		t.Fatalf("GET = %q, %v; want v", got, err)
+	}
+	info, err := srv.Do("INFO", "server")
+	if err != nil || !strings.Contains(info, "redis_version:") {
+		t.Fatalf("INFO server = %q, %v", info, err)
+	}
+	t.Logf("real redis-server at %s: %s", srv.Addr, versionLine(info))
+}
+
+func TestStopEndsServer(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Stop()
+	if _, err := srv.Do("PING"); err == nil {
+		t.Fatal("PING after Stop succeeded; the server should be gone")
+	}
+	srv.Stop() // idempotent
+}
+
+func TestRestartKeepsAppendOnlyData(t *testing.T) {
+	srv := redistest.StartWith(t, redistest.Options{AppendOnly: true})
+	if _, err := srv.Do("SET", "durable", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart(t)
+	if got, err := srv.Do("GET", "durable"); err != nil || got != "yes" {
+		t.Fatalf("after restart GET = %q, %v; want yes", got, err)
+	}
+}
+
+func TestRestartWithoutPersistenceLosesData(t *testing.T) {
+	srv := redistest.Start(t)
+	if _, err := srv.Do("SET", "volatile", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart(t)
+	if got, err := srv.Do("GET", "volatile"); err != nil || got != "" {
+		t.Fatalf("after restart without AOF GET = %q; want nil", got)
+	}
+}
+
+func TestClusterHasThreeMastersCoveringAllSlots(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	if len(cl.Addrs) != 3 {
+		t.Fatalf("cluster has %d nodes, want 3", len(cl.Addrs))
+	}
+	info, err := cl.Nodes[0].Do("CLUSTER", "INFO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cluster_state:ok", "cluster_slots_assigned:16384", "cluster_known_nodes:3", "cluster_size:3"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("CLUSTER INFO lacks %q:\n%s", want, info)
+		}
+	}
+	// A key whose slot another master owns is redirected, proving the nodes
+	// really split the keyspace.
+	moved := 0
+	for _, key := range []string{"a", "b", "c", "d", "e", "f"} {
+		if _, err := cl.Nodes[0].Do("SET", key, "1"); err != nil && strings.Contains(err.Error(), "MOVED") {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Error("no key was redirected from node 0; the slots are not spread over the masters")
+	}
+	t.Logf("real 3-node Redis Cluster at %v", cl.Addrs)
+}
+
+func versionLine(info string) string {
+	for _, l := range strings.Split(info, "\n") {
+		if strings.HasPrefix(l, "redis_version:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
