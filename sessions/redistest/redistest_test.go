@@ -1,6 +1,8 @@
 package redistest_test
 
 import (
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -88,4 +90,34 @@ func versionLine(info string) string {
 		}
 	}
 	return ""
+}
+
+// TestMissingRedisFailsUnderCI runs this test binary again with an empty
+// PATH: with CI set a missing redis-server must fail the test, without CI it
+// must skip it.
+func TestMissingRedisFailsUnderCI(t *testing.T) {
+	if os.Getenv("REDISTEST_CHILD") == "1" {
+		redistest.Start(t)
+		t.Fatal("Start returned without redis-server on PATH")
+	}
+	for _, tc := range []struct {
+		name, ci string
+		wantFail bool
+		wantText string
+	}{
+		{name: "ci", ci: "true", wantFail: true, wantText: "CI is set, so a missing Redis is a failure"},
+		{name: "laptop", ci: "", wantFail: false, wantText: "--- SKIP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMissingRedisFailsUnderCI$", "-test.v")
+			cmd.Env = []string{"PATH=" + t.TempDir(), "REDISTEST_CHILD=1", "CI=" + tc.ci, "HOME=" + t.TempDir()}
+			out, err := cmd.CombinedOutput()
+			if failed := err != nil; failed != tc.wantFail {
+				t.Fatalf("child failed=%v, want %v; output:\n%s", failed, tc.wantFail, out)
+			}
+			if !strings.Contains(string(out), tc.wantText) {
+				t.Fatalf("child output lacks %q:\n%s", tc.wantText, out)
+			}
+		})
+	}
 }
