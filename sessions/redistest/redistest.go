@@ -118,7 +118,12 @@ func (s *Server) startOnFreePort() error {
 
 func (s *Server) launch() error {
 	args := append([]string{"--port", strconv.Itoa(s.Port)}, s.args...)
-	cmd := exec.Command("redis-server", args...)
+	return s.launchCommand(exec.Command("redis-server", args...))
+}
+
+// launchCommand starts cmd (a redis-server or redis-sentinel listening on
+// s.Addr) with its output in the server's log, and waits until it answers.
+func (s *Server) launchCommand(cmd *exec.Cmd) error {
 	logPath := filepath.Join(s.Dir, "redis.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -143,7 +148,7 @@ func (s *Server) launch() error {
 		_ = cmd.Process.Kill()
 		<-done
 		tail, _ := os.ReadFile(logPath)
-		return fmt.Errorf("redis-server on %s: %w; log: %s", s.Addr, err, lastLines(string(tail), 5))
+		return fmt.Errorf("%s on %s: %w; log: %s", filepath.Base(cmd.Path), s.Addr, err, lastLines(string(tail), 5))
 	}
 	return nil
 }
@@ -178,7 +183,8 @@ func (s *Server) Restart(t testing.TB) {
 }
 
 // Do sends one command and returns the reply: a bulk string whole ("" for
-// nil), any other reply as its first line (for example "+PONG"). It needs no client library, so helpers and tests of
+// nil), an array as its elements joined by newlines, any other reply as its
+// line (for example "+PONG"). It needs no client library, so helpers and tests of
 // any package can poke the server.
 func (s *Server) Do(args ...string) (string, error) {
 	return do(s.Addr, args...)
@@ -250,8 +256,7 @@ func waitReady(addr string, exited <-chan struct{}) error {
 }
 
 // do speaks RESP directly: it sends the command as an array of bulk strings
-// and returns the reply. Bulk replies are returned whole; other replies as
-// their first line.
+// and returns the reply as readReply renders it.
 func do(addr string, args ...string) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -267,18 +272,28 @@ func do(addr string, args ...string) (string, error) {
 	if _, err := conn.Write([]byte(b.String())); err != nil {
 		return "", err
 	}
-	r := bufio.NewReader(conn)
+	return readReply(bufio.NewReader(conn))
+}
+
+// readReply reads one RESP reply: bulk strings whole ("" for nil), arrays as
+// their elements joined by newlines, other replies as their line; an error
+// reply is also returned as an error.
+func readReply(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
 	line = strings.TrimRight(line, "\r\n")
-	if strings.HasPrefix(line, "$") {
+	if line == "" {
+		return "", fmt.Errorf("empty reply line")
+	}
+	switch line[0] {
+	case '$':
 		n, err := strconv.Atoi(line[1:])
 		if n == -1 && err == nil {
 			return "", nil // nil bulk reply: the key does not exist
 		}
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > 64<<20 {
 			return "", fmt.Errorf("bad bulk reply %q", line)
 		}
 		buf := make([]byte, n+2)
@@ -286,8 +301,24 @@ func do(addr string, args ...string) (string, error) {
 			return "", err
 		}
 		return string(buf[:n]), nil
-	}
-	if strings.HasPrefix(line, "-") {
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if n == -1 && err == nil {
+			return "", nil
+		}
+		if err != nil || n < 0 || n > 1<<16 {
+			return "", fmt.Errorf("bad array reply %q", line)
+		}
+		parts := make([]string, 0, n)
+		for range n {
+			p, err := readReply(r)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, "\n"), nil
+	case '-':
 		return line, fmt.Errorf("redis: %s", line[1:])
 	}
 	return line, nil
