@@ -1,0 +1,58 @@
+// Package smpp implements the SMPP 3.4 protocol for the gateway's side (the
+// ESME): the PDU codec, a framed connection, a session with a window, an
+// auto-reconnecting client with flow control, and an operator pool with
+// prefix routing and a circuit breaker. The test SMSC in smpp/smsc reuses the
+// codec, Conn and Session.
+//
+// # Protocol flow
+//
+//	ESME (us)                                   SMSC (operator)
+//	TCP connect (optionally TLS)  ------------>
+//	bind_transceiver(system_id, password) ---->
+//	                              <------------ bind_transceiver_resp(status)
+//	submit_sm(seq=n, esm_class 0x40, pid 0x7F, dcs 0xF6, UDH‖packet) -->
+//	   ... up to Window requests in flight, matched by sequence number ...
+//	                              <------------ submit_sm_resp(seq=n, message_id)
+//	                              <------------ deliver_sm(seq=m, MO from the SIM, or a receipt)
+//	deliver_sm_resp(seq=m) ------------------>  only after the Handler stored it
+//	enquire_link (when idle) ---------------->  either side, any time
+//	                              <------------ enquire_link_resp
+//	unbind ---------------------------------->  after in-flight requests drained
+//	                              <------------ unbind_resp; TCP close
+//
+// # Layers
+//
+//   - Codec (pdu.go, pdu_types.go, codec.go, tlv.go): Encode appends a PDU to
+//     a buffer, Decode parses a complete PDU through a bounds-checked cursor;
+//     every error names the PDU and the field. No codec file touches the
+//     network.
+//   - Conn: ReadPDU/WritePDU/Flush over a net.Conn. Framing errors
+//     (*FrameError) mean the stream is lost; unknown commands
+//     (*UnknownCommandError) and bad bodies (*DecodeError) do not.
+//   - Session: one reader goroutine and one writer goroutine per connection.
+//     The reader never runs application code; requests from the peer go to
+//     a RequestHandler that must not block. The writer batches, gives
+//     responses priority, and is the only user of the bufio.Writer.
+//     Requests take sequence numbers 1..0x7FFFFFFF (wrapping, skipping those
+//     in flight) and a window slot; each has a deadline. When the link drops,
+//     every request in flight ends with ErrOutcomeUnknown.
+//   - Client: one configured bind kept up: dial, bind, reconnect with capped
+//     exponential back-off and jitter, bind failures classified, a token
+//     bucket per bind with AIMD slow-down on ESME_RTHROTTLED/ESME_RMSGQFUL,
+//     and inbound deliver_sm/data_sm handed to workers.
+//   - Pool: operators with prefixes and binds, routing by longest prefix,
+//     a gobreaker circuit breaker per operator, concatenated-MO reassembly,
+//     receipt parsing and the Handler contract.
+//
+// # Inbound acknowledgement
+//
+// deliver_sm_resp is ESME_ROK only once Handler.HandleMO or HandleReceipt
+// returned nil, that is once the effect is stored. Any other error answers
+// ESME_RX_T_APPN so the SMSC redelivers; an error wrapping ErrPermanent
+// answers ESME_RX_P_APPN (the SMSC must not redeliver). When the inbound queue
+// is full the reader answers ESME_RX_T_APPN at once rather than block.
+//
+// Segments of a concatenated MO are acknowledged once held in memory; the
+// last one is acknowledged only after the whole message was handled, and the
+// earlier parts are kept until then, so a redelivered last part completes it.
+package smpp
