@@ -51,6 +51,10 @@ type Options struct {
 	AppendOnly bool
 	// Args are extra redis-server arguments, such as "--maxmemory 10mb".
 	Args []string
+	// ConfigFile, when set, is loaded first; the helper's own arguments
+	// (port, bind, dir, persistence) and Args then override it, which lets a
+	// test prove that a shipped redis.conf is accepted by a real server.
+	ConfigFile string
 }
 
 // RequireBinaries skips the test when redis-server or redis-cli is not on
@@ -90,6 +94,9 @@ func StartWith(t testing.TB, opts Options) *Server {
 		args = append(args, "--appendonly", "no")
 	}
 	args = append(args, opts.Args...)
+	if opts.ConfigFile != "" {
+		args = append([]string{opts.ConfigFile}, args...)
+	}
 	s := &Server{Dir: dir, args: args}
 	if err := s.startOnFreePort(); err != nil {
 		t.Fatalf("redistest: %v", err)
@@ -117,7 +124,13 @@ func (s *Server) startOnFreePort() error {
 }
 
 func (s *Server) launch() error {
-	args := append([]string{"--port", strconv.Itoa(s.Port)}, s.args...)
+	args := s.args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "--") {
+		// redis-server wants its configuration file as the first argument.
+		args = append([]string{args[0], "--port", strconv.Itoa(s.Port)}, args[1:]...)
+	} else {
+		args = append([]string{"--port", strconv.Itoa(s.Port)}, args...)
+	}
 	return s.launchCommand(exec.Command("redis-server", args...))
 }
 
