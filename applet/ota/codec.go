@@ -234,12 +234,6 @@ func (c *Codec) OpenCommand(pkt []byte) (Command, error) {
 		c.ciph.decrypt(buf[clearPrefixLen:total])
 	}
 	pcntr := int(buf[15])
-	if pcntr > total-16-l {
-		return cmd, fmt.Errorf("%w: PCNTR %d", ErrPadding, pcntr)
-	}
-	if c.cmdBS == 1 && pcntr != 0 {
-		return cmd, fmt.Errorf("%w: PCNTR %d without ciphering", ErrPadding, pcntr)
-	}
 	cmd.Counter = getCounter(buf[10:15])
 	cmd.PCNTR = byte(pcntr)
 	got := buf[total : total+l]
@@ -253,6 +247,14 @@ func (c *Codec) OpenCommand(pkt []byte) (Command, error) {
 			return cmd, ErrChecksum
 		}
 		cmd.Checksum = got
+	}
+	// PCNTR is checked after the checksum (which covers the padding
+	// whatever its count), so a wrong key reads as a checksum failure.
+	if pcntr > total-16-l {
+		return Command{}, fmt.Errorf("%w: PCNTR %d", ErrPadding, pcntr)
+	}
+	if c.cmdBS == 1 && pcntr != 0 {
+		return Command{}, fmt.Errorf("%w: PCNTR %d without ciphering", ErrPadding, pcntr)
 	}
 	cmd.Data = x[16 : len(x)-pcntr : len(x)-pcntr]
 	return cmd, nil

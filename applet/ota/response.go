@@ -121,12 +121,6 @@ func (c *Codec) OpenResponse(pkt []byte) (Response, error) {
 		c.ciph.decrypt(buf[3+6 : 3+total])
 	}
 	pcntr := int(buf[3+11])
-	if pcntr > total-16-l+3 {
-		return r, fmt.Errorf("%w: PCNTR %d", ErrPadding, pcntr)
-	}
-	if bs == 1 && pcntr != 0 {
-		return r, fmt.Errorf("%w: PCNTR %d without ciphering", ErrPadding, pcntr)
-	}
 	copy(r.TAR[:], buf[3+3:3+6])
 	r.Counter = getCounter(buf[3+6 : 3+11])
 	r.PCNTR = byte(pcntr)
@@ -142,6 +136,12 @@ func (c *Codec) OpenResponse(pkt []byte) (Response, error) {
 			return r, ErrChecksum
 		}
 		r.Checksum = got
+	}
+	if pcntr > total-13-l {
+		return Response{}, fmt.Errorf("%w: PCNTR %d", ErrPadding, pcntr)
+	}
+	if bs == 1 && pcntr != 0 {
+		return Response{}, fmt.Errorf("%w: PCNTR %d without ciphering", ErrPadding, pcntr)
 	}
 	r.Data = y[16 : len(y)-pcntr : len(y)-pcntr]
 	return r, nil

@@ -1,0 +1,197 @@
+package applet
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/imzagate/imzagate/applet/ota"
+	"github.com/imzagate/imzagate/applet/sms"
+)
+
+// Transport parameters of applet-protocol §1.
+var (
+	// TAR is the applet's toolkit application reference.
+	TAR = [3]byte{0xA5, 0x10, 0x01}
+	// SPIMT secures gateway → SIM commands: CC, ciphered, counter
+	// "higher"; PoR on error only, ciphered + CC, by SMS-SUBMIT.
+	SPIMT = ota.SPI{0x16, 0x3A}
+	// SPIMO secures SIM → gateway replies: CC, ciphered, counter
+	// "higher"; no PoR.
+	SPIMO = ota.SPI{0x16, 0x00}
+)
+
+// Key identifiers: key version in the high nibble, AES in the low one.
+const (
+	KIcMT = 0x12
+	KIDMT = 0x12
+	KIcMO = 0x22
+	KIDMO = 0x22
+)
+
+// CCLen is the AES-CMAC length used in both directions.
+const CCLen = 8
+
+// MTParams are the OTA parameters of commands; MOParams those of replies.
+func MTParams() ota.Params {
+	return ota.Params{Header: ota.Header{SPI: SPIMT, KIc: KIcMT, KID: KIDMT, TAR: TAR}, CCLen: CCLen}
+}
+
+// MOParams returns the OTA parameters of the applet's replies.
+func MOParams() ota.Params {
+	return ota.Params{Header: ota.Header{SPI: SPIMO, KIc: KIcMO, KID: KIDMO, TAR: TAR}, CCLen: CCLen}
+}
+
+// MTCodec returns the codec for the card's MT commands and their PoRs.
+func MTCodec(k CardKeys) (*ota.Codec, error) {
+	return ota.NewCodec(MTParams(), ota.Keys{KIc: k.KIc[:], KID: k.KID[:]})
+}
+
+// MOCodec returns the codec for the card's MO replies.
+func MOCodec(k CardKeys) (*ota.Codec, error) {
+	return ota.NewCodec(MOParams(), ota.Keys{KIc: k.KIcMO[:], KID: k.KIDMO[:]})
+}
+
+// Errors of OpenMO.
+var (
+	ErrNotOTA        = errors.New("applet: user data carries no OTA packet")
+	ErrConcatenated  = errors.New("applet: user data is a segment; reassemble first")
+	ErrWrongKeySet   = errors.New("applet: MO not secured with the MO key set")
+	ErrWrongTAR      = errors.New("applet: wrong TAR")
+	ErrUnsecuredOK   = errors.New("applet: unsecured PoR with status OK")
+	ErrUnexpectedPoR = errors.New("applet: PoR without an error status")
+)
+
+// SealCommand builds the command's TLVs, secures them once with the card's
+// key version 1 keys and counter (SPI 16 3A), and cuts the packet into SMS
+// TP-UD segments (UDH included) with the given concatenation reference.
+func SealCommand(keys CardKeys, counter uint64, cmd *Command, concatRef byte) ([][]byte, error) {
+	c, err := MTCodec(keys)
+	if err != nil {
+		return nil, err
+	}
+	return seal(c, counter, cmd.AppendBinary, sms.IEICommand, concatRef)
+}
+
+// SealMO is the card side of the reply: the response TLVs in a command
+// packet secured with the MO keys (SPI 16 00, KIc/KID 22) and the card's MO
+// counter, cut into SMS segments.
+func SealMO(keys CardKeys, counter uint64, r *Response, concatRef byte) ([][]byte, error) {
+	c, err := MOCodec(keys)
+	if err != nil {
+		return nil, err
+	}
+	return seal(c, counter, r.AppendBinary, sms.IEICommand, concatRef)
+}
+
+func seal(c *ota.Codec, counter uint64, enc func([]byte) ([]byte, error), id sms.PacketID, ref byte) ([][]byte, error) {
+	var buf [256]byte
+	data, err := enc(buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	// Reserve the single-SMS UDH in front so that the common case is one
+	// allocation for the packet and one for the segment list.
+	pkt := make([]byte, 3, 3+c.CommandOverhead(len(data))+16)
+	pkt, err = c.SealCommand(pkt, counter, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(pkt) <= sms.MaxUserData {
+		pkt[0], pkt[1], pkt[2] = 0x02, byte(id), 0x00
+		return [][]byte{pkt}, nil
+	}
+	return sms.Segment(id, pkt[3:], uint16(ref), false)
+}
+
+// MOKind tells an applet reply from a PoR.
+type MOKind byte
+
+// MO kinds.
+const (
+	MOReply MOKind = 1 // the applet's Response (UDH 70 00)
+	MOPoR   MOKind = 2 // an OTA-level Proof of Receipt (UDH 71 00)
+)
+
+// String names the kind.
+func (k MOKind) String() string {
+	switch k {
+	case MOReply:
+		return "reply"
+	case MOPoR:
+		return "PoR"
+	}
+	return "unknown"
+}
+
+// MO is an opened mobile-originated message.
+type MO struct {
+	Kind      MOKind
+	Counter   uint64   // MOReply: the card's MO counter; MOPoR: the echoed MT CNTR
+	Response  Response // MOReply only
+	PoRStatus byte     // MOPoR only: ota.Status
+}
+
+// OpenMO opens one complete MO TP-UD: UDH `02 70 00`‖packet for an applet
+// reply, or `02 71 00`‖PoR. Replies are opened with the MO keys and must
+// carry SPI 16 00, KIc/KID 22 and the applet's TAR; PoRs are opened with
+// the MT parameters and keys, unsecured error PoRs accepted as ota-spec §2
+// says. The caller checks Counter against the last accepted one.
+func OpenMO(keys CardKeys, userData []byte) (MO, error) {
+	h, body, err := sms.Parse(userData)
+	if err != nil {
+		return MO{}, err
+	}
+	if h.HasConcat && h.Concat.Total > 1 {
+		return MO{}, ErrConcatenated
+	}
+	switch h.Packet {
+	case sms.IEICommand:
+		hdr, err := ota.ParseHeader(body)
+		if err != nil {
+			return MO{}, err
+		}
+		if hdr.SPI != SPIMO || hdr.KIc != KIcMO || hdr.KID != KIDMO {
+			return MO{}, fmt.Errorf("%w: SPI %x KIc %02x KID %02x", ErrWrongKeySet, hdr.SPI[:], hdr.KIc, hdr.KID)
+		}
+		if hdr.TAR != TAR {
+			return MO{}, fmt.Errorf("%w: %x", ErrWrongTAR, hdr.TAR[:])
+		}
+		c, err := MOCodec(keys)
+		if err != nil {
+			return MO{}, err
+		}
+		p, err := c.OpenCommand(body)
+		if err != nil {
+			return MO{}, err
+		}
+		if p.Counter == 0 {
+			return MO{}, fmt.Errorf("%w: MO counter 0", ota.ErrCounterLow)
+		}
+		r, err := ParseResponse(p.Data)
+		if err != nil {
+			return MO{}, err
+		}
+		return MO{Kind: MOReply, Counter: p.Counter, Response: r}, nil
+	case sms.IEIResponse:
+		c, err := MTCodec(keys)
+		if err != nil {
+			return MO{}, err
+		}
+		r, err := c.OpenResponse(body)
+		if err != nil {
+			return MO{}, err
+		}
+		if r.TAR != TAR {
+			return MO{}, fmt.Errorf("%w: %x", ErrWrongTAR, r.TAR[:])
+		}
+		if r.Status == ota.StatusOK {
+			// SPI2 asks for PoRs on error only; an OK PoR is not ours.
+			if !r.Secured {
+				return MO{}, ErrUnsecuredOK
+			}
+			return MO{}, ErrUnexpectedPoR
+		}
+		return MO{Kind: MOPoR, Counter: r.Counter, PoRStatus: byte(r.Status)}, nil
+	}
+	return MO{}, ErrNotOTA
+}
