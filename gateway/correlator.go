@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+)
+
+// ErrPermanent marks an MO or receipt the SMSC must not redeliver (the smpp
+// adapter acknowledges it). Every other error asks for redelivery.
+var ErrPermanent = errors.New("gateway: permanent")
+
+// Receipt is an SMSC delivery receipt for one MT segment.
+type Receipt struct {
+	Source    string // the handset's number, E.164 digits without '+'
+	MessageID string // normalised SMSC message id
+	Stat      string // DELIVRD, EXPIRED, UNDELIV, REJECTD, ...
+}
+
+// phoneFromAddr turns an SMPP address (digits, maybe with '+') into +994….
+func phoneFromAddr(addr string) string {
+	return "+" + strings.TrimPrefix(addr, "+")
+}
+
+// HandleMO correlates one complete MO (concatenation already undone) from
+// source (E.164 digits): open the OTA packet with the card's keys, check the
+// MO counter, find the session by transaction id, verify the signature,
+// complete the session. It returns nil only when the effect is stored (or
+// there is nothing to store); an error asks the SMSC to redeliver.
+func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) error {
+	phone := phoneFromAddr(source)
+	log := s.log.With(s.phoneAttrs(phone))
+	sub, err := s.store.Subscriber(ctx, phone)
+	if errors.Is(err, ErrNotFound) {
+		s.metrics.moReceived.WithLabelValues("invalid").Inc()
+		s.metrics.moUnmatched.WithLabelValues("unknown_phone").Inc()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	mo, err := s.ota.Open(sub.ICCID, userData)
+	if err != nil {
+		// Malformed, unauthenticated or mis-keyed: the card (or something
+		// posing as it) answered, but nothing in it can be trusted, so the
+		// phone's running session ends as SIM_ERROR.
+		reason := "other"
+		var oe *OTAError
+		if errors.As(err, &oe) {
+			reason = oe.Reason
+		}
+		s.metrics.moReceived.WithLabelValues("invalid").Inc()
+		s.metrics.otaErrors.WithLabelValues(reason).Inc()
+		log.LogAttrs(ctx, slog.LevelWarn, "MO rejected", slog.String("reason", reason))
+		return s.failRunning(ctx, log, phone, ResultSIMError)
+	}
+	switch mo.Kind {
+	case MOPoR:
+		s.metrics.moReceived.WithLabelValues("por").Inc()
+		if mo.PoRStatus == 0 {
+			return nil // a success PoR: the card asked for none, nothing to do
+		}
+		s.metrics.otaErrors.WithLabelValues("por_status").Inc()
+		log.LogAttrs(ctx, slog.LevelWarn, "error PoR", slog.Int("por_status", int(mo.PoRStatus)))
+		return s.failRunning(ctx, log, phone, ResultSIMError)
+	case MOReply:
+		s.metrics.moReceived.WithLabelValues("reply").Inc()
+	default:
+		return nil
+	}
+	sess, err := s.store.ByTxn(ctx, mo.TxnID)
+	if errors.Is(err, ErrNotFound) {
+		s.metrics.moUnmatched.WithLabelValues("no_session").Inc()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log = log.With(slog.String("session_id", sess.ID))
+	if sess.Phone != phone || sess.ICCID != sub.ICCID {
+		s.metrics.moUnmatched.WithLabelValues("phone_mismatch").Inc()
+		log.LogAttrs(ctx, slog.LevelWarn, "MO transaction belongs to another phone")
+		return nil
+	}
+	if err := s.store.AcceptMOCounter(ctx, sub.ICCID, mo.Counter); err != nil {
+		if !errors.Is(err, ErrReplay) {
+			return err
+		}
+		// The counter was accepted before. If the session is still running
+		// this is the SMSC redelivering the very reply whose completion did
+		// not get stored (the counter write succeeded, the completion did
+		// not): the packet is authentic (its checksum passed) and its
+		// transaction id is unique, so apply it. Otherwise it is a replay.
+		if sess.State != StateRunning {
+			s.metrics.moReplays.Inc()
+			log.LogAttrs(ctx, slog.LevelWarn, "MO replay rejected")
+			return nil
+		}
+	}
+	if sess.State != StateRunning {
+		s.metrics.moUnmatched.WithLabelValues("late").Inc()
+		return nil
+	}
+	res := Result{Result: resultForStatus(mo.Status), Completed: s.now()}
+	if res.Result == ResultOK {
+		res.SigAlg = mo.SigAlg
+		res.Signature = mo.Signature
+		if err := s.checkSignature(sub, sess, mo); err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))
+			res = Result{Result: ResultSignatureInvalid, Completed: res.Completed}
+		}
+	}
+	return s.completeLocal(ctx, log, sess, res)
+}
+
+// checkSignature verifies the reply against the certificate of the session's key reference.
+func (s *Server) checkSignature(sub Subscriber, sess Session, mo MO) error {
+	for _, c := range sub.Certificates {
+		if c.KeyRef != sess.KeyRef {
+			continue
+		}
+		x, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			return fmt.Errorf("certificate: %w", err)
+		}
+		return verifySignature(x, mo.SigAlg, sess.Hash, mo.Signature)
+	}
+	return errors.New("no certificate for the key reference")
+}
+
+// failRunning completes the phone's running session with result, if any.
+func (s *Server) failRunning(ctx context.Context, log *slog.Logger, phone, result string) error {
+	sess, err := s.store.RunningByPhone(ctx, phone)
+	if errors.Is(err, ErrNotFound) {
+		s.metrics.moUnmatched.WithLabelValues("no_session").Inc()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.completeLocal(ctx, log.With(slog.String("session_id", sess.ID)), sess, Result{Result: result, Completed: s.now()})
+}
+
+// HandleReceipt applies a delivery receipt to the phone's running session
+// when the message id is one of its segments: DELIVRD marks it delivered,
+// UNDELIV/REJECTD end it as DELIVERY_ERROR, EXPIRED as PHONE_ABSENT.
+func (s *Server) HandleReceipt(ctx context.Context, r Receipt) error {
+	phone := phoneFromAddr(r.Source)
+	sess, err := s.store.RunningByPhone(ctx, phone)
+	if errors.Is(err, ErrNotFound) {
+		s.metrics.receipts.WithLabelValues("unmatched").Inc()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(sess.MessageIDs, r.MessageID) {
+		if sess.Submitted.IsZero() && r.Stat != "DELIVRD" {
+			// The receipt outran our own record of the submit: ask the
+			// SMSC to redeliver it in a moment rather than lose a failure.
+			s.metrics.receipts.WithLabelValues("early").Inc()
+			return errors.New("gateway: receipt before the submit was recorded")
+		}
+		s.metrics.receipts.WithLabelValues("unmatched").Inc()
+		return nil
+	}
+	log := s.log.With(slog.String("session_id", sess.ID), slog.String("stat", r.Stat))
+	switch strings.ToUpper(r.Stat) {
+	case "DELIVRD", "ACCEPTD", "ENROUTE":
+		s.metrics.receipts.WithLabelValues("delivered").Inc()
+		if !sess.Delivered.IsZero() {
+			return nil
+		}
+		at := s.now()
+		if err := s.store.MarkDelivered(ctx, sess.ID, at); err != nil && !errors.Is(err, ErrDuplicate) && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if !sess.Submitted.IsZero() {
+			s.metrics.stageLatency.WithLabelValues("submitted_delivered").Observe(at.Sub(sess.Submitted).Seconds())
+		}
+		return nil
+	case "EXPIRED":
+		s.metrics.receipts.WithLabelValues("absent").Inc()
+		return s.completeLocal(ctx, log, sess, Result{Result: ResultPhoneAbsent, Completed: s.now()})
+	case "UNDELIV", "REJECTD", "DELETED", "UNKNOWN":
+		s.metrics.receipts.WithLabelValues("failed").Inc()
+		return s.completeLocal(ctx, log, sess, Result{Result: ResultDeliveryError, Completed: s.now()})
+	}
+	s.metrics.receipts.WithLabelValues("unmatched").Inc()
+	return nil
+}

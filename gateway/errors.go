@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Stable error codes of the portal API (architecture.md, "Portal-facing
+// results"). They never change meaning; portals branch on them.
+const (
+	CodeInvalidRequest       = "INVALID_REQUEST"
+	CodeRequestTooLarge      = "REQUEST_TOO_LARGE"
+	CodeUnauthorized         = "UNAUTHORIZED"
+	CodeForbidden            = "OPERATION_NOT_ALLOWED"
+	CodeUserUnknown          = "USER_UNKNOWN"
+	CodeUserLocked           = "USER_LOCKED"
+	CodeCertificateNotFound  = "CERTIFICATE_NOT_FOUND"
+	CodeCertificateExpired   = "CERTIFICATE_EXPIRED"
+	CodeCertificateRevoked   = "CERTIFICATE_REVOKED"
+	CodeOutstanding          = "OUTSTANDING_TRANSACTION"
+	CodeRateLimited          = "RATE_LIMITED"
+	CodeOperatorUnavailable  = "OPERATOR_UNAVAILABLE"
+	CodeStoreUnavailable     = "STORE_UNAVAILABLE"
+	CodeSessionNotFound      = "SESSION_NOT_FOUND"
+	CodeNotFound             = "NOT_FOUND"
+	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	CodeInternal             = "INTERNAL"
+)
+
+// codeStatus maps every code to its HTTP status, in one place.
+var codeStatus = map[string]int{
+	CodeInvalidRequest:       http.StatusBadRequest,
+	CodeRequestTooLarge:      http.StatusRequestEntityTooLarge,
+	CodeUnauthorized:         http.StatusUnauthorized,
+	CodeForbidden:            http.StatusForbidden,
+	CodeUserUnknown:          http.StatusUnprocessableEntity,
+	CodeUserLocked:           http.StatusLocked,
+	CodeCertificateNotFound:  http.StatusUnprocessableEntity,
+	CodeCertificateExpired:   http.StatusUnprocessableEntity,
+	CodeCertificateRevoked:   http.StatusUnprocessableEntity,
+	CodeOutstanding:          http.StatusConflict,
+	CodeRateLimited:          http.StatusTooManyRequests,
+	CodeOperatorUnavailable:  http.StatusServiceUnavailable,
+	CodeStoreUnavailable:     http.StatusServiceUnavailable,
+	CodeSessionNotFound:      http.StatusNotFound,
+	CodeNotFound:             http.StatusNotFound,
+	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	CodeInternal:             http.StatusInternalServerError,
+}
+
+// codeTitle is the short human title of each code (RFC 9457 "title").
+var codeTitle = map[string]string{
+	CodeInvalidRequest:       "The request is invalid",
+	CodeRequestTooLarge:      "The request body is too large",
+	CodeUnauthorized:         "The portal is not authorised",
+	CodeForbidden:            "The portal may not use this operation",
+	CodeUserUnknown:          "Unknown user or wrong User ID",
+	CodeUserLocked:           "Too many wrong User IDs; try later",
+	CodeCertificateNotFound:  "No such certificate for this user",
+	CodeCertificateExpired:   "The certificate has expired",
+	CodeCertificateRevoked:   "The certificate is revoked",
+	CodeOutstanding:          "Another transaction is running for this phone",
+	CodeRateLimited:          "Too many requests",
+	CodeOperatorUnavailable:  "The mobile operator is unavailable",
+	CodeStoreUnavailable:     "The session store is unavailable",
+	CodeSessionNotFound:      "No such session",
+	CodeNotFound:             "Not found",
+	CodeMethodNotAllowed:     "Method not allowed",
+	CodeUnsupportedMediaType: "Content-Type must be application/json",
+	CodeInternal:             "Internal error",
+}
+
+// Error is an error with a stable portal-facing code. Detail and Field are
+// safe to show to the portal; everything else stays in the logs.
+type Error struct {
+	Code       string
+	Detail     string
+	Field      string        // the offending request field, for INVALID_REQUEST
+	RetryAfter time.Duration // sent as Retry-After when non-zero
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Detail)
+	}
+	return e.Code + ": " + e.Detail
+}
+
+// invalid returns an INVALID_REQUEST error for field.
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidRequest, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// errorCode gives the portal-facing code of any error: an *Error keeps its
+// own; known sentinels map; anything else is INTERNAL.
+func errorCode(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var le *LockedError
+	switch {
+	case errors.As(err, &le):
+		return &Error{Code: CodeUserLocked, Detail: "too many wrong User IDs", RetryAfter: le.RetryAfter}
+	case errors.Is(err, ErrLocked):
+		return &Error{Code: CodeUserLocked, Detail: "too many wrong User IDs"}
+	case errors.Is(err, ErrBadUserID):
+		return &Error{Code: CodeUserUnknown, Detail: "unknown phone number or wrong User ID"}
+	case errors.Is(err, ErrOutstanding):
+		return &Error{Code: CodeOutstanding, Detail: "a transaction is already running for this phone number"}
+	case errors.Is(err, ErrNotFound):
+		return &Error{Code: CodeSessionNotFound, Detail: "no such session"}
+	case errors.Is(err, ErrUnavailable):
+		return &Error{Code: CodeStoreUnavailable, Detail: "the session store is unavailable; retry"}
+	case errors.Is(err, ErrNoRoute), errors.Is(err, ErrOperatorUnavailable):
+		return &Error{Code: CodeOperatorUnavailable, Detail: "the user's mobile operator cannot be reached now; retry later"}
+	}
+	return &Error{Code: CodeInternal, Detail: "internal error"}
+}
+
+// problem is an RFC 9457 problem details object with our extension members.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	Code      string `json:"code"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// writeError is the one place errors become HTTP answers: it maps the code to
+// a status, counts it, logs internal errors (only those), and never shows
+// internal text to the portal.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := errorCode(err)
+	status, ok := codeStatus[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	s.metrics.apiErrors.WithLabelValues(e.Code).Inc()
+	if status >= 500 {
+		s.logger(r).LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("code", e.Code), slog.String("err", err.Error()))
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	if e.Code == CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="imzagate"`)
+	}
+	p := problem{
+		Type:      "https://imzagate.az/problems/" + e.Code,
+		Title:     codeTitle[e.Code],
+		Status:    status,
+		Detail:    e.Detail,
+		Instance:  r.URL.Path,
+		Code:      e.Code,
+		Field:     e.Field,
+		RequestID: requestID(r.Context()),
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}

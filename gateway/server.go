@@ -1,0 +1,425 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed openapi.yaml
+var openapiFS embed.FS
+
+// ServerOptions configure a Server. The zero value of every optional field
+// is safe; Store, Sender, OTA and at least one portal are required.
+type ServerOptions struct {
+	Store   Store
+	Sender  Sender
+	OTA     OTA
+	Portals []Portal
+
+	// Logger receives JSON or text lines; nil discards. Phone numbers are
+	// logged only as a keyed hash and masked, never User IDs or signatures.
+	Logger *slog.Logger
+	// Registerer receives the gateway's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// LogKey keys the phone-number hash in logs (random when empty, so the
+	// hashes of one process can be correlated but not reversed by lookup tables).
+	LogKey []byte
+
+	// UserTimeout is how long the applet waits for the user (10 s–255 s, default 60 s).
+	UserTimeout time.Duration
+	// DeliveryGrace is added to UserTimeout for the SMS round trips (default 30 s).
+	DeliveryGrace time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key maps to its session (default 15 s).
+	IdempotencyTTL time.Duration
+	// MaxLongPoll bounds timeoutMs of GET /v1/sessions/{id} (default 120 s).
+	MaxLongPoll time.Duration
+
+	// Callbacks tune the callback dispatcher.
+	Callbacks CallbackOptions
+
+	// DemoSubscribers, when set, serves GET /v1/demo/subscribers (demo mode only).
+	DemoSubscribers func(ctx context.Context) (any, error)
+	// Fallback serves every path the API does not own (the demo page); nil answers 404 problems.
+	Fallback http.Handler
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+	// LookupEnv reads callback secrets; nil uses no environment.
+	LookupEnv func(string) (string, bool)
+}
+
+// Server is the portal API and the correlator of replies, over the small
+// Store, Sender and OTA interfaces.
+type Server struct {
+	store   Store
+	sender  Sender
+	ota     OTA
+	portals portals
+	byID    map[string]*Portal
+	log     *slog.Logger
+	metrics *metrics
+	logKey  []byte
+	now     func() time.Time
+
+	userTimeout    time.Duration
+	grace          time.Duration
+	idemTTL        time.Duration
+	maxPoll        time.Duration
+	demoSubs       func(ctx context.Context) (any, error)
+	fallback       http.Handler
+	callbacks      *callbacks
+	handler        http.Handler
+	timersMu       sync.Mutex
+	timers         map[string]*time.Timer
+	closed         bool
+	background     sync.WaitGroup
+	backgroundStop context.CancelFunc
+	backgroundCtx  context.Context
+}
+
+// NewServer validates the options and builds a server. It starts the
+// callback workers; Close stops them.
+func NewServer(opts ServerOptions) (*Server, error) {
+	if opts.Store == nil || opts.Sender == nil || opts.OTA == nil {
+		return nil, errors.New("gateway: Store, Sender and OTA are required")
+	}
+	if len(opts.Portals) == 0 {
+		return nil, errNoPortals
+	}
+	s := &Server{
+		store: opts.Store, sender: opts.Sender, ota: opts.OTA,
+		byID: map[string]*Portal{}, log: opts.Logger, logKey: opts.LogKey, now: opts.Now,
+		userTimeout: opts.UserTimeout, grace: opts.DeliveryGrace, idemTTL: opts.IdempotencyTTL,
+		maxPoll: opts.MaxLongPoll, demoSubs: opts.DemoSubscribers, fallback: opts.Fallback,
+		timers: map[string]*time.Timer{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if len(s.logKey) == 0 {
+		s.logKey = make([]byte, 32)
+		_, _ = rand.Read(s.logKey)
+	}
+	if s.userTimeout == 0 {
+		s.userTimeout = 60 * time.Second
+	}
+	if s.userTimeout < 10*time.Second || s.userTimeout > 255*time.Second {
+		return nil, errors.New("gateway: UserTimeout must be within 10 s–255 s (applet-protocol §3, tag 88)")
+	}
+	if s.grace <= 0 {
+		s.grace = 30 * time.Second
+	}
+	if s.idemTTL <= 0 {
+		s.idemTTL = 15 * time.Second
+	}
+	if s.maxPoll <= 0 {
+		s.maxPoll = 120 * time.Second
+	}
+	for i := range opts.Portals {
+		p := opts.Portals[i]
+		if err := p.init(opts.LookupEnv); err != nil {
+			return nil, err
+		}
+		if _, dup := s.byID[p.ID]; dup {
+			return nil, errors.New("gateway: duplicate portal id " + p.ID)
+		}
+		s.byID[p.ID] = &p
+		s.portals.list = append(s.portals.list, &p)
+	}
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry() // a private sink: metrics still work, nobody scrapes them
+	}
+	s.metrics = newMetrics(reg)
+	s.backgroundCtx, s.backgroundStop = context.WithCancel(context.Background())
+	s.callbacks = newCallbacks(opts.Callbacks, s.metrics, s.log)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the portal API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops the timeout timers and drains the callback queue within ctx.
+// In-flight sessions keep running in the store: another instance, or the
+// store's own expiry, finishes them.
+func (s *Server) Close(ctx context.Context) error {
+	s.timersMu.Lock()
+	s.closed = true
+	for id, t := range s.timers {
+		t.Stop()
+		delete(s.timers, id)
+	}
+	s.timersMu.Unlock()
+	s.backgroundStop()
+	done := make(chan struct{})
+	go func() { s.background.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return s.callbacks.close(ctx)
+}
+
+// routes registers every endpoint on the standard mux.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/authentications", s.handleAuthenticationCreate)
+	mux.HandleFunc("POST /v1/signatures", s.handleSignatureCreate)
+	mux.HandleFunc("GET /v1/sessions/{id}", s.handleSessionGet)
+	mux.HandleFunc("GET /v1/certificates", s.handleCertificateList)
+	mux.HandleFunc("GET /v1/openapi.yaml", s.handleOpenAPI)
+	if s.demoSubs != nil {
+		mux.HandleFunc("GET /v1/demo/subscribers", s.handleDemoSubscribers)
+	}
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, &Error{Code: CodeNotFound, Detail: "no such endpoint"})
+	})
+	if s.fallback != nil {
+		mux.Handle("/", s.fallback)
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, &Error{Code: CodeNotFound, Detail: "no such endpoint"})
+		})
+	}
+	return s.instrument(mux)
+}
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	loggerKey
+)
+
+// requestID returns the request id stored by instrument.
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// logger returns the request's logger (with request_id).
+func (s *Server) logger(r *http.Request) *slog.Logger {
+	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return s.log
+}
+
+// statusWriter remembers the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument gives every request an id (the caller's X-Request-Id when it is
+// short and plain), a logger carrying it, and counts it by route pattern.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !plainID(id) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = context.WithValue(ctx, loggerKey, s.log.With(slog.String("request_id", id)))
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
+		s.metrics.httpInFlight.Inc()
+		defer s.metrics.httpInFlight.Dec()
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" || route == "/" || route == "/v1/" {
+			route = "other"
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.metrics.httpRequests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
+		s.metrics.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// methodLabel keeps the method label bounded.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch:
+		return m
+	}
+	return "other"
+}
+
+// plainID accepts caller request ids of 1–64 characters [A-Za-z0-9._-].
+func plainID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// phoneAttrs are the only forms of a phone number that reach the logs: a
+// keyed hash (to correlate lines) and a masked form (+99450***4567).
+func (s *Server) phoneAttrs(phone string) slog.Attr {
+	m := hmac.New(sha256.New, s.logKey)
+	m.Write([]byte(phone))
+	return slog.Group("phone", slog.String("hash", hex.EncodeToString(m.Sum(nil)[:8])), slog.String("masked", MaskPhone(phone)))
+}
+
+// MaskPhone shows the country and operator code and the last four digits:
+// +994501234567 → +99450***4567. Anything shorter is fully masked.
+func MaskPhone(phone string) string {
+	if len(phone) < 10 {
+		return "***"
+	}
+	return phone[:6] + "***" + phone[len(phone)-4:]
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// handleOpenAPI serves the embedded OpenAPI 3 document.
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	b, _ := openapiFS.ReadFile("openapi.yaml")
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(b)
+}
+
+// OpenAPI returns the OpenAPI 3 document of the portal API.
+func OpenAPI() []byte {
+	b, _ := openapiFS.ReadFile("openapi.yaml")
+	return b
+}
+
+// handleDemoSubscribers lists the simulated users (demo mode only).
+func (s *Server) handleDemoSubscribers(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.portals.authenticate(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v, err := s.demoSubs(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// authPortal authenticates the request or writes the error.
+func (s *Server) authPortal(w http.ResponseWriter, r *http.Request) *Portal {
+	p, err := s.portals.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil
+	}
+	return p
+}
+
+// handleAuthenticationCreate is POST /v1/authentications.
+func (s *Server) handleAuthenticationCreate(w http.ResponseWriter, r *http.Request) {
+	p := s.authPortal(w, r)
+	if p == nil {
+		return
+	}
+	var req authRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.start(w, r, p, OpAuthenticate, &req, nil)
+}
+
+// handleSignatureCreate is POST /v1/signatures.
+func (s *Server) handleSignatureCreate(w http.ResponseWriter, r *http.Request) {
+	p := s.authPortal(w, r)
+	if p == nil {
+		return
+	}
+	var req signRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.start(w, r, p, OpSign, &req.authRequest, req.Certificate)
+}
+
+// startResponse is the 201 body of a start.
+type startResponse struct {
+	SessionID        string    `json:"sessionId"`
+	VerificationCode string    `json:"verificationCode"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+}
+
+// start validates, then runs the service logic, then answers 201.
+func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op Operation, req *authRequest, sel *certSelector) {
+	if !p.allows(op) {
+		s.writeError(w, r, &Error{Code: CodeForbidden, Detail: "this portal may not start " + string(op)})
+		return
+	}
+	idemKey := r.Header.Get("Idempotency-Key")
+	if len(idemKey) > 128 || (idemKey != "" && !plainID(strings.ReplaceAll(idemKey, ":", "-"))) {
+		s.writeError(w, r, invalid("Idempotency-Key", "1–128 characters [A-Za-z0-9._:-]"))
+		return
+	}
+	in, err := s.validateStart(op, req, sel, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ok, wait := p.bucket.take(s.now()); !ok {
+		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
+		return
+	}
+	sess, err := s.startSession(r.Context(), s.logger(r), p, in, idemKey)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/sessions/"+sess.ID)
+	writeJSON(w, http.StatusCreated, startResponse{SessionID: sess.ID, VerificationCode: sess.VerificationCode, ExpiresAt: sess.ExpiresAt.UTC()})
+}

@@ -1,0 +1,446 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// VerificationCode derives the 4-digit code from the hash exactly as
+// applet-protocol §3 says (Mobile-ID's rule): the 6 most significant bits of
+// the first octet and the 7 least significant bits of the last.
+func VerificationCode(hash []byte) uint16 {
+	if len(hash) == 0 {
+		return 0
+	}
+	return uint16(hash[0]>>2)<<7 | uint16(hash[len(hash)-1]&0x7F)
+}
+
+// formatCode writes a verification code as 4 digits with leading zeros.
+func formatCode(v uint16) string { return fmt.Sprintf("%04d", v) }
+
+// renewalWindow is the last part of a certificate's validity in which
+// online renewal is open (architecture.md, domain facts).
+const renewalWindow = 30 * 24 * time.Hour
+
+// certStatus is active, expired or revoked at now.
+func certStatus(c Certificate, now time.Time) string {
+	switch {
+	case c.Status == CertRevoked:
+		return CertRevoked
+	case now.After(c.NotAfter) || now.Before(c.NotBefore):
+		return CertExpired
+	}
+	return CertActive
+}
+
+// pickCertificate applies the certificate policy: AUTHENTICATE always uses
+// the authentication key (reference 01); SIGN picks the signing certificate
+// by type and, for business and government, VÖEN. An expired or revoked
+// choice is refused with its own code.
+func pickCertificate(sub Subscriber, in startInput, now time.Time) (Certificate, error) {
+	var match []Certificate
+	for _, c := range sub.Certificates {
+		if in.Operation == OpAuthenticate {
+			if c.KeyRef == AuthKeyRef {
+				match = append(match, c)
+			}
+			continue
+		}
+		if c.KeyRef == AuthKeyRef || c.Type != in.CertType {
+			continue
+		}
+		if in.TaxID != "" && c.TaxID != in.TaxID {
+			continue
+		}
+		match = append(match, c)
+	}
+	if len(match) == 0 {
+		return Certificate{}, &Error{Code: CodeCertificateNotFound, Detail: "the user has no such certificate"}
+	}
+	if len(match) > 1 {
+		// Several candidates: prefer an active one (a renewed certificate
+		// sits beside its expiring predecessor); several active companies
+		// need the VÖEN to choose.
+		var active []Certificate
+		for _, c := range match {
+			if certStatus(c, now) == CertActive {
+				active = append(active, c)
+			}
+		}
+		switch {
+		case len(active) == 1:
+			return active[0], nil
+		case len(active) > 1 && in.TaxID == "" && in.Operation == OpSign && in.CertType != CertPersonal:
+			return Certificate{}, invalid("certificate.taxId", "the user has several %s certificates: give the VÖEN", in.CertType)
+		case len(active) > 1:
+			return active[0], nil
+		}
+	}
+	c := match[0]
+	switch certStatus(c, now) {
+	case CertRevoked:
+		return Certificate{}, &Error{Code: CodeCertificateRevoked, Detail: "the certificate is revoked"}
+	case CertExpired:
+		return Certificate{}, &Error{Code: CodeCertificateExpired, Detail: "the certificate is not valid now; renew it"}
+	}
+	return c, nil
+}
+
+// randomID returns n random bytes, hex encoded.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// startSession runs the start flow after validation: idempotency, User ID
+// check (with lockout), certificate policy, the session in the store (one per
+// phone), the OTA command sealed with a fresh counter, and the submit.
+func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, in startInput, idemKey string) (Session, error) {
+	id := randomID(16)
+	if idemKey != "" {
+		prev, err := s.store.ClaimIdempotency(ctx, p.ID, idemKey, id, s.idemTTL)
+		if err != nil {
+			return Session{}, err
+		}
+		if prev != "" && prev != id {
+			sess, err := s.store.Get(ctx, prev)
+			if err == nil && sess.Portal == p.ID {
+				return sess, nil
+			}
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return Session{}, err
+			}
+			// The first request with this key failed before its session
+			// existed: start afresh under a new id.
+		}
+	}
+	sub, err := s.store.CheckUserID(ctx, in.Phone, in.UserID)
+	if err != nil {
+		return Session{}, err
+	}
+	now := s.now()
+	cert, err := pickCertificate(sub, in, now)
+	if err != nil {
+		return Session{}, err
+	}
+	ttl := s.userTimeout + s.grace
+	sess := Session{
+		ID: id, Portal: p.ID, Operation: in.Operation, Phone: in.Phone, ICCID: sub.ICCID,
+		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashType,
+		VerificationCode: formatCode(VerificationCode(in.Hash)),
+		State:            StateRunning, Accepted: now, ExpiresAt: now.Add(ttl), CallbackURL: in.CallbackURL,
+	}
+	_, _ = rand.Read(sess.TxnID[:])
+	log = log.With(slog.String("session_id", id), slog.String("portal", p.ID), slog.String("operation", string(in.Operation)))
+	if err := s.store.Start(ctx, &sess, ttl); err != nil {
+		return Session{}, err
+	}
+	s.metrics.sessionsStarted.WithLabelValues(string(in.Operation), p.ID).Inc()
+	log.LogAttrs(ctx, slog.LevelInfo, "session started", s.phoneAttrs(in.Phone))
+
+	fail := func(err error) (Session, error) {
+		// The SMS never left: finish the session so the phone is free again,
+		// and tell the portal now rather than after the timeout.
+		s.completeLocal(context.WithoutCancel(ctx), log, sess, Result{Result: ResultDeliveryError, Completed: s.now()})
+		return Session{}, err
+	}
+	counter, err := s.store.NextMTCounter(ctx, sub.ICCID)
+	if err != nil {
+		return fail(err)
+	}
+	var ref [1]byte
+	_, _ = rand.Read(ref[:])
+	cmd := &Command{
+		TxnID: sess.TxnID, Operation: in.Operation, KeyRef: cert.KeyRef, HashAlg: in.HashType, Hash: in.Hash,
+		VerificationCode: VerificationCode(in.Hash), DisplayText: in.DisplayText, UserTimeout: byte(s.userTimeout / time.Second),
+	}
+	segs, err := s.ota.Seal(sub.ICCID, counter, cmd, ref[0])
+	if err != nil {
+		return fail(fmt.Errorf("seal: %w", err))
+	}
+	ids, err := s.sender.Submit(ctx, in.Phone[1:], segs)
+	switch {
+	case errors.Is(err, ErrOutcomeUnknown):
+		// The SMS may be on its way: keep the session; a reply, a receipt
+		// or the timeout finishes it.
+		log.LogAttrs(ctx, slog.LevelWarn, "submit outcome unknown", slog.String("err", err.Error()))
+	case errors.Is(err, ErrNoRoute), errors.Is(err, ErrOperatorUnavailable):
+		return fail(err)
+	case err != nil:
+		log.LogAttrs(ctx, slog.LevelWarn, "submit refused", slog.String("err", err.Error()))
+		s.completeLocal(context.WithoutCancel(ctx), log, sess, Result{Result: ResultDeliveryError, Completed: s.now()})
+		return sess, nil
+	default:
+		at := s.now()
+		if err := s.store.MarkSubmitted(ctx, id, ids, at); err != nil && !errors.Is(err, ErrDuplicate) {
+			log.LogAttrs(ctx, slog.LevelWarn, "mark submitted", slog.String("err", err.Error()))
+		}
+		s.metrics.stageLatency.WithLabelValues("accepted_submitted").Observe(at.Sub(now).Seconds())
+	}
+	s.armTimeout(sess, log)
+	return sess, nil
+}
+
+// armTimeout completes the session as TIMEOUT just before it expires in the
+// store, so the portal, the metrics and the callback all see the result. If
+// another instance or a reply got there first, Complete reports a duplicate
+// and nothing happens.
+func (s *Server) armTimeout(sess Session, log *slog.Logger) {
+	d := sess.ExpiresAt.Sub(s.now()) - 500*time.Millisecond
+	s.timersMu.Lock()
+	defer s.timersMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.timers[sess.ID] = time.AfterFunc(d, func() {
+		s.timersMu.Lock()
+		delete(s.timers, sess.ID)
+		closed := s.closed
+		if !closed {
+			s.background.Add(1)
+		}
+		s.timersMu.Unlock()
+		if closed {
+			return
+		}
+		defer s.background.Done()
+		ctx, cancel := context.WithTimeout(s.backgroundCtx, 5*time.Second)
+		defer cancel()
+		s.completeLocal(ctx, log, sess, Result{Result: ResultTimeout, Completed: s.now()})
+	})
+}
+
+// disarm stops the session's timeout timer when this instance holds it.
+func (s *Server) disarm(id string) {
+	s.timersMu.Lock()
+	if t, ok := s.timers[id]; ok {
+		t.Stop()
+		delete(s.timers, id)
+	}
+	s.timersMu.Unlock()
+}
+
+// completeLocal completes a session and, when this call did it, records
+// metrics and schedules the callback. It returns the store's error.
+func (s *Server) completeLocal(ctx context.Context, log *slog.Logger, sess Session, res Result) error {
+	done, err := s.store.Complete(ctx, sess.ID, res)
+	if err != nil {
+		if errors.Is(err, ErrDuplicate) || errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		log.LogAttrs(ctx, slog.LevelWarn, "complete failed", slog.String("session_id", sess.ID), slog.String("err", err.Error()))
+		return err
+	}
+	s.disarm(sess.ID)
+	s.metrics.sessionsDone.WithLabelValues(res.Result).Inc()
+	if !done.Accepted.IsZero() {
+		d := res.Completed.Sub(done.Accepted).Seconds()
+		s.metrics.sessionDuration.WithLabelValues(res.Result).Observe(d)
+		s.metrics.stageLatency.WithLabelValues("end_to_end").Observe(d)
+	}
+	if !done.Submitted.IsZero() && res.Result != ResultTimeout {
+		s.metrics.stageLatency.WithLabelValues("submitted_reply").Observe(res.Completed.Sub(done.Submitted).Seconds())
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "session completed", slog.String("session_id", sess.ID), slog.String("result", res.Result))
+	if done.CallbackURL != "" {
+		if p := s.byID[done.Portal]; p != nil {
+			body, _ := jsonMarshal(s.sessionView(ctx, done))
+			s.callbacks.enqueue(callbackJob{url: done.CallbackURL, body: body, secret: p.callbackSecret, sessionID: done.ID})
+		}
+	}
+	return nil
+}
+
+// sessionJSON is the portal's view of a session.
+type sessionJSON struct {
+	SessionID        string            `json:"sessionId"`
+	State            string            `json:"state"`
+	Operation        Operation         `json:"operation"`
+	Result           string            `json:"result,omitempty"`
+	VerificationCode string            `json:"verificationCode"`
+	ExpiresAt        time.Time         `json:"expiresAt"`
+	Signature        *signatureJSON    `json:"signature,omitempty"`
+	Certificate      *certificateJSON  `json:"certificate,omitempty"`
+	Certificates     []certificateJSON `json:"certificates,omitempty"`
+	Stages           stagesJSON        `json:"stages"`
+}
+
+type signatureJSON struct {
+	Algorithm string `json:"algorithm"`
+	Value     string `json:"value"`
+}
+
+type stagesJSON struct {
+	Accepted  *time.Time `json:"accepted,omitempty"`
+	Submitted *time.Time `json:"submitted,omitempty"`
+	Delivered *time.Time `json:"delivered,omitempty"`
+	Completed *time.Time `json:"completed,omitempty"`
+}
+
+// certificateJSON describes one certificate to a portal.
+type certificateJSON struct {
+	Type         string    `json:"type"`
+	TaxID        string    `json:"taxId,omitempty"`
+	Subject      string    `json:"subject"`
+	SerialNumber string    `json:"serialNumber"`
+	NotBefore    time.Time `json:"notBefore"`
+	NotAfter     time.Time `json:"notAfter"`
+	Status       string    `json:"status"`
+	RenewalOpen  bool      `json:"renewalOpen"`
+	PEM          string    `json:"pem"`
+}
+
+func tp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// describeCert renders a certificate; its X.509 form supplies subject and serial.
+func describeCert(c Certificate, now time.Time) certificateJSON {
+	j := certificateJSON{Type: c.Type, TaxID: c.TaxID, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: certStatus(c, now)}
+	j.RenewalOpen = j.Status == CertActive && c.NotAfter.Sub(now) <= renewalWindow
+	if x, err := x509.ParseCertificate(c.DER); err == nil {
+		j.Subject = x.Subject.String()
+		j.SerialNumber = x.SerialNumber.Text(16)
+	}
+	j.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
+	return j
+}
+
+// sessionView builds the portal's view; for a successful session it adds
+// the certificate used and, after a login, all of the user's certificates.
+func (s *Server) sessionView(ctx context.Context, sess Session) sessionJSON {
+	v := sessionJSON{
+		SessionID: sess.ID, State: sess.State, Operation: sess.Operation, VerificationCode: sess.VerificationCode,
+		ExpiresAt: sess.ExpiresAt.UTC(),
+		Stages:    stagesJSON{Accepted: tp(sess.Accepted), Submitted: tp(sess.Submitted), Delivered: tp(sess.Delivered), Completed: tp(sess.Completed)},
+	}
+	if sess.State == StateComplete {
+		v.Result = sess.Result
+	}
+	if sess.State == StateComplete && sess.Result == ResultOK {
+		v.Signature = &signatureJSON{Algorithm: sess.SigAlg, Value: base64.StdEncoding.EncodeToString(sess.Signature)}
+		if sub, err := s.store.Subscriber(ctx, sess.Phone); err == nil {
+			now := s.now()
+			for _, c := range sub.Certificates {
+				if c.KeyRef == sess.KeyRef {
+					cj := describeCert(c, now)
+					v.Certificate = &cj
+				}
+				if sess.Operation == OpAuthenticate {
+					v.Certificates = append(v.Certificates, describeCert(c, now))
+				}
+			}
+		}
+	}
+	return v
+}
+
+// handleSessionGet is GET /v1/sessions/{id}?timeoutMs=N: the session's state,
+// waiting up to N ms for completion. A portal sees only its own sessions;
+// another portal's id reads as not found.
+func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
+	p := s.authPortal(w, r)
+	if p == nil {
+		return
+	}
+	id := r.PathValue("id")
+	if len(id) != 32 || !plainID(id) {
+		s.writeError(w, r, &Error{Code: CodeSessionNotFound, Detail: "no such session"})
+		return
+	}
+	var wait time.Duration
+	if q := r.URL.Query(); q.Has("timeoutMs") {
+		ms, err := strconv.Atoi(q.Get("timeoutMs"))
+		if err != nil || ms < 0 || time.Duration(ms)*time.Millisecond > s.maxPoll {
+			s.writeError(w, r, invalid("timeoutMs", "an integer within 0–%d", s.maxPoll.Milliseconds()))
+			return
+		}
+		wait = time.Duration(ms) * time.Millisecond
+	}
+	sess, err := s.store.Get(r.Context(), id)
+	if err == nil && sess.Portal != p.ID {
+		err = ErrNotFound
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sess.State == StateRunning && wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		got, err := s.store.Wait(ctx, id)
+		cancel()
+		switch {
+		case err == nil:
+			sess = got
+		case ctx.Err() != nil && r.Context().Err() == nil:
+			// The wait ran out: answer with the current state.
+			if cur, err := s.store.Get(r.Context(), id); err == nil {
+				sess = cur
+			}
+		default:
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, s.sessionView(r.Context(), sess))
+}
+
+// certificatesJSON is the body of GET /v1/certificates.
+type certificatesJSON struct {
+	Certificates []certificateJSON `json:"certificates"`
+}
+
+// handleCertificateList is GET /v1/certificates?phoneNumber=…&userId=…: the
+// user's certificates with status and renewal window. The User ID is
+// checked (and counted for lockout) as in a start.
+func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
+	p := s.authPortal(w, r)
+	if p == nil {
+		return
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if k != "phoneNumber" && k != "userId" {
+			s.writeError(w, r, invalid(k, "unknown query parameter"))
+			return
+		}
+	}
+	phone, err := NormalizePhone(q.Get("phoneNumber"))
+	if err != nil {
+		s.writeError(w, r, invalid("phoneNumber", "%v", err))
+		return
+	}
+	if !validUserID(q.Get("userId")) {
+		s.writeError(w, r, invalid("userId", "the User ID is exactly 6 digits"))
+		return
+	}
+	if ok, wait := p.bucket.take(s.now()); !ok {
+		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
+		return
+	}
+	sub, err := s.store.CheckUserID(r.Context(), phone, q.Get("userId"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := certificatesJSON{Certificates: []certificateJSON{}}
+	now := s.now()
+	for _, c := range sub.Certificates {
+		out.Certificates = append(out.Certificates, describeCert(c, now))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

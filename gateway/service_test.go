@@ -1,0 +1,456 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// memStore is a tiny in-memory Store built on fakeStore's Fn fields, enough
+// to drive the start and correlation flows without Redis.
+type memStore struct {
+	fakeStore
+	mu       sync.Mutex
+	sessions map[string]Session
+	idem     map[string]string
+	counter  uint64
+	moCntr   uint64
+	user     testUser
+}
+
+func newMemStore(u testUser) *memStore {
+	m := &memStore{sessions: map[string]Session{}, idem: map[string]string{}, user: u}
+	m.CheckUserIDFn = func(_ context.Context, phone, userID string) (Subscriber, error) {
+		if phone != u.sub.Phone || userID != "123456" {
+			return Subscriber{}, ErrBadUserID
+		}
+		return u.sub, nil
+	}
+	m.SubscriberFn = func(_ context.Context, phone string) (Subscriber, error) {
+		if phone != u.sub.Phone {
+			return Subscriber{}, ErrNotFound
+		}
+		return u.sub, nil
+	}
+	m.StartFn = func(_ context.Context, s *Session, ttl time.Duration) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, o := range m.sessions {
+			if o.Phone == s.Phone && o.State == StateRunning {
+				return ErrOutstanding
+			}
+		}
+		m.sessions[s.ID] = *s
+		return nil
+	}
+	m.MarkSubmittedFn = func(_ context.Context, id string, ids []string, at time.Time) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		s := m.sessions[id]
+		s.MessageIDs, s.Submitted = ids, at
+		m.sessions[id] = s
+		return nil
+	}
+	m.MarkDeliveredFn = func(_ context.Context, id string, at time.Time) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		s := m.sessions[id]
+		s.Delivered = at
+		m.sessions[id] = s
+		return nil
+	}
+	m.CompleteFn = func(_ context.Context, id string, r Result) (Session, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		s, ok := m.sessions[id]
+		if !ok {
+			return Session{}, ErrNotFound
+		}
+		if s.State == StateComplete {
+			return Session{}, ErrDuplicate
+		}
+		s.State, s.Result, s.Signature, s.SigAlg, s.Completed = StateComplete, r.Result, r.Signature, r.SigAlg, r.Completed
+		m.sessions[id] = s
+		return s, nil
+	}
+	m.GetFn = func(_ context.Context, id string) (Session, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		s, ok := m.sessions[id]
+		if !ok {
+			return Session{}, ErrNotFound
+		}
+		return s, nil
+	}
+	m.WaitFn = m.GetFn
+	m.ByTxnFn = func(_ context.Context, txn [8]byte) (Session, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, s := range m.sessions {
+			if s.TxnID == txn {
+				return s, nil
+			}
+		}
+		return Session{}, ErrNotFound
+	}
+	m.RunningByPhoneFn = func(_ context.Context, phone string) (Session, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, s := range m.sessions {
+			if s.Phone == phone && s.State == StateRunning {
+				return s, nil
+			}
+		}
+		return Session{}, ErrNotFound
+	}
+	m.ClaimIdempotencyFn = func(_ context.Context, portal, key, id string, _ time.Duration) (string, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if prev, ok := m.idem[portal+"\x00"+key]; ok {
+			return prev, nil
+		}
+		m.idem[portal+"\x00"+key] = id
+		return "", nil
+	}
+	m.NextMTCounterFn = func(context.Context, string) (uint64, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.counter++
+		return m.counter, nil
+	}
+	m.AcceptMOCounterFn = func(_ context.Context, _ string, c uint64) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if c <= m.moCntr {
+			return ErrReplay
+		}
+		m.moCntr = c
+		return nil
+	}
+	return m
+}
+
+func (m *memStore) only(t *testing.T) Session {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.sessions) != 1 {
+		t.Fatalf("%d sessions, want 1", len(m.sessions))
+	}
+	for _, s := range m.sessions {
+		return s
+	}
+	return Session{}
+}
+
+func body(phone, userID, extra string) string {
+	return `{"phoneNumber":"` + phone + `","userId":"` + userID + `","hash":"` + validHash + `","hashType":"SHA256"` + extra + `}`
+}
+
+func TestStartLoginSubmitsSealedCommand(t *testing.T) {
+	u := newTestUser(t)
+	st := newMemStore(u)
+	var gotMSISDN string
+	var gotCmd *Command
+	var gotCounter uint64
+	snd := &fakeSender{SubmitFn: func(_ context.Context, msisdn string, segs [][]byte) ([]string, error) {
+		gotMSISDN = msisdn
+		return []string{"m1"}, nil
+	}}
+	ota := &fakeOTA{SealFn: func(iccid string, c uint64, cmd *Command, _ byte) ([][]byte, error) {
+		gotCmd, gotCounter = cmd, c
+		return [][]byte{{1}}, nil
+	}}
+	s, reg := newTestServer(t, &st.fakeStore, snd, ota)
+	resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("0501234567", "123456", `,"displayText":"Giriş"`))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status %d %v", resp.StatusCode, m)
+	}
+	sess := st.only(t)
+	h, _ := base64.StdEncoding.DecodeString(validHash)
+	wantCode := formatCode(uint16(h[0]>>2)<<7 | uint16(h[31]&0x7F))
+	if m["sessionId"] != sess.ID || m["verificationCode"] != wantCode || sess.VerificationCode != wantCode {
+		t.Fatalf("answer %v, session %+v, want code %s", m, sess, wantCode)
+	}
+	if gotMSISDN != "994501234567" || gotCounter != 1 {
+		t.Fatalf("submit to %q counter %d", gotMSISDN, gotCounter)
+	}
+	if gotCmd.Operation != OpAuthenticate || gotCmd.KeyRef != AuthKeyRef || gotCmd.DisplayText != "e-taxes: Giriş" ||
+		gotCmd.TxnID != sess.TxnID || gotCmd.UserTimeout != 30 || gotCmd.HashAlg != "SHA256" {
+		t.Fatalf("command %+v", gotCmd)
+	}
+	if sess.State != StateRunning || len(sess.MessageIDs) != 1 || sess.Portal != "p1" || sess.Phone != "+994501234567" {
+		t.Fatalf("session %+v", sess)
+	}
+	if got := metricValue(t, reg, "imzagate_sessions_started_total", "operation", "AUTHENTICATE", "portal", "p1"); got != 1 {
+		t.Fatalf("sessions started %v", got)
+	}
+	if resp.Header.Get("Location") != "/v1/sessions/"+sess.ID {
+		t.Fatalf("Location %q", resp.Header.Get("Location"))
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	u := newTestUser(t)
+	okSender := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
+	signBody := func(cert string) string { return body("+994501234567", "123456", `,"certificate":`+cert) }
+	tests := []struct {
+		name       string
+		path, body string
+		key        string
+		prep       func(m *memStore, snd *fakeSender)
+		status     int
+		code       string
+		retryAfter string
+		completed  string // result the session must be completed with, "" for no session
+	}{
+		{name: "wrong user id", path: "/v1/authentications", body: body("+994501234567", "654321", ""), key: key1, status: 422, code: CodeUserUnknown},
+		{name: "unknown phone same answer", path: "/v1/authentications", body: body("+994559999999", "123456", ""), key: key1, status: 422, code: CodeUserUnknown},
+		{name: "locked out", path: "/v1/authentications", body: body("+994501234567", "123456", ""), key: key1,
+			prep: func(m *memStore, _ *fakeSender) {
+				m.CheckUserIDFn = func(context.Context, string, string) (Subscriber, error) {
+					return Subscriber{}, &LockedError{RetryAfter: 90 * time.Second}
+				}
+			}, status: 423, code: CodeUserLocked, retryAfter: "90"},
+		{name: "outstanding", path: "/v1/authentications", body: body("+994501234567", "123456", ""), key: key1,
+			prep: func(m *memStore, _ *fakeSender) {
+				m.sessions["x"] = Session{ID: "x", Phone: "+994501234567", State: StateRunning}
+			}, status: 409, code: CodeOutstanding},
+		{name: "store down", path: "/v1/authentications", body: body("+994501234567", "123456", ""), key: key1,
+			prep: func(m *memStore, _ *fakeSender) {
+				m.CheckUserIDFn = func(context.Context, string, string) (Subscriber, error) { return Subscriber{}, ErrUnavailable }
+			}, status: 503, code: CodeStoreUnavailable},
+		{name: "operator breaker open", path: "/v1/authentications", body: body("+994501234567", "123456", ""), key: key1,
+			prep: func(_ *memStore, snd *fakeSender) {
+				snd.SubmitFn = func(context.Context, string, [][]byte) ([]string, error) { return nil, ErrOperatorUnavailable }
+			}, status: 503, code: CodeOperatorUnavailable, completed: ResultDeliveryError},
+		{name: "no route", path: "/v1/authentications", body: body("+994501234567", "123456", ""), key: key1,
+			prep: func(_ *memStore, snd *fakeSender) {
+				snd.SubmitFn = func(context.Context, string, [][]byte) ([]string, error) { return nil, ErrNoRoute }
+			}, status: 503, code: CodeOperatorUnavailable, completed: ResultDeliveryError},
+		{name: "expired certificate", path: "/v1/signatures", body: signBody(`{"type":"business","taxId":"9876543211"}`), key: key1, status: 422, code: CodeCertificateExpired},
+		{name: "revoked certificate", path: "/v1/signatures", body: signBody(`{"type":"government"}`), key: key1, status: 422, code: CodeCertificateRevoked},
+		{name: "no such company", path: "/v1/signatures", body: signBody(`{"type":"business","taxId":"5555555555"}`), key: key1, status: 422, code: CodeCertificateNotFound},
+		{name: "no auth certificate", path: "/v1/authentications", body: body("+994501234567", "123456", ""), key: key1,
+			prep: func(m *memStore, _ *fakeSender) {
+				sub := u.sub
+				sub.Certificates = sub.Certificates[1:]
+				m.CheckUserIDFn = func(context.Context, string, string) (Subscriber, error) { return sub, nil }
+			}, status: 422, code: CodeCertificateNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore(u)
+			snd := &fakeSender{SubmitFn: okSender.SubmitFn}
+			if tt.prep != nil {
+				tt.prep(st, snd)
+			}
+			s, _ := newTestServer(t, &st.fakeStore, snd, &fakeOTA{})
+			resp, m := call(t, s.Handler(), "POST", tt.path, tt.key, tt.body)
+			if resp.StatusCode != tt.status || m["code"] != tt.code {
+				t.Fatalf("got %d %v, want %d %s", resp.StatusCode, m, tt.status, tt.code)
+			}
+			if ra := resp.Header.Get("Retry-After"); ra != tt.retryAfter {
+				t.Fatalf("Retry-After %q, want %q", ra, tt.retryAfter)
+			}
+			if tt.completed != "" {
+				if sess := st.only(t); sess.Result != tt.completed || sess.State != StateComplete {
+					t.Fatalf("session %+v, want completed %s", sess, tt.completed)
+				}
+			}
+		})
+	}
+}
+
+func TestSignPicksCertificateByTypeAndTaxID(t *testing.T) {
+	u := newTestUser(t)
+	tests := []struct {
+		name, cert string
+		wantRef    byte
+	}{
+		{"personal", `{"type":"personal"}`, 2},
+		{"business by VÖEN", `{"type":"business","taxId":"1234567891"}`, 3},
+		{"only active business", `{"type":"business"}`, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore(u)
+			var ref byte
+			ota := &fakeOTA{SealFn: func(_ string, _ uint64, c *Command, _ byte) ([][]byte, error) { ref = c.KeyRef; return nil, nil }}
+			snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
+			s, _ := newTestServer(t, &st.fakeStore, snd, ota)
+			resp, m := call(t, s.Handler(), "POST", "/v1/signatures", key1, body("+994501234567", "123456", `,"certificate":`+tt.cert))
+			if resp.StatusCode != 201 || ref != tt.wantRef || st.only(t).Operation != OpSign {
+				t.Fatalf("status %d %v key ref %d, want %d", resp.StatusCode, m, ref, tt.wantRef)
+			}
+		})
+	}
+}
+
+func TestIdempotencyKeyReturnsSameSession(t *testing.T) {
+	st := newMemStore(newTestUser(t))
+	submits := 0
+	snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { submits++; return []string{"m"}, nil }}
+	s, _ := newTestServer(t, &st.fakeStore, snd, &fakeOTA{})
+	_, a := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("+994501234567", "123456", ""), "Idempotency-Key", "order-1")
+	r2, b := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("+994501234567", "123456", ""), "Idempotency-Key", "order-1")
+	if r2.StatusCode != 201 || a["sessionId"] != b["sessionId"] || submits != 1 {
+		t.Fatalf("first %v second %d %v submits %d", a, r2.StatusCode, b, submits)
+	}
+	// The same key from another portal is another request.
+	r3, c := call(t, s.Handler(), "POST", "/v1/authentications", key2, body("+994501234567", "123456", ""), "Idempotency-Key", "order-1")
+	if r3.StatusCode != 409 {
+		t.Fatalf("other portal: %d %v", r3.StatusCode, c)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	st := newMemStore(newTestUser(t))
+	s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
+	// p2 has a burst of 2 at 1/s with a frozen clock: the third call is refused.
+	for i := range 3 {
+		resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key2, body("+994501234567", "654321", ""))
+		want := 422
+		if i == 2 {
+			want = 429
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("call %d: %d %v", i, resp.StatusCode, m)
+		}
+		if i == 2 && (m["code"] != CodeRateLimited || resp.Header.Get("Retry-After") != "1") {
+			t.Fatalf("rate limited answer %v %q", m, resp.Header.Get("Retry-After"))
+		}
+	}
+}
+
+func TestSessionGetOwnPortalOnly(t *testing.T) {
+	u := newTestUser(t)
+	st := newMemStore(u)
+	h := sha256.Sum256([]byte("doc"))
+	sig := signECDSA(t, u.keys[1], h[:])
+	st.sessions["00112233445566778899aabbccddeeff"] = Session{ID: "00112233445566778899aabbccddeeff", Portal: "p1", Phone: u.sub.Phone,
+		Operation: OpAuthenticate, KeyRef: 1, State: StateComplete, Result: ResultOK, Signature: sig, SigAlg: SigECDSAP256,
+		Accepted: testNow, Completed: testNow.Add(time.Second)}
+	s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
+	resp, m := call(t, s.Handler(), "GET", "/v1/sessions/00112233445566778899aabbccddeeff", key2, "")
+	if resp.StatusCode != 404 || m["code"] != CodeSessionNotFound {
+		t.Fatalf("other portal: %d %v", resp.StatusCode, m)
+	}
+	resp, m = call(t, s.Handler(), "GET", "/v1/sessions/00112233445566778899aabbccddeeff?timeoutMs=0", key1, "")
+	if resp.StatusCode != 200 || m["state"] != StateComplete || m["result"] != ResultOK {
+		t.Fatalf("own portal: %d %v", resp.StatusCode, m)
+	}
+	cert, _ := m["certificate"].(map[string]any)
+	certs, _ := m["certificates"].([]any)
+	if cert["type"] != CertAuthentication || len(certs) != len(u.sub.Certificates) || !strings.HasPrefix(cert["pem"].(string), "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("certificates %v / %d", cert, len(certs))
+	}
+	sigj, _ := m["signature"].(map[string]any)
+	if sigj["algorithm"] != SigECDSAP256 || sigj["value"] != base64.StdEncoding.EncodeToString(sig) {
+		t.Fatalf("signature %v", sigj)
+	}
+}
+
+func TestCertificateList(t *testing.T) {
+	u := newTestUser(t)
+	st := newMemStore(u)
+	s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
+	resp, m := call(t, s.Handler(), "GET", "/v1/certificates?phoneNumber=994501234567&userId=123456", key1, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, m)
+	}
+	list := m["certificates"].([]any)
+	want := map[float64]struct {
+		status  string
+		renewal bool
+	}{}
+	_ = want
+	got := map[string][2]any{}
+	for _, c := range list {
+		c := c.(map[string]any)
+		got[c["type"].(string)+"/"+str(c["taxId"])] = [2]any{c["status"], c["renewalOpen"]}
+	}
+	exp := map[string][2]any{
+		"authentication/":       {CertActive, false},
+		"personal/":             {CertActive, false},
+		"business/1234567891":   {CertActive, true}, // 10 days left: renewal open
+		"business/9876543211":   {CertExpired, false},
+		"government/1111111111": {CertRevoked, false},
+	}
+	for k, v := range exp {
+		if got[k] != v {
+			t.Fatalf("%s: got %v want %v (all %v)", k, got[k], v, got)
+		}
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func TestLongPollAnswersOnCompletion(t *testing.T) {
+	st := newMemStore(newTestUser(t))
+	st.sessions["00112233445566778899aabbccddeeff"] = Session{ID: "00112233445566778899aabbccddeeff", Portal: "p1", State: StateRunning}
+	released := make(chan struct{})
+	st.WaitFn = func(ctx context.Context, id string) (Session, error) {
+		select {
+		case <-released:
+			return Session{ID: id, Portal: "p1", State: StateComplete, Result: ResultUserCancelled}, nil
+		case <-ctx.Done():
+			return Session{}, ctx.Err()
+		}
+	}
+	s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
+	go close(released)
+	resp, m := call(t, s.Handler(), "GET", "/v1/sessions/00112233445566778899aabbccddeeff?timeoutMs=120000", key1, "")
+	if resp.StatusCode != 200 || m["result"] != ResultUserCancelled {
+		t.Fatalf("%d %v", resp.StatusCode, m)
+	}
+	// A wait that runs out answers with the current (running) state.
+	st.WaitFn = func(ctx context.Context, id string) (Session, error) { <-ctx.Done(); return Session{}, ctx.Err() }
+	resp, m = call(t, s.Handler(), "GET", "/v1/sessions/00112233445566778899aabbccddeeff?timeoutMs=20", key1, "")
+	if resp.StatusCode != 200 || m["state"] != StateRunning || m["result"] != nil {
+		t.Fatalf("%d %v", resp.StatusCode, m)
+	}
+}
+
+// errStoreDown is a store failure the SMSC must be told about.
+var errStoreDown = errors.New("redis: connection refused")
+
+func randomTxn() [8]byte {
+	var t [8]byte
+	_, _ = rand.Read(t[:])
+	return t
+}
+
+// TestOpenAPIServed checks the document is served, parses as YAML and
+// documents every route the mux registers.
+func TestOpenAPIServed(t *testing.T) {
+	s, _ := newTestServer(t, &fakeStore{}, &fakeSender{}, &fakeOTA{})
+	req := httptest.NewRequest("GET", "/v1/openapi.yaml", nil)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	var doc struct {
+		OpenAPI string         `yaml:"openapi"`
+		Paths   map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != 200 {
+		t.Fatalf("%d %v", rec.Code, err)
+	}
+	for _, p := range []string{"/v1/authentications", "/v1/signatures", "/v1/sessions/{id}", "/v1/certificates", "/v1/demo/subscribers"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("path %s undocumented", p)
+		}
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+}

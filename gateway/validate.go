@@ -1,0 +1,261 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// maxBodyBytes bounds every request body. The largest valid start request
+// (a SHA-512 hash, 60 UCS-2 characters and a long callback URL) is well under 4 KiB.
+const maxBodyBytes = 8 << 10
+
+// Hash types accepted by the API, with their digest sizes.
+var hashSizes = map[string]int{"SHA256": 32, "SHA384": 48, "SHA512": 64}
+
+// authRequest is the body of POST /v1/authentications.
+type authRequest struct {
+	PhoneNumber string  `json:"phoneNumber"`
+	UserID      string  `json:"userId"`
+	Hash        string  `json:"hash"`
+	HashType    string  `json:"hashType"`
+	DisplayText *string `json:"displayText,omitempty"`
+	CallbackURL string  `json:"callbackUrl,omitempty"`
+}
+
+// certSelector picks the signing certificate of POST /v1/signatures.
+type certSelector struct {
+	Type  string `json:"type"`
+	TaxID string `json:"taxId,omitempty"`
+}
+
+// signRequest is the body of POST /v1/signatures.
+type signRequest struct {
+	authRequest
+	Certificate *certSelector `json:"certificate"`
+}
+
+// startInput is a validated start request.
+type startInput struct {
+	Operation   Operation
+	Phone       string // +994XXXXXXXXX
+	UserID      string
+	Hash        []byte
+	HashType    string
+	DisplayText string
+	CallbackURL string
+	CertType    string
+	TaxID       string
+}
+
+// decodeJSON reads one JSON object from the body into v: bounded size,
+// unknown fields rejected, nothing after the object.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return &Error{Code: CodeUnsupportedMediaType, Detail: "send the body as application/json"}
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &Error{Code: CodeRequestTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", maxBodyBytes)}
+		}
+		return invalid("", "cannot read the body")
+	}
+	return decodeBody(data, v)
+}
+
+// decodeBody is the pure part of decodeJSON (fuzzed).
+func decodeBody(data []byte, v any) error {
+	if len(data) > maxBodyBytes {
+		return &Error{Code: CodeRequestTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", maxBodyBytes)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return invalid("", "malformed JSON at offset %d", se.Offset)
+		case errors.As(err, &te):
+			return invalid(te.Field, "wrong JSON type, want %s", te.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return invalid(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field")
+		case errors.Is(err, io.EOF):
+			return invalid("", "empty body")
+		default:
+			return invalid("", "malformed JSON")
+		}
+	}
+	if dec.More() {
+		return invalid("", "data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("", "data after the JSON object")
+	}
+	return nil
+}
+
+// NormalizePhone turns an Azerbaijani number given as +994XXXXXXXXX,
+// 994XXXXXXXXX or 0XXXXXXXXX (spaces and hyphens allowed between digits)
+// into +994XXXXXXXXX.
+func NormalizePhone(s string) (string, error) {
+	if len(s) > 32 {
+		return "", errors.New("too long")
+	}
+	var b strings.Builder
+	plus := false
+	for i, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			b.WriteRune(c)
+		case c == '+' && i == 0:
+			plus = true
+		case (c == ' ' || c == '-') && i > 0 && b.Len() > 0:
+		default:
+			return "", errors.New("only digits, a leading '+', spaces and hyphens are allowed")
+		}
+	}
+	d := b.String()
+	switch {
+	case plus && strings.HasPrefix(d, "994") && len(d) == 12:
+	case !plus && strings.HasPrefix(d, "994") && len(d) == 12:
+	case !plus && strings.HasPrefix(d, "0") && len(d) == 10:
+		d = "994" + d[1:]
+	default:
+		return "", errors.New("want +994XXXXXXXXX, 994XXXXXXXXX or 0XXXXXXXXX")
+	}
+	if d[3] == '0' {
+		return "", errors.New("the national number cannot start with 0")
+	}
+	return "+" + d, nil
+}
+
+// validUserID reports whether s is exactly six ASCII digits.
+func validUserID(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validateStart checks a decoded request and returns the normalised input.
+// displayName is the portal's name, shown on the phone before the text.
+func (s *Server) validateStart(op Operation, req *authRequest, sel *certSelector, p *Portal) (startInput, error) {
+	in := startInput{Operation: op}
+	phone, err := NormalizePhone(req.PhoneNumber)
+	if err != nil {
+		return in, invalid("phoneNumber", "%v", err)
+	}
+	in.Phone = phone
+	if !validUserID(req.UserID) {
+		return in, invalid("userId", "the User ID is exactly 6 digits")
+	}
+	in.UserID = req.UserID
+	size, ok := hashSizes[req.HashType]
+	if !ok {
+		return in, invalid("hashType", "want SHA256, SHA384 or SHA512")
+	}
+	in.HashType = req.HashType
+	if len(req.Hash) > 128 {
+		return in, invalid("hash", "too long")
+	}
+	h, err := base64.StdEncoding.Strict().DecodeString(req.Hash)
+	if err != nil {
+		return in, invalid("hash", "not standard base64")
+	}
+	if len(h) != size {
+		return in, invalid("hash", "%s needs %d bytes, got %d", req.HashType, size, len(h))
+	}
+	in.Hash = h
+	in.DisplayText = p.DisplayName
+	if req.DisplayText != nil {
+		if *req.DisplayText == "" {
+			return in, invalid("displayText", "leave the field out instead of sending it empty")
+		}
+		in.DisplayText = p.DisplayName + ": " + *req.DisplayText
+	}
+	if in.DisplayText != "" && s.ota != nil {
+		if err := s.ota.ValidateDisplayText(in.DisplayText); err != nil {
+			return in, invalid("displayText", "with the portal name %q it does not fit the phone's display: %v", p.DisplayName, err)
+		}
+	}
+	if req.CallbackURL != "" {
+		if err := p.checkCallbackURL(req.CallbackURL); err != nil {
+			return in, invalid("callbackUrl", "%v", err)
+		}
+		in.CallbackURL = req.CallbackURL
+	}
+	if op == OpSign {
+		if sel == nil {
+			return in, invalid("certificate", "required: {type, taxId?}")
+		}
+		switch sel.Type {
+		case CertPersonal:
+			if sel.TaxID != "" {
+				return in, invalid("certificate.taxId", "a personal certificate has no VÖEN")
+			}
+		case CertBusiness, CertGovernment:
+			if sel.TaxID != "" && !validTaxID(sel.TaxID) {
+				return in, invalid("certificate.taxId", "a VÖEN is 10 digits")
+			}
+		default:
+			return in, invalid("certificate.type", "want personal, business or government")
+		}
+		in.CertType, in.TaxID = sel.Type, sel.TaxID
+	}
+	return in, nil
+}
+
+// validTaxID reports whether s looks like a VÖEN: 10 digits.
+func validTaxID(s string) bool {
+	if len(s) != 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkCallbackURL accepts only https URLs on the portal's allowlist.
+func (p *Portal) checkCallbackURL(raw string) error {
+	if len(raw) > 1024 {
+		return errors.New("longer than 1024 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	if u.Scheme != "https" {
+		return errors.New("callbacks must use https")
+	}
+	if u.User != nil || u.Fragment != "" {
+		return errors.New("no credentials or fragment allowed")
+	}
+	host := u.Hostname()
+	for _, h := range p.CallbackHosts {
+		if strings.EqualFold(h, host) {
+			return nil
+		}
+	}
+	return fmt.Errorf("host %q is not on the portal's callback allowlist", host)
+}
