@@ -10,20 +10,19 @@ var errUnexpected = errors.New("fake: unexpected call")
 
 // fakeStore has one function field per Store method (nil: unexpected call).
 type fakeStore struct {
-	CheckUserIDFn      func(ctx context.Context, phone, userID string) (Subscriber, error)
-	SubscriberFn       func(ctx context.Context, phone string) (Subscriber, error)
-	StartFn            func(ctx context.Context, s *Session, ttl time.Duration) error
-	MarkSubmittedFn    func(ctx context.Context, id string, ids []string, at time.Time) error
-	MarkDeliveredFn    func(ctx context.Context, id string, at time.Time) error
-	CompleteFn         func(ctx context.Context, id string, res Result) (Session, error)
-	GetFn              func(ctx context.Context, id string) (Session, error)
-	ByTxnFn            func(ctx context.Context, txn [8]byte) (Session, error)
-	RunningByPhoneFn   func(ctx context.Context, phone string) (Session, error)
-	WaitFn             func(ctx context.Context, id string) (Session, error)
-	ClaimIdempotencyFn func(ctx context.Context, portal, key, id string, ttl time.Duration) (string, error)
-	NextMTCounterFn    func(ctx context.Context, iccid string) (uint64, error)
-	AcceptMOCounterFn  func(ctx context.Context, iccid string, c uint64) error
-	PingFn             func(ctx context.Context) error
+	CheckUserIDFn     func(ctx context.Context, phone, userID string) (Subscriber, error)
+	SubscriberFn      func(ctx context.Context, phone string) (Subscriber, error)
+	StartFn           func(ctx context.Context, s *Session, ttl time.Duration) error
+	MarkSubmittedFn   func(ctx context.Context, id string, ids []string, at time.Time) error
+	MarkDeliveredFn   func(ctx context.Context, id string, at time.Time) error
+	CompleteFn        func(ctx context.Context, id string, res Result) (Session, error)
+	GetFn             func(ctx context.Context, id string) (Session, error)
+	ByTxnFn           func(ctx context.Context, txn [8]byte) (Session, error)
+	RunningByPhoneFn  func(ctx context.Context, phone string) (Session, error)
+	WaitFn            func(ctx context.Context, id string) (Session, error)
+	NextMTCounterFn   func(ctx context.Context, iccid string) (uint64, error)
+	AcceptMOCounterFn func(ctx context.Context, iccid string, c uint64) error
+	PingFn            func(ctx context.Context) error
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -87,12 +86,6 @@ func (f *fakeStore) Wait(ctx context.Context, id string) (Session, error) {
 		return Session{}, errUnexpected
 	}
 	return f.WaitFn(ctx, id)
-}
-func (f *fakeStore) ClaimIdempotency(ctx context.Context, portal, key, id string, ttl time.Duration) (string, error) {
-	if f.ClaimIdempotencyFn == nil {
-		return "", errUnexpected
-	}
-	return f.ClaimIdempotencyFn(ctx, portal, key, id, ttl)
 }
 func (f *fakeStore) NextMTCounter(ctx context.Context, iccid string) (uint64, error) {
 	if f.NextMTCounterFn == nil {

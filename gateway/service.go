@@ -106,24 +106,6 @@ func randomID(n int) string {
 // check (with lockout), certificate policy, the session in the store (one per
 // phone), the OTA command sealed with a fresh counter, and the submit.
 func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, in startInput, idemKey string) (Session, error) {
-	id := randomID(16)
-	if idemKey != "" {
-		prev, err := s.store.ClaimIdempotency(ctx, p.ID, idemKey, id, s.idemTTL)
-		if err != nil {
-			return Session{}, err
-		}
-		if prev != "" && prev != id {
-			sess, err := s.store.Get(ctx, prev)
-			if err == nil && sess.Portal == p.ID {
-				return sess, nil
-			}
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return Session{}, err
-			}
-			// The first request with this key failed before its session
-			// existed: start afresh under a new id.
-		}
-	}
 	sub, err := s.store.CheckUserID(ctx, in.Phone, in.UserID)
 	if err != nil {
 		return Session{}, err
@@ -135,16 +117,20 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 	}
 	ttl := s.userTimeout + s.grace
 	sess := Session{
-		ID: id, Portal: p.ID, Operation: in.Operation, Phone: in.Phone, ICCID: sub.ICCID,
+		Portal: p.ID, Operation: in.Operation, Phone: in.Phone, ICCID: sub.ICCID,
 		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashType,
 		VerificationCode: formatCode(VerificationCode(in.Hash)),
-		State:            StateRunning, Accepted: now, ExpiresAt: now.Add(ttl), CallbackURL: in.CallbackURL,
+		State:            StateRunning, CallbackURL: in.CallbackURL, IdempotencyKey: idemKey,
 	}
-	_, _ = rand.Read(sess.TxnID[:])
-	log = log.With(slog.String("session_id", id), slog.String("portal", p.ID), slog.String("operation", string(in.Operation)))
 	if err := s.store.Start(ctx, &sess, ttl); err != nil {
+		if errors.Is(err, ErrDuplicate) && sess.ID != "" && sess.Portal == p.ID {
+			// The same Idempotency-Key within its window: the earlier session, no second SMS.
+			return sess, nil
+		}
 		return Session{}, err
 	}
+	id := sess.ID
+	log = log.With(slog.String("session_id", id), slog.String("portal", p.ID), slog.String("operation", string(in.Operation)))
 	s.metrics.sessionsStarted.WithLabelValues(string(in.Operation), p.ID).Inc()
 	log.LogAttrs(ctx, slog.LevelInfo, "session started", s.phoneAttrs(in.Phone))
 
@@ -185,7 +171,7 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 		if err := s.store.MarkSubmitted(ctx, id, ids, at); err != nil && !errors.Is(err, ErrDuplicate) {
 			log.LogAttrs(ctx, slog.LevelWarn, "mark submitted", slog.String("err", err.Error()))
 		}
-		s.metrics.stageLatency.WithLabelValues("accepted_submitted").Observe(at.Sub(now).Seconds())
+		s.metrics.stageLatency.WithLabelValues("accepted_submitted").Observe(at.Sub(sess.Accepted).Seconds())
 	}
 	s.armTimeout(sess, log)
 	return sess, nil
@@ -358,7 +344,7 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if len(id) != 32 || !plainID(id) {
+	if !plainID(id) {
 		s.writeError(w, r, &Error{Code: CodeSessionNotFound, Detail: "no such session"})
 		return
 	}

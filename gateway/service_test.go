@@ -45,12 +45,25 @@ func newMemStore(u testUser) *memStore {
 	m.StartFn = func(_ context.Context, s *Session, ttl time.Duration) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		if s.IdempotencyKey != "" {
+			if prev, ok := m.idem[s.Portal+"\x00"+s.IdempotencyKey]; ok {
+				*s = m.sessions[prev]
+				return ErrDuplicate
+			}
+		}
 		for _, o := range m.sessions {
 			if o.Phone == s.Phone && o.State == StateRunning {
 				return ErrOutstanding
 			}
 		}
+		s.ID = randomID(16)
+		s.TxnID = randomTxn()
+		s.Accepted = testNow
+		s.ExpiresAt = testNow.Add(ttl)
 		m.sessions[s.ID] = *s
+		if s.IdempotencyKey != "" {
+			m.idem[s.Portal+"\x00"+s.IdempotencyKey] = s.ID
+		}
 		return nil
 	}
 	m.MarkSubmittedFn = func(_ context.Context, id string, ids []string, at time.Time) error {
@@ -112,15 +125,6 @@ func newMemStore(u testUser) *memStore {
 			}
 		}
 		return Session{}, ErrNotFound
-	}
-	m.ClaimIdempotencyFn = func(_ context.Context, portal, key, id string, _ time.Duration) (string, error) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if prev, ok := m.idem[portal+"\x00"+key]; ok {
-			return prev, nil
-		}
-		m.idem[portal+"\x00"+key] = id
-		return "", nil
 	}
 	m.NextMTCounterFn = func(context.Context, string) (uint64, error) {
 		m.mu.Lock()

@@ -104,6 +104,7 @@ type Session struct {
 	Completed        time.Time
 	ExpiresAt        time.Time
 	CallbackURL      string
+	IdempotencyKey   string
 }
 
 // Result is the outcome written once when a session completes.
@@ -119,6 +120,9 @@ type Result struct {
 type Store interface {
 	CheckUserID(ctx context.Context, phone, userID string) (Subscriber, error)
 	Subscriber(ctx context.Context, phone string) (Subscriber, error)
+	// Start assigns ID, TxnID, Accepted and ExpiresAt. When s.IdempotencyKey
+	// was used by the same portal within the idempotency window it fills s
+	// with that earlier session and returns ErrDuplicate.
 	Start(ctx context.Context, s *Session, ttl time.Duration) error
 	MarkSubmitted(ctx context.Context, id string, messageIDs []string, at time.Time) error
 	MarkDelivered(ctx context.Context, id string, at time.Time) error
@@ -127,9 +131,6 @@ type Store interface {
 	ByTxn(ctx context.Context, txn [8]byte) (Session, error)
 	RunningByPhone(ctx context.Context, phone string) (Session, error)
 	Wait(ctx context.Context, id string) (Session, error)
-	// ClaimIdempotency records key → sessionID for ttl unless the portal
-	// already used key, in which case it returns the earlier session id.
-	ClaimIdempotency(ctx context.Context, portal, key, sessionID string, ttl time.Duration) (string, error)
 	NextMTCounter(ctx context.Context, iccid string) (uint64, error)
 	AcceptMOCounter(ctx context.Context, iccid string, counter uint64) error
 	Ping(ctx context.Context) error

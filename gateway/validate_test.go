@@ -104,7 +104,7 @@ func TestStartBadInput(t *testing.T) {
 		{"sign certificate unknown field", "POST", "/v1/signatures", key1, sign(`{"type":"business","company":"x"}`), nil, 400, CodeInvalidRequest, "company"},
 		{"sign not allowed for portal", "POST", "/v1/signatures", key2, sign(`{"type":"personal"}`), nil, 403, CodeForbidden, ""},
 		{"get without key", "GET", "/v1/sessions/00112233445566778899aabbccddeeff", "", "", nil, 401, CodeUnauthorized, ""},
-		{"get bad id", "GET", "/v1/sessions/xyz", key1, "", nil, 404, CodeSessionNotFound, ""},
+		{"get bad id", "GET", "/v1/sessions/bad!id", key1, "", nil, 404, CodeSessionNotFound, ""},
 		{"get negative timeout", "GET", "/v1/sessions/00112233445566778899aabbccddeeff?timeoutMs=-1", key1, "", nil, 400, CodeInvalidRequest, "timeoutMs"},
 		{"get huge timeout", "GET", "/v1/sessions/00112233445566778899aabbccddeeff?timeoutMs=120001", key1, "", nil, 400, CodeInvalidRequest, "timeoutMs"},
 		{"get timeout not a number", "GET", "/v1/sessions/00112233445566778899aabbccddeeff?timeoutMs=1s", key1, "", nil, 400, CodeInvalidRequest, "timeoutMs"},
