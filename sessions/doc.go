@@ -1,0 +1,111 @@
+// Package sessions keeps everything the gateway remembers in Redis: the
+// subscriber registry (phone → ICCID, User ID HMAC, OTA key version,
+// operator, certificates), User ID checks with lockout, PIN1/PIN2 challenge
+// sessions with their transaction index, the per-card OTA counters, and
+// completion notifications. It talks to Redis only through
+// redis.UniversalClient, so one code path serves a single server, Sentinel
+// and Cluster, and the embedded server of the demo (package embedded).
+//
+// # Protocol flow
+//
+//	portal request      CheckUserID(phone, userID)       1 script (+1 on a match)
+//	                    Start(&sess, ttl)                1 script: record, txn index,
+//	                                                     phone's running marker, idempotency key
+//	MT to the card      NextMTCounter(iccid)             1 script (Redis clock floor)
+//	                    MarkSubmitted(id, msgIDs, at)    1 script
+//	delivery receipt    MarkDelivered(id, at)            1 script
+//	MO from the card    AcceptMOCounter(iccid, cntr)     1 script (replay check)
+//	                    ByTxn(txn) / RunningByPhone      2 reads
+//	                    Complete(id, result)             1 script: result, release phone,
+//	                                                     retention TTL, PUBLISH id
+//	portal long poll    Wait(id)                         SUBSCRIBE once per process, then Get
+//
+// Start, MarkSubmitted and Complete cost one round trip each (three in all;
+// the target was six), once the scripts are cached (Ready loads them).
+//
+// # Keys
+//
+// A phone is named in keys only by a keyed hash: h = HMAC-SHA256(k, phone)
+// truncated to 80 bits, k derived from Options.Pepper. Its top 14 bits pick
+// a bucket that is the Cluster hash tag of every key of that phone:
+//
+//	{bbbb}s:<h>          hash   subscriber (p, i, k, o, c = certificates, u = User ID HMAC)
+//	{bbbb}f:<h>          list   times of the latest User ID attempts (lockout)
+//	{bbbb}r:<h>          string "<session id>|<expires ms>": the running session
+//	{bbbb}x:<id>         hash   session record (short field names, see session.go)
+//	{bbbb}t:<txn hex>    string transaction id → session id
+//	{bbbb}i:<k>          string idempotency key (keyed hash of portal + key) → session id
+//	{c:<keyed ICCID>}    hash   the card's counters: t = last MT, o = last accepted MO
+//
+// A session ID is h (16 base32hex characters) followed by 96 random bits (20
+// characters), so every key of a session can be named from its ID; a
+// transaction id carries the bucket in its top 14 bits and 50 random bits,
+// so an MO's transaction id alone finds the session's slot. Every script
+// names all its keys in KEYS and they share one tag: no script touches two
+// slots. Key names hold no phone number, ICCID or User ID.
+//
+// # Time
+//
+// Session expiry, retention and User ID lockout are decided from
+// Options.Now (the gateway's clock, kept by NTP; tests move it) and passed
+// to the scripts; Redis TTLs (ttl + retention for a session, window +
+// lock for the attempt list) only reclaim memory. A running session past
+// its expiry reads as COMPLETE/TIMEOUT for Retention, then as not found; a
+// late Complete or Mark returns ErrExpired and changes nothing.
+//
+// # User ID lockout
+//
+// The attempt list keeps the times of the newest LockoutAttempts attempts.
+// When it is full and its newest and oldest entries are less than
+// LockoutWindow apart, the phone is locked until newest + LockoutDuration.
+// An attempt is pushed before it is judged (in the script that checks the
+// lock), so concurrent guesses cannot get more than LockoutAttempts judged;
+// a match removes its own entry and clears the list unless it already
+// locks. Unknown phones are counted and locked the same way, and the
+// comparison of User ID HMACs (bound to the phone) is constant time, so an
+// unknown phone and a wrong User ID are indistinguishable.
+//
+// # OTA counters
+//
+// The MT counter must never be reused or lowered for a card (ETSI TS 102
+// 225 §5.1.1: the card rejects a counter not above its own; a reused one
+// would also replay a keystream). An atomic increment alone is not enough:
+// a Redis restart without persistence, or a failover to a replica that
+// missed the last writes, forgets values already handed out. So the script
+// hands out v = max(stored + 1, C), where C is the Redis server's clock
+// (TIME, inside the script) in milliseconds since 2024-01-01, and refuses
+// while stored + 1 > C (the caller sleeps until the clock catches up).
+// Hence every value ever handed out is ≤ the clock at the moment it was
+// handed out. After any loss of stored values the next value is at least
+// the clock now, which is above every earlier value as long as the clock
+// has not stepped back by more than the outage lasted: a restart or a
+// failover takes seconds, and NTP keeps hosts within milliseconds. Using
+// Redis's clock, not the gateways', makes all instances share one clock.
+// A card can receive at most 1000 MT commands a second (one running session
+// per phone sends a handful), and 2^40 ms from 2024 lasts until 2058.
+//
+// The MO counter is the card's own; AcceptMOCounter accepts a value only
+// above the last accepted one, atomically, so two instances receiving the
+// same MO cannot both accept it. It has no clock floor, so the registry's
+// AOF persistence (deploy/redis) is what keeps it across restarts; a
+// replayed MO after a loss still finds its session complete or gone.
+//
+// # Notifications
+//
+// Complete publishes the session ID on CompletionChannel in the same script
+// that stores the result. Each Store holds at most one subscription,
+// started by the first Wait, and fans messages out to its waiters in
+// memory. A waiter registers before it reads the state, and every waiter is
+// woken to re-read whenever the subscription is (re)established, so no
+// completion is missed across reconnects. Expiry publishes nothing: a
+// waiter also wakes at the session's expiry and reads TIMEOUT.
+//
+// # Failures
+//
+// Every call is bounded by Options.OpTimeout through its context (the
+// client needs ContextTimeoutEnabled, as ClientOptions sets), and any Redis
+// failure comes back as ErrUnavailable wrapping the cause; redis.Nil never
+// leaves the package. Inputs are bounded and checked (ErrInvalid) before
+// anything is sent. Logs carry msisdn_hash, never a phone, User ID or
+// signature.
+package sessions

@@ -1,0 +1,331 @@
+package sessions
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+)
+
+// Bulk file format: JSON lines, one subscriber per line (blank lines are
+// skipped), UTF-8, each line at most MaxImportLineLen octets:
+//
+//	{"phone":"+994501234567","iccid":"8999401234567890123","user_id":"123456",
+//	 "key_version":1,"operator":"azercell","certificates":[{"type":"business",
+//	 "tax_id":"1234567890","key_ref":2,"der":"<base64 DER>","not_before":"2025-01-01T00:00:00Z",
+//	 "not_after":"2028-01-01T00:00:00Z","status":"active"}]}
+//
+// Exactly one of "user_id" (the 6 digits) and "user_id_hmac" (64 hex digits,
+// as written by ExportSubscribers; valid only under the same pepper) is
+// required. Unknown fields are an error, so a typo never silently drops data.
+// A later line for the same phone replaces an earlier one.
+
+// MaxImportLineLen bounds one line of the bulk file (16 certificates of
+// 16 KiB in base64 fit).
+const MaxImportLineLen = 1 << 20
+
+// importBatchSize is the number of subscribers per pipeline.
+const importBatchSize = 1000
+
+type subscriberLine struct {
+	Phone        string     `json:"phone"`
+	ICCID        string     `json:"iccid"`
+	UserID       string     `json:"user_id,omitempty"`
+	UserIDHMAC   string     `json:"user_id_hmac,omitempty"`
+	KeyVersion   int        `json:"key_version"`
+	Operator     string     `json:"operator,omitempty"`
+	Certificates []certLine `json:"certificates,omitempty"`
+}
+
+type certLine struct {
+	Type      string    `json:"type"`
+	TaxID     string    `json:"tax_id,omitempty"`
+	KeyRef    int       `json:"key_ref"`
+	DER       []byte    `json:"der"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	Status    string    `json:"status"`
+}
+
+// parseSubscriberLine decodes and validates one line of the bulk format.
+// It returns the subscriber, and either the clear User ID or its HMAC.
+func parseSubscriberLine(line []byte) (sub Subscriber, userID string, uidMAC []byte, err error) {
+	if len(line) > MaxImportLineLen {
+		return Subscriber{}, "", nil, invalidf("line longer than %d octets", MaxImportLineLen)
+	}
+	var l subscriberLine
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return Subscriber{}, "", nil, invalidf("json: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Subscriber{}, "", nil, invalidf("json: data after the object")
+	}
+	if len(l.Certificates) > MaxCertificates {
+		return Subscriber{}, "", nil, invalidf("%d certificates, max %d", len(l.Certificates), MaxCertificates)
+	}
+	sub = Subscriber{Phone: l.Phone, ICCID: l.ICCID, KeyVersion: l.KeyVersion, Operator: l.Operator}
+	for i, c := range l.Certificates {
+		if c.KeyRef < 0 || c.KeyRef > 0xFF {
+			return Subscriber{}, "", nil, invalidf("certificates[%d].key_ref %d", i, c.KeyRef)
+		}
+		sub.Certificates = append(sub.Certificates, Certificate{Type: c.Type, TaxID: c.TaxID, KeyRef: byte(c.KeyRef),
+			DER: c.DER, NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: c.Status})
+	}
+	sub.Certificates = normalizeCertificates(sub.Certificates)
+	if err := sub.validate(); err != nil {
+		return Subscriber{}, "", nil, err
+	}
+	switch {
+	case l.UserID != "" && l.UserIDHMAC != "", l.UserID == "" && l.UserIDHMAC == "":
+		return Subscriber{}, "", nil, invalidf("want exactly one of user_id and user_id_hmac")
+	case l.UserID != "":
+		if err := validUserID(l.UserID); err != nil {
+			return Subscriber{}, "", nil, err
+		}
+		return sub, l.UserID, nil, nil
+	}
+	uidMAC, err = hex.DecodeString(l.UserIDHMAC)
+	if err != nil || len(uidMAC) != 32 {
+		return Subscriber{}, "", nil, invalidf("user_id_hmac: want 64 hex digits")
+	}
+	return sub, "", uidMAC, nil
+}
+
+// appendSubscriberLine writes sub in the bulk format with the User ID as
+// its stored HMAC, newline-terminated.
+func appendSubscriberLine(b []byte, sub *Subscriber, uidMAC []byte) ([]byte, error) {
+	l := subscriberLine{Phone: sub.Phone, ICCID: sub.ICCID, UserIDHMAC: hex.EncodeToString(uidMAC),
+		KeyVersion: sub.KeyVersion, Operator: sub.Operator}
+	for _, c := range sub.Certificates {
+		l.Certificates = append(l.Certificates, certLine{Type: c.Type, TaxID: c.TaxID, KeyRef: int(c.KeyRef),
+			DER: c.DER, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: c.Status})
+	}
+	out, err := json.Marshal(&l)
+	if err != nil {
+		return b, err
+	}
+	return append(append(b, out...), '\n'), nil
+}
+
+type importRecord struct {
+	key    string
+	fields []any
+}
+
+type importBatch struct {
+	firstLine int
+	lines     [][]byte // nil for a blank line, to keep line numbers exact
+	n         int      // non-blank lines
+	recs      []importRecord
+	err       error
+	done      chan struct{}
+}
+
+func (s *Store) parseBatch(b *importBatch) {
+	defer close(b.done)
+	b.recs = make([]importRecord, 0, len(b.lines))
+	for i, line := range b.lines {
+		if line == nil {
+			continue // a blank line
+		}
+		sub, uid, uidMAC, err := parseSubscriberLine(line)
+		if err != nil {
+			b.err = fmt.Errorf("sessions: import: line %d: %w", b.firstLine+i, err)
+			return
+		}
+		if uidMAC == nil {
+			uidMAC = s.userIDMAC(sub.Phone, uid)
+		}
+		b.recs = append(b.recs, importRecord{key: s.phone(sub.Phone).subscriberKey(),
+			fields: append(subscriberFields(&sub), fUID, uidMAC)})
+	}
+	b.lines = nil
+}
+
+// ImportSubscribers reads subscribers in the bulk format (see above) and
+// writes them with pipelined HSETs, batches of 1000, parsing on every CPU
+// while the previous batch is in flight. Batches are applied in file order.
+// progress, if not nil, is called after each batch with the number imported
+// so far. It stops at the first bad line, with the line number in the
+// error; the batches before it are stored.
+func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress func(n int)) (int, error) {
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	g, gctx := errgroup.WithContext(ctx)
+	work := make(chan *importBatch, workers)
+	order := make(chan *importBatch, workers+1)
+
+	g.Go(func() error {
+		defer close(work)
+		defer close(order)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64*1024), MaxImportLineLen+1)
+		lineNo := 0
+		cur := &importBatch{firstLine: 1, done: make(chan struct{})}
+		var arena []byte
+		flush := func() error {
+			if len(cur.lines) == 0 {
+				return nil
+			}
+			for _, ch := range []chan *importBatch{work, order} {
+				select {
+				case ch <- cur:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			cur = &importBatch{firstLine: lineNo + 1, done: make(chan struct{})}
+			arena = nil
+			return nil
+		}
+		for sc.Scan() {
+			lineNo++
+			line := bytes.TrimSpace(sc.Bytes())
+			if len(line) == 0 {
+				if len(cur.lines) == 0 {
+					cur.firstLine = lineNo + 1
+				} else {
+					cur.lines = append(cur.lines, nil)
+				}
+				continue
+			}
+			if len(cur.lines) == 0 {
+				cur.firstLine = lineNo
+			}
+			if cap(arena)-len(arena) < len(line) {
+				arena = make([]byte, 0, max(256*1024, len(line)))
+			}
+			start := len(arena)
+			arena = append(arena, line...)
+			cur.lines = append(cur.lines, arena[start:len(arena):len(arena)])
+			if cur.n++; cur.n >= importBatchSize {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				return invalidf("import: line %d longer than %d octets", lineNo+1, MaxImportLineLen)
+			}
+			return fmt.Errorf("sessions: import: read: %w", err)
+		}
+		return flush()
+	})
+	for range workers {
+		g.Go(func() error {
+			for b := range work {
+				s.parseBatch(b)
+			}
+			return nil
+		})
+	}
+	var total int
+	g.Go(func() error {
+		for b := range order {
+			select {
+			case <-b.done:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if b.err != nil {
+				return b.err
+			}
+			if err := s.writeBatch(gctx, b.recs); err != nil {
+				return err
+			}
+			total += len(b.recs)
+			if progress != nil {
+				progress(total)
+			}
+		}
+		return nil
+	})
+	err := g.Wait()
+	return total, err
+}
+
+func (s *Store) writeBatch(ctx context.Context, recs []importRecord) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range recs {
+			p.HSet(ctx, r.key, r.fields...)
+		}
+		return nil
+	})
+	return storeErr("import", err)
+}
+
+// ExportSubscribers writes every subscriber in the bulk format, with the
+// User ID as its HMAC (the clear value is never stored), and returns how
+// many it wrote. On a Cluster it scans every master. The order is
+// unspecified. A concurrent change may or may not be included.
+func (s *Store) ExportSubscribers(ctx context.Context, w io.Writer) (int, error) {
+	var mu sync.Mutex
+	total := 0
+	err := forEachShard(ctx, s.rdb, func(ctx context.Context, c redis.Cmdable) error {
+		var cursor uint64
+		for {
+			octx, cancel := s.opCtx(ctx)
+			keys, next, err := c.Scan(octx, cursor, subscriberKeyPattern, 1000).Result()
+			if err != nil {
+				cancel()
+				return storeErr("export", err)
+			}
+			cmds := make([]*redis.MapStringStringCmd, 0, len(keys))
+			if len(keys) > 0 {
+				_, err = c.Pipelined(octx, func(p redis.Pipeliner) error {
+					for _, k := range keys {
+						if isSubscriberKey(k) {
+							cmds = append(cmds, p.HGetAll(octx, k))
+						}
+					}
+					return nil
+				})
+			}
+			cancel()
+			if err != nil {
+				return storeErr("export", err)
+			}
+			var buf []byte
+			n := 0
+			for _, cmd := range cmds {
+				m := cmd.Val()
+				if len(m) == 0 {
+					continue // deleted since the scan
+				}
+				sub, err := decodeSubscriber(m)
+				if err != nil {
+					return fmt.Errorf("sessions: export: %w", err)
+				}
+				if buf, err = appendSubscriberLine(buf, &sub, []byte(m[fUID])); err != nil {
+					return fmt.Errorf("sessions: export: %w", err)
+				}
+				n++
+			}
+			mu.Lock()
+			_, err = w.Write(buf)
+			total += n
+			mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("sessions: export: write: %w", err)
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	})
+	return total, err
+}

@@ -1,0 +1,237 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// notifier holds the process's single subscription to CompletionChannel and
+// fans its messages out to the local waiters. It starts with the first
+// Wait. Whenever the subscription is (re)established every waiter is woken
+// to re-read its session, so a completion published while this process was
+// not subscribed is never lost.
+type notifier struct {
+	s *Store
+
+	mu      sync.Mutex
+	waiters map[string]map[chan struct{}]struct{}
+	count   int
+	started bool
+	closed  bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// subscriptions counts SUBSCRIBE attempts (tests check there is one
+	// per process, not one per waiter).
+	subscriptions atomic.Int64
+}
+
+// waiting returns the number of registered waiters.
+func (n *notifier) waiting() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.count
+}
+
+// pubsubPing is how long the listener waits for a message before pinging
+// the subscription connection to detect a dead link.
+const pubsubPing = 15 * time.Second
+
+func newNotifier(s *Store) *notifier {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &notifier{s: s, waiters: map[string]map[chan struct{}]struct{}{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+}
+
+var errClosed = errors.New("store closed")
+
+// add registers a waiter for id and starts the listener if needed.
+func (n *notifier) add(id string) (chan struct{}, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, fmt.Errorf("sessions: wait: %w: %w", ErrUnavailable, errClosed)
+	}
+	if n.count >= n.s.opts.MaxWaiters {
+		return nil, fmt.Errorf("sessions: wait: %w: %d waiters", ErrUnavailable, n.count)
+	}
+	if !n.started {
+		n.started = true
+		go n.run()
+	}
+	ch := make(chan struct{}, 1)
+	set := n.waiters[id]
+	if set == nil {
+		set = map[chan struct{}]struct{}{}
+		n.waiters[id] = set
+	}
+	set[ch] = struct{}{}
+	n.count++
+	return ch, nil
+}
+
+func (n *notifier) remove(id string, ch chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if set := n.waiters[id]; set != nil {
+		if _, ok := set[ch]; ok {
+			delete(set, ch)
+			n.count--
+		}
+		if len(set) == 0 {
+			delete(n.waiters, id)
+		}
+	}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // already has a pending wakeup
+	}
+}
+
+func (n *notifier) wake(id string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for ch := range n.waiters[id] {
+		wake(ch)
+	}
+}
+
+func (n *notifier) wakeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, set := range n.waiters {
+		for ch := range set {
+			wake(ch)
+		}
+	}
+}
+
+func (n *notifier) close() {
+	n.mu.Lock()
+	n.closed = true
+	started := n.started
+	n.mu.Unlock()
+	n.cancel()
+	if started {
+		<-n.done
+	}
+	n.wakeAll()
+}
+
+// run is the only reader of the subscription.
+func (n *notifier) run() {
+	defer close(n.done)
+	backoff := 50 * time.Millisecond
+	for n.ctx.Err() == nil {
+		err := n.listen()
+		if n.ctx.Err() != nil {
+			return
+		}
+		n.s.log.Warn("completion subscription lost; resubscribing", "err", err, "backoff", backoff)
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// listen subscribes and dispatches until the connection fails.
+func (n *notifier) listen() error {
+	n.subscriptions.Add(1)
+	ps := n.s.rdb.Subscribe(n.ctx, CompletionChannel)
+	stop := context.AfterFunc(n.ctx, func() { _ = ps.Close() })
+	defer func() {
+		stop()
+		_ = ps.Close()
+	}()
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(n.ctx, pubsubPing)
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() && !pinged {
+				pinged = true
+				pctx, cancel := context.WithTimeout(n.ctx, n.s.opts.OpTimeout)
+				err = ps.Ping(pctx)
+				cancel()
+				if err == nil {
+					continue
+				}
+			}
+			return err
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				n.wakeAll() // anything published before this point must be re-read
+			}
+		case *redis.Message:
+			n.wake(m.Payload)
+		}
+	}
+}
+
+// Wait blocks until the session is complete (on whichever instance the
+// reply arrived), it expires (then it reads as TIMEOUT), or ctx ends. It
+// returns the completed session; when ctx ends first, the last state read
+// and ctx's error. Waiters share one Redis subscription per process; the
+// waiter registers before it reads the state, so a completion between the
+// read and the wait is not missed.
+func (s *Store) Wait(ctx context.Context, id string) (Session, error) {
+	if _, err := refFromID(id); err != nil {
+		return Session{}, fmt.Errorf("sessions: wait: %w", ErrNotFound)
+	}
+	ch, err := s.notify.add(id)
+	if err != nil {
+		return Session{}, err
+	}
+	defer s.notify.remove(id, ch)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	var last Session
+	for {
+		sess, err := s.Get(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, ctx.Err()
+			}
+			return Session{}, err
+		}
+		last = sess
+		if sess.State == StateComplete {
+			return sess, nil
+		}
+		// Expiry publishes nothing: wake at the expiry time and re-read.
+		d := sess.ExpiresAt.Sub(s.opts.Now()) + time.Millisecond
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+			return sess, ctx.Err()
+		case <-ch:
+		case <-timer.C:
+		case <-s.notify.ctx.Done():
+			return sess, fmt.Errorf("sessions: wait: %w: %w", ErrUnavailable, errClosed)
+		}
+	}
+}

@@ -1,0 +1,281 @@
+package sessions
+
+import (
+	"context"
+	"crypto/subtle"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Subscriber is one SIM in the registry. The User ID is never part of it:
+// the store keeps only its HMAC under the pepper.
+type Subscriber struct {
+	Phone        string // E.164 with '+', e.g. "+994501234567"
+	ICCID        string // 19 or 20 digits, as provisioned (the card key derivation input)
+	KeyVersion   int    // OTA key version, 1..15
+	Operator     string // routing name, e.g. "azercell"; up to 32 of [a-z0-9._-]
+	Certificates []Certificate
+}
+
+// Certificate is one certificate on the SIM.
+type Certificate struct {
+	Type      string    // personal | business | government
+	TaxID     string    // VÖEN, 10 digits: required for business, optional otherwise
+	KeyRef    byte      // applet key reference 01..0F
+	DER       []byte    // the X.509 certificate, at most MaxDERLen octets
+	NotBefore time.Time // whole seconds are kept
+	NotAfter  time.Time
+	Status    string // active | revoked
+}
+
+// Subscriber hash fields.
+const (
+	fPhone    = "p"
+	fICCID    = "i"
+	fKeyVer   = "k"
+	fOperator = "o"
+	fCerts    = "c"
+	fUID      = "u"
+)
+
+// UserIDLen is the length of an Asan İmza User ID: 6 digits.
+const UserIDLen = 6
+
+// validPhone: E.164, '+' then 8..15 digits, no leading zero.
+func validPhone(p string) error {
+	if len(p) < 9 || len(p) > 16 || p[0] != '+' || p[1] == '0' || !isDigits(p[1:]) {
+		return invalidf("phone: want E.164 like +994501234567")
+	}
+	return nil
+}
+
+func validUserID(u string) error {
+	if len(u) != UserIDLen || !isDigits(u) {
+		return invalidf("user id: want %d digits", UserIDLen)
+	}
+	return nil
+}
+
+func validOperator(o string) bool {
+	if len(o) > 32 {
+		return false
+	}
+	for i := 0; i < len(o); i++ {
+		c := o[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (sub *Subscriber) validate() error {
+	if err := validPhone(sub.Phone); err != nil {
+		return err
+	}
+	switch {
+	case (len(sub.ICCID) != 19 && len(sub.ICCID) != 20) || !isDigits(sub.ICCID):
+		return invalidf("iccid: want 19 or 20 digits")
+	case sub.KeyVersion < 1 || sub.KeyVersion > 15:
+		return invalidf("key_version %d outside 1..15", sub.KeyVersion)
+	case !validOperator(sub.Operator):
+		return invalidf("operator: up to 32 of [a-z0-9._-]")
+	case len(sub.Certificates) > MaxCertificates:
+		return invalidf("%d certificates, max %d", len(sub.Certificates), MaxCertificates)
+	}
+	for i := range sub.Certificates {
+		if err := validateCertificate(i, &sub.Certificates[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userIDMAC binds the User ID to the phone, so two subscribers with the
+// same User ID have different stored values.
+func (s *Store) userIDMAC(phone, userID string) []byte {
+	return mac(s.kUID, phone, userID)
+}
+
+// subscriberFields is the HSET argument list (without the User ID field).
+func subscriberFields(sub *Subscriber) []any {
+	return []any{
+		fPhone, sub.Phone,
+		fICCID, sub.ICCID,
+		fKeyVer, strconv.Itoa(sub.KeyVersion),
+		fOperator, sub.Operator,
+		fCerts, appendCertificates(nil, sub.Certificates),
+	}
+}
+
+func decodeSubscriber(m map[string]string) (Subscriber, error) {
+	var sub Subscriber
+	sub.Phone, sub.ICCID, sub.Operator = m[fPhone], m[fICCID], m[fOperator]
+	kv, err := strconv.Atoi(m[fKeyVer])
+	if err != nil {
+		return Subscriber{}, invalidf("stored subscriber: key version %q", m[fKeyVer])
+	}
+	sub.KeyVersion = kv
+	if sub.Certificates, err = decodeCertificates([]byte(m[fCerts])); err != nil {
+		return Subscriber{}, err
+	}
+	if err := sub.validate(); err != nil {
+		return Subscriber{}, err
+	}
+	return sub, nil
+}
+
+// PutSubscriber creates or replaces a subscriber. userID is the 6-digit
+// User ID; only its HMAC is stored. An empty userID updates the other
+// fields and keeps the stored User ID (ErrNotFound if there is none), so an
+// administrator can change certificates without knowing the User ID.
+func (s *Store) PutSubscriber(ctx context.Context, sub Subscriber, userID string) error {
+	sub.Certificates = normalizeCertificates(sub.Certificates)
+	if err := sub.validate(); err != nil {
+		return err
+	}
+	ref := s.phone(sub.Phone)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	fields := subscriberFields(&sub)
+	if userID == "" {
+		res, err := scriptPutKeepUID.Run(ctx, s.rdb, []string{ref.subscriberKey()}, fields...).Int()
+		if err != nil {
+			return storeErr("put subscriber", err)
+		}
+		if res == 0 {
+			return storeErr("put subscriber", ErrNotFound)
+		}
+		return nil
+	}
+	if err := validUserID(userID); err != nil {
+		return err
+	}
+	fields = append(fields, fUID, s.userIDMAC(sub.Phone, userID))
+	return storeErr("put subscriber", s.rdb.HSet(ctx, ref.subscriberKey(), fields...).Err())
+}
+
+// Subscriber returns the registry entry for phone.
+func (s *Store) Subscriber(ctx context.Context, phone string) (Subscriber, error) {
+	if err := validPhone(phone); err != nil {
+		return Subscriber{}, err
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	m, err := s.rdb.HGetAll(ctx, s.phone(phone).subscriberKey()).Result()
+	if err != nil {
+		return Subscriber{}, storeErr("subscriber", err)
+	}
+	if len(m) == 0 {
+		return Subscriber{}, storeErr("subscriber", ErrNotFound)
+	}
+	return decodeSubscriber(m)
+}
+
+// DeleteSubscriber removes a subscriber and its lockout state. Running
+// sessions are left to finish or expire.
+func (s *Store) DeleteSubscriber(ctx context.Context, phone string) error {
+	if err := validPhone(phone); err != nil {
+		return err
+	}
+	ref := s.phone(phone)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	n, err := scriptDelete.Run(ctx, s.rdb, []string{ref.subscriberKey(), ref.failKey()}).Int()
+	if err != nil {
+		return storeErr("delete subscriber", err)
+	}
+	if n == 0 {
+		return storeErr("delete subscriber", ErrNotFound)
+	}
+	return nil
+}
+
+// CheckUserID checks a User ID for phone and returns the subscriber on a
+// match. An unknown phone and a wrong User ID both give ErrBadUserID, cost
+// the same single round trip and the same constant-time comparison, and
+// both count against the phone's lockout. After Options.LockoutAttempts
+// failures within LockoutWindow the phone is locked for LockoutDuration: a
+// *LockedError (matching ErrLocked) with the remaining time, whatever the
+// User ID.
+//
+// Every attempt is counted before it is judged, in the same atomic script
+// that checks the lock, so concurrent guesses cannot exceed the limit; a
+// match then removes its own count and clears the earlier failures.
+func (s *Store) CheckUserID(ctx context.Context, phone, userID string) (Subscriber, error) {
+	if err := validPhone(phone); err != nil {
+		return Subscriber{}, err
+	}
+	if err := validUserID(userID); err != nil {
+		return Subscriber{}, err
+	}
+	ref := s.phone(phone)
+	want := s.userIDMAC(phone, userID)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	now := strconv.FormatInt(ms(s.opts.Now()), 10)
+	keys := []string{ref.subscriberKey(), ref.failKey()}
+	args := []any{now, durMS(s.opts.LockoutWindow), s.opts.LockoutAttempts, durMS(s.opts.LockoutDuration),
+		durMS(s.opts.LockoutWindow + s.opts.LockoutDuration)}
+	res, err := scriptAttempt.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return Subscriber{}, storeErr("check user id", err)
+	}
+	if len(res) != 2 {
+		return Subscriber{}, storeErr("check user id", errScriptReply)
+	}
+	if res[0] == "locked" {
+		until, _ := strconv.ParseInt(toString(res[1]), 10, 64)
+		retry := time.Duration(until-ms(s.opts.Now())) * time.Millisecond
+		s.log.Info("user id check refused: phone locked", "msisdn_hash", ref.hash)
+		return Subscriber{}, &LockedError{RetryAfter: max(retry, time.Second)}
+	}
+	// An unknown phone compares against a value no HMAC equals in practice,
+	// with the same cost as a wrong User ID.
+	stored := toString(res[1])
+	if len(stored) != len(want) {
+		stored = string(make([]byte, len(want)))
+	}
+	if subtle.ConstantTimeCompare([]byte(stored), want) != 1 {
+		s.log.Info("user id check failed", "msisdn_hash", ref.hash)
+		return Subscriber{}, ErrBadUserID
+	}
+	all, err := scriptAttemptOK.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return Subscriber{}, storeErr("check user id", err)
+	}
+	m := pairs(all)
+	if len(m) == 0 { // deleted between the two calls
+		return Subscriber{}, ErrBadUserID
+	}
+	return decodeSubscriber(m)
+}
+
+func toString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	return ""
+}
+
+// forEachShard runs fn on every master of a Cluster, or once on a single
+// server or Sentinel-managed master.
+func forEachShard(ctx context.Context, rdb redis.UniversalClient, fn func(ctx context.Context, c redis.Cmdable) error) error {
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return fn(ctx, c) })
+	}
+	return fn(ctx, rdb)
+}
+
+// subscriberKeyPattern matches subscriber keys only ("{xxxx}s:<hash>").
+const subscriberKeyPattern = "{????}s:*"
+
+func isSubscriberKey(k string) bool {
+	return len(k) > 8 && k[0] == '{' && k[5] == '}' && strings.HasPrefix(k[6:], "s:")
+}
