@@ -252,3 +252,78 @@ func WriteUsers(w io.Writer, users []User) error {
 	}
 	return bw.Flush()
 }
+
+// maxUsersJSON bounds a subscriber listing read from a gateway.
+const maxUsersJSON = 64 << 20
+
+// ParseUsersJSON reads a subscriber listing such as the demo gateway's
+// GET /v1/demo/subscribers: a JSON array of objects with "phoneNumber"
+// (or "phone") and "userId", either bare or under "subscribers". Entries
+// without both fields are skipped; a malformed one is an error.
+func ParseUsersJSON(data []byte) ([]User, error) {
+	if len(data) > maxUsersJSON {
+		return nil, errors.New("bench: subscriber listing too large")
+	}
+	type entry struct {
+		PhoneNumber string `json:"phoneNumber"`
+		Phone       string `json:"phone"`
+		UserID      string `json:"userId"`
+	}
+	var list []entry
+	if err := json.Unmarshal(data, &list); err != nil {
+		var wrapped struct {
+			Subscribers []entry `json:"subscribers"`
+		}
+		if err2 := json.Unmarshal(data, &wrapped); err2 != nil {
+			return nil, fmt.Errorf("bench: subscriber listing: %w", err)
+		}
+		list = wrapped.Subscribers
+	}
+	var users []User
+	for i, e := range list {
+		u := User{Phone: e.PhoneNumber, UserID: e.UserID}
+		if u.Phone == "" {
+			u.Phone = e.Phone
+		}
+		if u.Phone == "" || u.UserID == "" {
+			continue
+		}
+		if err := u.check(); err != nil {
+			return nil, fmt.Errorf("bench: subscriber %d: %w", i, err)
+		}
+		if len(users) >= maxUsers {
+			return nil, fmt.Errorf("bench: subscribers: more than %d", maxUsers)
+		}
+		users = append(users, u)
+	}
+	if len(users) == 0 {
+		return nil, errors.New("bench: subscriber listing holds no phone number with a User ID")
+	}
+	return users, nil
+}
+
+// FetchUsers reads the subscriber listing of a demo gateway
+// (GET /v1/demo/subscribers) with the portal's key.
+func FetchUsers(ctx context.Context, target, apiKey string, hc *http.Client) ([]User, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(target, "/")+"/v1/demo/subscribers", nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bench: subscriber listing: %w", err)
+	}
+	defer drain(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxUsersJSON+1))
+	if err != nil {
+		return nil, fmt.Errorf("bench: subscriber listing: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("bench: subscriber listing: %w", problemError(resp.StatusCode, data))
+	}
+	return ParseUsersJSON(data)
+}

@@ -238,3 +238,61 @@ func BenchmarkRecord(b *testing.B) {
 		r.record(s)
 	}
 }
+
+func TestParseUsersJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []User
+		wantErr bool
+	}{
+		{"array", `[{"phoneNumber":"+994501234567","userId":"123456","iccid":"89"}]`, []User{{"+994501234567", "123456"}}, false},
+		{"wrapped, phone key", `{"subscribers":[{"phone":"+994551234567","userId":"000001"},{"phone":"+994551234568"}]}`, []User{{"+994551234567", "000001"}}, false},
+		{"bad user id", `[{"phoneNumber":"+994501234567","userId":"12"}]`, nil, true},
+		{"none usable", `[{"phoneNumber":"+994501234567"}]`, nil, true},
+		{"not json", `<html>`, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseUsersJSON([]byte(tt.in))
+			if (err != nil) != tt.wantErr || len(got) != len(tt.want) {
+				t.Fatalf("ParseUsersJSON = %v, %v", got, err)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("user %d = %v, want %v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func FuzzParseUsersJSON(f *testing.F) {
+	f.Add([]byte(`[{"phoneNumber":"+994501234567","userId":"123456"}]`))
+	f.Add([]byte(`{"subscribers":[{"phone":"+994551234567","userId":"000001"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		users, err := ParseUsersJSON(data)
+		if err != nil {
+			return
+		}
+		// Re-encode as the array form and decode again: the same users.
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for i, u := range users {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"phoneNumber":"` + u.Phone + `","userId":"` + u.UserID + `"}`)
+		}
+		b.WriteByte(']')
+		again, err := ParseUsersJSON(b.Bytes())
+		if err != nil || len(again) != len(users) {
+			t.Fatalf("re-decode: %d users, %v", len(again), err)
+		}
+		for i := range users {
+			if again[i] != users[i] {
+				t.Fatalf("user %d: %v became %v", i, users[i], again[i])
+			}
+		}
+	})
+}
