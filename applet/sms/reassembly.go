@@ -62,6 +62,9 @@ func (r *Reassembler) Pending() int { return len(r.sets) }
 // when ud completes one (a single unconcatenated SMS completes at once),
 // false while segments are missing or when ud is a duplicate.
 func (r *Reassembler) Add(ud []byte, now time.Time) (Message, bool, error) {
+	if len(ud) > MaxUserData {
+		return Message{}, false, ErrUserData
+	}
 	h, body, err := Parse(ud)
 	if err != nil {
 		return Message{}, false, err

@@ -57,8 +57,11 @@ func TestParse(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := Parse(make([]byte, 141)); !errors.Is(err, ErrUserData) {
-		t.Fatalf("141 octets: %v", err)
+	if _, _, err := Parse(make([]byte, MaxReassembled+1)); !errors.Is(err, ErrUserData) {
+		t.Fatalf("over-long user data: %v", err)
+	}
+	if _, _, err := NewReassembler(ReassemblerOptions{}).Add(append([]byte{2, 0x70, 0}, make([]byte, 138)...), time.Now()); !errors.Is(err, ErrUserData) {
+		t.Fatalf("141-octet segment: %v", err)
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 const (
 	MaxUserData = 140 // octets of TP-UD in one SMS (8-bit data)
 	MaxSegments = 32  // segments per message accepted here (applet-protocol §1)
+	// MaxReassembled bounds a user data that an SMSC or the SMPP layer
+	// has already reassembled (one header, the whole packet).
+	MaxReassembled = MaxSegments * MaxUserData
 )
 
 // Information element identifiers (3GPP TS 23.040 §9.2.3.24).
@@ -49,12 +52,15 @@ type Header struct {
 	Concat    Concat
 }
 
-// Parse splits a TP-UD (UDHI set) into its header and the data after it.
-// Unknown IEs are skipped; a repeated concatenation or packet identifier,
-// a packet identifier with data, or an IE running past the UDH is ErrUDH.
+// Parse splits a user data (UDHI set) into its header and the data after
+// it. It accepts up to MaxReassembled octets, so that it also reads a
+// message an SMSC has already reassembled; Reassembler.Add holds single
+// segments to 140. Unknown IEs are skipped; a repeated concatenation or
+// packet identifier, a packet identifier with data, or an IE running past
+// the UDH is ErrUDH.
 func Parse(ud []byte) (Header, []byte, error) {
 	var h Header
-	if len(ud) > MaxUserData {
+	if len(ud) > MaxReassembled {
 		return h, nil, ErrUserData
 	}
 	if len(ud) == 0 {
