@@ -12,7 +12,7 @@ import (
 var (
 	ErrShortPDU   = errors.New("short buffer")
 	ErrOverflow   = errors.New("overflow")
-	ErrNoNUL      = errors.New("C-octet string not NUL-terminated")
+	ErrNoNUL      = errors.New("missing NUL terminator")
 	ErrTooLong    = errors.New("value too long")
 	ErrTrailing   = errors.New("trailing octets")
 	ErrBadLength  = errors.New("length mismatch")
@@ -96,19 +96,6 @@ func (r *reader) u8(field string) byte {
 	}
 	v := r.b[r.off]
 	r.off++
-	return v
-}
-
-func (r *reader) u32(field string) uint32 {
-	if r.err != nil {
-		return 0
-	}
-	if r.off+4 > len(r.b) {
-		r.fail(field, ErrOverflow)
-		return 0
-	}
-	v := binary.BigEndian.Uint32(r.b[r.off:])
-	r.off += 4
 	return v
 }
 

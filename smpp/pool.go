@@ -1,0 +1,474 @@
+package smpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Handler receives inbound traffic from every operator's binds.
+type Handler interface {
+	// HandleMO gets a complete MO (concatenation already reassembled).
+	// Return nil only once the effect is stored: the pool then answers
+	// deliver_sm_resp ESME_ROK. Any other error answers ESME_RX_T_APPN so the
+	// SMSC redelivers; an error wrapping ErrPermanent answers ESME_RX_P_APPN
+	// so it does not.
+	HandleMO(ctx context.Context, mo MO) error
+	// HandleReceipt gets a delivery receipt, with the same contract.
+	HandleReceipt(ctx context.Context, r Receipt) error
+}
+
+// BreakerConfig tunes an operator's circuit breaker. Zero values get the
+// defaults noted.
+type BreakerConfig struct {
+	// Failures: consecutive failed submits that open the breaker; default 5.
+	Failures uint32
+	// OpenTimeout: how long it stays open before half-open probes; default 30 s.
+	OpenTimeout time.Duration
+	// HalfOpenRequests: probes allowed while half-open; default 1.
+	HalfOpenRequests uint32
+	// Interval: how often closed-state counts reset; default 60 s.
+	Interval time.Duration
+}
+
+// Operator is one mobile operator: its MSISDN prefixes and its binds.
+type Operator struct {
+	// Name labels metrics and errors (e.g. "azercell").
+	Name string
+	// Prefixes are E.164 digit prefixes routed to this operator, e.g. "99450".
+	Prefixes []string
+	// Binds are the SMPP binds to this operator's SMSC(s); at least one.
+	Binds []BindConfig
+	// TPS limits submit_sm per second across all binds (the account's
+	// contract); 0 = no limit.
+	TPS float64
+	// Breaker tunes the circuit breaker.
+	Breaker BreakerConfig
+	// SubmitIDFormat and ReceiptIDFormat describe how the SMSC writes
+	// message ids in submit_sm_resp and in receipts; both are normalised
+	// with NormalizeMessageID.
+	SubmitIDFormat, ReceiptIDFormat IDFormat
+}
+
+// PoolOptions configures a Pool.
+type PoolOptions struct {
+	Operators []Operator
+	// Handler gets MOs and receipts; nil answers them ESME_RX_T_APPN.
+	Handler Handler
+	// Logger; nil discards. MSISDNs are never logged.
+	Logger *slog.Logger
+	// Registerer for the metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// InboundTimeout bounds one Handler call; default 20 s (below the
+	// usual SMSC response timeout).
+	InboundTimeout time.Duration
+	// InboundWorkers per bind; default 4.
+	InboundWorkers int
+	// ReassemblyTTL: how long parts of a concatenated MO wait for the rest;
+	// default 5 min. MaxPartialMessages bounds them; default 10000.
+	ReassemblyTTL      time.Duration
+	MaxPartialMessages int
+}
+
+// MaxSegment is the largest TP-UD of one SMS (UDH included): 140 octets.
+const MaxSegment = 140
+
+type operatorState struct {
+	cfg     Operator
+	clients []*Client
+	cb      *gobreaker.CircuitBreaker[[]string]
+	rr      atomic.Uint32
+}
+
+// Pool holds every operator's binds, routes submits by MSISDN prefix and
+// dispatches inbound traffic to the Handler.
+type Pool struct {
+	opts   PoolOptions
+	log    *slog.Logger
+	m      *metrics
+	ops    []*operatorState
+	routes map[string]*operatorState
+	reasm  *reassembler
+
+	startOnce sync.Once
+	closeOnce sync.Once
+}
+
+// NewPool validates the configuration and builds the pool; it does not dial.
+func NewPool(opts PoolOptions) (*Pool, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.InboundTimeout <= 0 {
+		opts.InboundTimeout = 20 * time.Second
+	}
+	if opts.ReassemblyTTL <= 0 {
+		opts.ReassemblyTTL = 5 * time.Minute
+	}
+	if opts.MaxPartialMessages <= 0 {
+		opts.MaxPartialMessages = 10000
+	}
+	if len(opts.Operators) == 0 {
+		return nil, errors.New("smpp: pool: no operators")
+	}
+	p := &Pool{
+		opts:   opts,
+		log:    opts.Logger,
+		m:      newMetrics(opts.Registerer),
+		routes: map[string]*operatorState{},
+	}
+	p.reasm = &reassembler{m: map[reasmKey]*partial{}, max: opts.MaxPartialMessages, ttl: opts.ReassemblyTTL,
+		expired: func(n int) { p.m.reassembly.WithLabelValues("all", "expired").Add(float64(n)) }}
+	names := map[string]bool{}
+	for _, oc := range opts.Operators {
+		if oc.Name == "" || names[oc.Name] {
+			return nil, fmt.Errorf("smpp: pool: operator name %q empty or duplicated", oc.Name)
+		}
+		names[oc.Name] = true
+		if len(oc.Binds) == 0 {
+			return nil, fmt.Errorf("smpp: pool: operator %s has no binds", oc.Name)
+		}
+		op := &operatorState{cfg: oc}
+		for _, pre := range oc.Prefixes {
+			if !isDigits(pre) || len(pre) > 15 {
+				return nil, fmt.Errorf("smpp: pool: operator %s: prefix %q is not 1-15 digits", oc.Name, pre)
+			}
+			if other, dup := p.routes[pre]; dup {
+				return nil, fmt.Errorf("smpp: pool: prefix %s on both %s and %s", pre, other.cfg.Name, oc.Name)
+			}
+			p.routes[pre] = op
+		}
+		account := (*limiter)(nil)
+		if oc.TPS > 0 {
+			account = newLimiter(oc.TPS, time.Second, 30*time.Second)
+		}
+		bindNames := map[string]bool{}
+		for i, bc := range oc.Binds {
+			if bc.Name == "" {
+				bc.Name = fmt.Sprintf("%s-%d", oc.Name, i+1)
+			}
+			if bindNames[bc.Name] {
+				return nil, fmt.Errorf("smpp: pool: operator %s: duplicate bind name %s", oc.Name, bc.Name)
+			}
+			bindNames[bc.Name] = true
+			name := oc.Name
+			c, err := NewClient(bc, ClientOptions{
+				Operator:       oc.Name,
+				Inbound:        func(ctx context.Context, req PDU) CommandStatus { return p.inbound(ctx, op, req) },
+				InboundWorkers: opts.InboundWorkers,
+				Logger:         opts.Logger,
+				metrics:        p.m,
+				account:        account,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("smpp: pool: operator %s: %w", name, err)
+			}
+			op.clients = append(op.clients, c)
+		}
+		op.cb = gobreaker.NewCircuitBreaker[[]string](p.breakerSettings(oc))
+		p.m.breakerState.WithLabelValues(oc.Name).Set(0)
+		p.ops = append(p.ops, op)
+	}
+	return p, nil
+}
+
+func (p *Pool) breakerSettings(oc Operator) gobreaker.Settings {
+	b := oc.Breaker
+	if b.Failures == 0 {
+		b.Failures = 5
+	}
+	if b.OpenTimeout <= 0 {
+		b.OpenTimeout = 30 * time.Second
+	}
+	if b.HalfOpenRequests == 0 {
+		b.HalfOpenRequests = 1
+	}
+	if b.Interval <= 0 {
+		b.Interval = time.Minute
+	}
+	return gobreaker.Settings{
+		Name:        oc.Name,
+		MaxRequests: b.HalfOpenRequests,
+		Interval:    b.Interval,
+		Timeout:     b.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.Failures },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			p.m.breakerState.WithLabelValues(name).Set(float64(breakerGauge(to)))
+			p.m.breakerChanges.WithLabelValues(name, to.String()).Inc()
+			p.log.Warn("smpp breaker", "operator", name, "from", from.String(), "to", to.String())
+		},
+		// A permanent rejection (bad number, bad esm_class) says nothing
+		// about the operator's health.
+		IsSuccessful: func(err error) bool {
+			var se *StatusError
+			return err == nil || errors.As(err, &se) && se.Class() == ClassPermanent
+		},
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) && !errors.Is(err, ErrOutcomeUnknown)
+		},
+	}
+}
+
+func breakerGauge(s gobreaker.State) int {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	}
+	return 0
+}
+
+// Start dials and keeps every bind up in the background.
+func (p *Pool) Start(ctx context.Context) {
+	p.startOnce.Do(func() {
+		for _, op := range p.ops {
+			for _, c := range op.clients {
+				c.Start(ctx)
+			}
+		}
+	})
+}
+
+// Close drains, unbinds and closes every bind in parallel, bounded by ctx
+// and the session shutdown cap.
+func (p *Pool) Close(ctx context.Context) error {
+	var errs []error
+	p.closeOnce.Do(func() {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, op := range p.ops {
+			for _, c := range op.clients {
+				wg.Go(func() {
+					if err := c.Close(ctx); err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("%s/%s: %w", op.cfg.Name, c.Name(), err))
+						mu.Unlock()
+					}
+				})
+			}
+		}
+		wg.Wait()
+	})
+	return errors.Join(errs...)
+}
+
+// Route returns the operator for msisdn by longest prefix, or ErrNoRoute.
+func (p *Pool) Route(msisdn string) (string, error) {
+	op, err := p.route(msisdn)
+	if err != nil {
+		return "", err
+	}
+	return op.cfg.Name, nil
+}
+
+func (p *Pool) route(msisdn string) (*operatorState, error) {
+	if !isDigits(msisdn) || len(msisdn) > 20 {
+		return nil, fmt.Errorf("%w: not an E.164 digit string", ErrNoRoute)
+	}
+	for n := min(len(msisdn), 15); n > 0; n-- {
+		if op, ok := p.routes[msisdn[:n]]; ok {
+			return op, nil
+		}
+	}
+	return nil, ErrNoRoute
+}
+
+// pick returns the next bound, submit-capable bind of op, round-robin.
+func (op *operatorState) pick() *Client {
+	n := len(op.clients)
+	start := int(op.rr.Add(1))
+	for i := range n {
+		c := op.clients[(start+i)%n]
+		if c.CanSubmit() && c.session() != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// Submit sends the segments (each a complete TP-UD with UDH) as submit_sm
+// with esm_class 0x40, protocol_id 0x7F, data_coding 0xF6 and
+// registered_delivery 1, in order over one bind of the routed operator, and
+// returns the SMSC message ids (normalised).
+//
+// Errors: ErrNoRoute; ErrOperatorUnavailable (breaker open, or no bind bound:
+// fail fast); ErrOutcomeUnknown (link dropped or timeout with a request in
+// flight); *StatusError (permanent command_status, or retries exhausted).
+func (p *Pool) Submit(ctx context.Context, msisdn string, segments [][]byte) ([]string, error) {
+	op, err := p.route(msisdn)
+	if err != nil {
+		return nil, err
+	}
+	if len(segments) == 0 || len(segments) > 255 {
+		return nil, fmt.Errorf("smpp: submit: %d segments: %w", len(segments), ErrBadValue)
+	}
+	for i, s := range segments {
+		if len(s) == 0 || len(s) > MaxSegment {
+			return nil, fmt.Errorf("smpp: submit: segment %d: %d octets (1..%d): %w", i+1, len(s), MaxSegment, ErrBadValue)
+		}
+	}
+	ids, err := op.cb.Execute(func() ([]string, error) {
+		c := op.pick()
+		if c == nil {
+			return nil, fmt.Errorf("%w: %s: no bind bound", ErrOperatorUnavailable, op.cfg.Name)
+		}
+		ids := make([]string, 0, len(segments))
+		for _, seg := range segments {
+			resp, err := c.Submit(ctx, &SubmitSM{Message: Message{
+				DestTON: 1, DestNPI: 1, DestAddr: msisdn,
+				ESMClass: ESMClassUDHI, ProtocolID: 0x7F, DataCoding: 0xF6,
+				RegisteredDelivery: 1, ShortMessage: seg,
+			}})
+			if errors.Is(err, ErrNotBound) {
+				err = fmt.Errorf("%w: %s: bind lost: %w", ErrOperatorUnavailable, op.cfg.Name, err)
+			}
+			if err != nil {
+				return ids, err
+			}
+			ids = append(ids, NormalizeMessageID(resp.MessageID, op.cfg.SubmitIDFormat))
+		}
+		return ids, nil
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, fmt.Errorf("%w: %s: %w", ErrOperatorUnavailable, op.cfg.Name, err)
+	}
+	return ids, err
+}
+
+// Status reports every bind's state, for readiness checks.
+func (p *Pool) Status() []BindStatus {
+	var out []BindStatus
+	for _, op := range p.ops {
+		for _, c := range op.clients {
+			out = append(out, c.Status())
+		}
+	}
+	return out
+}
+
+// BreakerState returns the breaker state of an operator ("closed",
+// "half-open", "open"), or "" for an unknown operator.
+func (p *Pool) BreakerState(operator string) string {
+	for _, op := range p.ops {
+		if op.cfg.Name == operator {
+			return op.cb.State().String()
+		}
+	}
+	return ""
+}
+
+// inboundView is the part of deliver_sm/data_sm the pool needs.
+type inboundView struct {
+	src, dst      string
+	esm, pid, dcs byte
+	ud            []byte
+	tlvs          TLVs
+}
+
+func viewOf(req PDU) (inboundView, bool) {
+	switch q := req.(type) {
+	case *DeliverSM:
+		return inboundView{q.SourceAddr, q.DestAddr, q.ESMClass, q.ProtocolID, q.DataCoding, q.UserData(), q.TLVs}, true
+	case *DataSM:
+		pl, _ := q.TLVs.MessagePayload()
+		return inboundView{q.SourceAddr, q.DestAddr, q.ESMClass, 0, q.DataCoding, pl, q.TLVs}, true
+	}
+	return inboundView{}, false
+}
+
+// handlerStatus maps a Handler result to the deliver_sm_resp status.
+func handlerStatus(err error) CommandStatus {
+	switch {
+	case err == nil:
+		return StatusOK
+	case errors.Is(err, ErrPermanent):
+		return StatusXPAppn
+	}
+	return StatusXTAppn
+}
+
+// inbound handles one deliver_sm/data_sm on a worker goroutine.
+func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandStatus {
+	v, ok := viewOf(req)
+	if !ok {
+		return StatusInvCmdID
+	}
+	name := op.cfg.Name
+	if p.opts.Handler == nil {
+		return StatusXTAppn
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.InboundTimeout)
+	defer cancel()
+	if IsReceipt(v.esm) {
+		p.m.deliverReceived.WithLabelValues(name, "receipt").Inc()
+		r, err := ParseReceipt(v.ud, v.tlvs, op.cfg.ReceiptIDFormat)
+		if err != nil {
+			p.log.Warn("smpp unparseable receipt", "operator", name, "err", err)
+			return StatusXPAppn // redelivering it would not make it parseable
+		}
+		r.Operator, r.Source, r.Dest = name, v.src, v.dst
+		p.m.receipts.WithLabelValues(name, r.State.String()).Inc()
+		return handlerStatus(p.opts.Handler.HandleReceipt(ctx, r))
+	}
+	p.m.deliverReceived.WithLabelValues(name, "mo").Inc()
+	mo := MO{Operator: name, Source: v.src, Dest: v.dst, ESMClass: v.esm, ProtocolID: v.pid, DataCoding: v.dcs}
+	var ies, body []byte
+	var cc concat
+	if v.esm&ESMClassUDHI != 0 {
+		var err error
+		if ies, cc, body, err = splitUDH(v.ud); err != nil {
+			p.log.Warn("smpp malformed MO UDH", "operator", name, "err", err)
+			return StatusXPAppn
+		}
+	} else {
+		body = v.ud
+	}
+	if !cc.present {
+		if ref, total, seq, ok := v.tlvs.SAR(); ok {
+			cc = concat{ref: ref, total: total, seq: seq, kind: 's', present: true}
+		}
+	}
+	if !cc.present || cc.total == 1 {
+		if cc.present { // a one-part "concatenation": drop the IE
+			mo.UserData = buildUD(ies, body)
+		} else {
+			mo.UserData = append([]byte(nil), v.ud...)
+		}
+		if cc.present && len(ies) == 0 {
+			mo.ESMClass &^= ESMClassUDHI
+		}
+		return handlerStatus(p.opts.Handler.HandleMO(ctx, mo))
+	}
+	key := reasmKey{operator: name, source: v.src, ref: cc.ref, total: cc.total, kind: cc.kind}
+	whole, udh, err := p.reasm.add(key, cc.seq, ies, body, time.Now())
+	switch {
+	case errors.Is(err, errReassemblyFull):
+		p.m.reassembly.WithLabelValues(name, "dropped").Inc()
+		return StatusXTAppn
+	case err != nil:
+		return StatusXPAppn
+	case whole == nil:
+		p.m.reassembly.WithLabelValues(name, "held").Inc()
+		return StatusOK
+	}
+	mo.UserData = whole
+	if udh {
+		mo.ESMClass |= ESMClassUDHI
+	} else {
+		mo.ESMClass &^= ESMClassUDHI
+	}
+	st := handlerStatus(p.opts.Handler.HandleMO(ctx, mo))
+	if st != StatusXTAppn {
+		p.reasm.done(key)
+		p.m.reassembly.WithLabelValues(name, "completed").Inc()
+	}
+	return st
+}
