@@ -256,8 +256,8 @@ type sessionJSON struct {
 	VerificationCode string            `json:"verificationCode"`
 	ExpiresAt        time.Time         `json:"expiresAt"`
 	Signature        *signatureJSON    `json:"signature,omitempty"`
-	Certificate      *certificateJSON  `json:"certificate,omitempty"`
-	Certificates     []certificateJSON `json:"certificates,omitempty"`
+	Certificate      *CertificateInfo  `json:"certificate,omitempty"`
+	Certificates     []CertificateInfo `json:"certificates,omitempty"`
 	Stages           stagesJSON        `json:"stages"`
 }
 
@@ -273,8 +273,8 @@ type stagesJSON struct {
 	Completed *time.Time `json:"completed,omitempty"`
 }
 
-// certificateJSON describes one certificate to a portal.
-type certificateJSON struct {
+// CertificateInfo describes one certificate to a portal.
+type CertificateInfo struct {
 	Type         string    `json:"type"`
 	TaxID        string    `json:"taxId,omitempty"`
 	Subject      string    `json:"subject"`
@@ -294,9 +294,11 @@ func tp(t time.Time) *time.Time {
 	return &u
 }
 
-// describeCert renders a certificate; its X.509 form supplies subject and serial.
-func describeCert(c Certificate, now time.Time) certificateJSON {
-	j := certificateJSON{Type: c.Type, TaxID: c.TaxID, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: certStatus(c, now)}
+// DescribeCertificate renders a certificate for portals at now: status
+// (active, expired, revoked), whether online renewal is open, subject and
+// serial from its X.509 form, and PEM.
+func DescribeCertificate(c Certificate, now time.Time) CertificateInfo {
+	j := CertificateInfo{Type: c.Type, TaxID: c.TaxID, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: certStatus(c, now)}
 	j.RenewalOpen = j.Status == CertActive && c.NotAfter.Sub(now) <= renewalWindow
 	if x, err := x509.ParseCertificate(c.DER); err == nil {
 		j.Subject = x.Subject.String()
@@ -323,11 +325,11 @@ func (s *Server) sessionView(ctx context.Context, sess Session) sessionJSON {
 			now := s.now()
 			for _, c := range sub.Certificates {
 				if c.KeyRef == sess.KeyRef {
-					cj := describeCert(c, now)
+					cj := DescribeCertificate(c, now)
 					v.Certificate = &cj
 				}
 				if sess.Operation == OpAuthenticate {
-					v.Certificates = append(v.Certificates, describeCert(c, now))
+					v.Certificates = append(v.Certificates, DescribeCertificate(c, now))
 				}
 			}
 		}
@@ -387,7 +389,7 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 
 // certificatesJSON is the body of GET /v1/certificates.
 type certificatesJSON struct {
-	Certificates []certificateJSON `json:"certificates"`
+	Certificates []CertificateInfo `json:"certificates"`
 }
 
 // handleCertificateList is GET /v1/certificates?phoneNumber=…&userId=…: the
@@ -423,10 +425,10 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := certificatesJSON{Certificates: []certificateJSON{}}
+	out := certificatesJSON{Certificates: []CertificateInfo{}}
 	now := s.now()
 	for _, c := range sub.Certificates {
-		out.Certificates = append(out.Certificates, describeCert(c, now))
+		out.Certificates = append(out.Certificates, DescribeCertificate(c, now))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

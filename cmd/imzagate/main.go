@@ -19,7 +19,11 @@ type subcommand struct {
 // subcommands maps a name to its implementation; add new ones here.
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
-		"ota": {summary: "seal or open OTA secured packets (debugging)", run: runOTA},
+		"ota":       {summary: "seal or open OTA secured packets (debugging)", run: runOTA},
+		"serve":     {summary: "run the gateway from a configuration file", run: runServe},
+		"demo":      {summary: "run the all-in-one demo (embedded Redis, simulated operator and SIMs)", run: runDemo},
+		"provision": {summary: "import subscribers and certificates into Redis", run: runProvision},
+		"version":   {summary: "print the version", run: runVersion},
 	}
 }
 

@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/smpp"
+)
+
+// maxConfigBytes bounds the configuration file.
+const maxConfigBytes = 1 << 20
+
+// Config is the YAML configuration of `imzagate serve` (see
+// deploy/imzagate.example.yaml). Secrets never live in it: it names the
+// environment variables or files that hold them.
+type Config struct {
+	HTTP struct {
+		Addr string `yaml:"addr"` // default 127.0.0.1:8080
+		// TLS: certificate and key files; ClientCAFile turns on mutual TLS
+		// (client certificates verified against it, required).
+		CertFile     string `yaml:"certFile"`
+		KeyFile      string `yaml:"keyFile"`
+		ClientCAFile string `yaml:"clientCAFile"`
+	} `yaml:"http"`
+	Admin struct {
+		Addr string `yaml:"addr"` // default 127.0.0.1:9090; "off" disables
+	} `yaml:"admin"`
+	Log struct {
+		Format string `yaml:"format"` // json (default) or text
+		Level  string `yaml:"level"`  // debug, info (default), warn, error
+	} `yaml:"log"`
+	Redis struct {
+		// Addrs: one address for a single server, several for a Cluster,
+		// or the Sentinels' addresses with MasterName.
+		Addrs       []string `yaml:"addrs"`
+		MasterName  string   `yaml:"masterName"`
+		Username    string   `yaml:"username"`
+		PasswordEnv string   `yaml:"passwordEnv"`
+		DB          int      `yaml:"db"`
+		TLS         bool     `yaml:"tls"`
+	} `yaml:"redis"`
+	Secrets struct {
+		// PepperEnv / PepperFile hold the store's pepper (≥ 32 bytes; hex or raw).
+		PepperEnv  string `yaml:"pepperEnv"`
+		PepperFile string `yaml:"pepperFile"`
+		// MasterKeysFile holds four lines "KIc=<32 hex>", "KID=…", "KIc-MO=…",
+		// "KID-MO=…"; without it MasterKeysEnvPrefix+KIC, KID, KIC_MO, KID_MO are read.
+		MasterKeysFile      string `yaml:"masterKeysFile"`
+		MasterKeysEnvPrefix string `yaml:"masterKeysEnvPrefix"` // default IMZAGATE_MASTER_
+	} `yaml:"secrets"`
+	Sessions struct {
+		UserTimeout   time.Duration `yaml:"userTimeout"`   // default 60s (10s–255s)
+		DeliveryGrace time.Duration `yaml:"deliveryGrace"` // default 30s
+	} `yaml:"sessions"`
+	Callbacks struct {
+		Workers  int           `yaml:"workers"`
+		Queue    int           `yaml:"queue"`
+		Attempts int           `yaml:"attempts"`
+		Backoff  time.Duration `yaml:"backoff"`
+		Timeout  time.Duration `yaml:"timeout"`
+	} `yaml:"callbacks"`
+	Operators       []OperatorConfig `yaml:"operators"`
+	Portals         []Portal         `yaml:"portals"`
+	ShutdownTimeout time.Duration    `yaml:"shutdownTimeout"`
+}
+
+// OperatorConfig is one mobile operator in the configuration.
+type OperatorConfig struct {
+	Name     string       `yaml:"name"`
+	Prefixes []string     `yaml:"prefixes"`
+	TPS      float64      `yaml:"tps"`
+	Binds    []BindConfig `yaml:"binds"`
+	Breaker  struct {
+		Failures    uint32        `yaml:"failures"`
+		OpenTimeout time.Duration `yaml:"openTimeout"`
+	} `yaml:"breaker"`
+}
+
+// BindConfig is one SMPP bind in the configuration.
+type BindConfig struct {
+	Addr        string  `yaml:"addr"`
+	SystemID    string  `yaml:"systemId"`
+	PasswordEnv string  `yaml:"passwordEnv"`
+	SystemType  string  `yaml:"systemType"`
+	Type        string  `yaml:"type"` // transceiver (default), transmitter, receiver
+	Window      int     `yaml:"window"`
+	TPS         float64 `yaml:"tps"`
+	SourceAddr  string  `yaml:"sourceAddr"`
+	TLS         bool    `yaml:"tls"`
+}
+
+// ParseConfig decodes a YAML configuration strictly: unknown keys are errors.
+func ParseConfig(r io.Reader) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxConfigBytes {
+		return nil, errors.New("config: larger than 1 MiB")
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, nil
+}
+
+// Env reads environment variables (os.LookupEnv in production, a map in tests).
+type Env func(string) (string, bool)
+
+// secret reads a named environment variable or fails naming it.
+func (e Env) secret(name, what string) (string, error) {
+	v, ok := e(name)
+	if !ok || v == "" {
+		return "", fmt.Errorf("config: %s: environment variable %s is not set", what, name)
+	}
+	return v, nil
+}
+
+// Options turns the configuration into gateway Options (without the Redis
+// client, which the caller builds from c.Redis with sessions.ClientOptions).
+func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
+	var o Options
+	if env == nil {
+		env = os.LookupEnv
+	}
+	o.HTTPAddr, o.AdminAddr, o.ShutdownTimeout = c.HTTP.Addr, c.Admin.Addr, c.ShutdownTimeout
+	lvl := slog.LevelInfo
+	if c.Log.Level != "" {
+		if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
+			return o, fmt.Errorf("config: log.level: %w", err)
+		}
+	}
+	switch c.Log.Format {
+	case "", "json":
+		o.Logger = slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: lvl}))
+	case "text":
+		o.Logger = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: lvl}))
+	default:
+		return o, fmt.Errorf("config: log.format %q: json or text", c.Log.Format)
+	}
+	if c.HTTP.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.HTTP.CertFile, c.HTTP.KeyFile)
+		if err != nil {
+			return o, fmt.Errorf("config: http TLS: %w", err)
+		}
+		o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if c.HTTP.ClientCAFile != "" {
+			pemData, err := os.ReadFile(c.HTTP.ClientCAFile)
+			if err != nil {
+				return o, fmt.Errorf("config: http clientCAFile: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pemData) {
+				return o, errors.New("config: http clientCAFile: no certificates")
+			}
+			o.TLS.ClientCAs, o.TLS.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+	}
+	// Secrets.
+	var pepper string
+	var err error
+	switch {
+	case c.Secrets.PepperFile != "":
+		b, err := os.ReadFile(c.Secrets.PepperFile)
+		if err != nil {
+			return o, fmt.Errorf("config: pepperFile: %w", err)
+		}
+		pepper = strings.TrimSpace(string(b))
+	default:
+		name := c.Secrets.PepperEnv
+		if name == "" {
+			name = "IMZAGATE_PEPPER"
+		}
+		if pepper, err = env.secret(name, "pepper"); err != nil {
+			return o, err
+		}
+	}
+	o.Pepper = []byte(pepper)
+	if o.MasterKeys, err = c.masterKeys(env); err != nil {
+		return o, err
+	}
+	// Operators.
+	if len(c.Operators) == 0 {
+		return o, errors.New("config: no operators")
+	}
+	for _, oc := range c.Operators {
+		op := smpp.Operator{Name: oc.Name, Prefixes: oc.Prefixes, TPS: oc.TPS,
+			Breaker: smpp.BreakerConfig{Failures: oc.Breaker.Failures, OpenTimeout: oc.Breaker.OpenTimeout}}
+		for _, bc := range oc.Binds {
+			pw := ""
+			if bc.PasswordEnv != "" {
+				if pw, err = env.secret(bc.PasswordEnv, "operator "+oc.Name+" bind password"); err != nil {
+					return o, err
+				}
+			}
+			b := smpp.BindConfig{Addr: bc.Addr, SystemID: bc.SystemID, Password: pw, SystemType: bc.SystemType,
+				Window: bc.Window, TPS: bc.TPS, SourceAddr: bc.SourceAddr}
+			switch bc.Type {
+			case "", "transceiver":
+				b.Type = smpp.BindTransceiver
+			case "transmitter":
+				b.Type = smpp.BindTransmitter
+			case "receiver":
+				b.Type = smpp.BindReceiver
+			default:
+				return o, fmt.Errorf("config: operator %s: bind type %q", oc.Name, bc.Type)
+			}
+			if bc.TLS {
+				host := bc.Addr
+				if i := strings.LastIndex(host, ":"); i > 0 {
+					host = host[:i]
+				}
+				b.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+			}
+			op.Binds = append(op.Binds, b)
+		}
+		o.Operators = append(o.Operators, op)
+	}
+	o.Server = ServerOptions{
+		Portals: c.Portals, UserTimeout: c.Sessions.UserTimeout, DeliveryGrace: c.Sessions.DeliveryGrace,
+		Callbacks: CallbackOptions{Workers: c.Callbacks.Workers, Queue: c.Callbacks.Queue, Attempts: c.Callbacks.Attempts,
+			Backoff: c.Callbacks.Backoff, Timeout: c.Callbacks.Timeout},
+		LookupEnv: env,
+	}
+	if len(c.Portals) == 0 {
+		return o, errors.New("config: no portals")
+	}
+	return o, nil
+}
+
+// masterKeys reads the four AES-128 master keys from the file or environment.
+func (c *Config) masterKeys(env Env) (applet.MasterKeys, error) {
+	var m applet.MasterKeys
+	vals := map[string]string{}
+	if c.Secrets.MasterKeysFile != "" {
+		b, err := os.ReadFile(c.Secrets.MasterKeysFile)
+		if err != nil {
+			return m, fmt.Errorf("config: masterKeysFile: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				return m, errors.New("config: masterKeysFile: want NAME=hex lines")
+			}
+			vals[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	} else {
+		prefix := c.Secrets.MasterKeysEnvPrefix
+		if prefix == "" {
+			prefix = "IMZAGATE_MASTER_"
+		}
+		for k, suffix := range map[string]string{"KIc": "KIC", "KID": "KID", "KIc-MO": "KIC_MO", "KID-MO": "KID_MO"} {
+			v, err := env.secret(prefix+suffix, "master key "+k)
+			if err != nil {
+				return m, err
+			}
+			vals[k] = v
+		}
+	}
+	for name, dst := range map[string]*[16]byte{"KIc": &m.KIc, "KID": &m.KID, "KIc-MO": &m.KIcMO, "KID-MO": &m.KIDMO} {
+		b, err := hex.DecodeString(vals[name])
+		if err != nil || len(b) != 16 {
+			return m, fmt.Errorf("config: master key %s: want 32 hex digits", name)
+		}
+		copy(dst[:], b)
+	}
+	return m, nil
+}
