@@ -82,7 +82,6 @@ type cardState struct {
 	pin1      int
 	pin2      int
 	puk       int
-	id        *identity
 	pending   *dialog // the operation waiting for the user, if any
 }
 

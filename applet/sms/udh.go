@@ -34,7 +34,6 @@ var (
 	ErrUserData     = errors.New("sms: user data longer than 140 octets")
 	ErrConcat       = errors.New("sms: bad concatenation element")
 	ErrInconsistent = errors.New("sms: segment does not match its set")
-	ErrFull         = errors.New("sms: too many incomplete messages")
 )
 
 // Concat is a concatenation information element.

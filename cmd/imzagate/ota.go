@@ -39,8 +39,10 @@ type hexFlag struct {
 	set bool
 }
 
+// String implements flag.Value.
 func (h *hexFlag) String() string { return hex.EncodeToString(h.b) }
 
+// Set implements flag.Value: hex octets, spaces and a 0x prefix allowed.
 func (h *hexFlag) Set(s string) error {
 	b, err := hex.DecodeString(strings.TrimPrefix(strings.ReplaceAll(s, " ", ""), "0x"))
 	if err != nil {
