@@ -69,6 +69,10 @@ type Card struct {
 	behaviour Behaviour
 	faults    Faults
 	st        *cardState
+	// id holds the card's keys and certificates once made (without a
+	// KeyPool). idMu is taken after mu, never before it.
+	idMu sync.Mutex
+	id   *identity
 }
 
 // cardState is the part of a card made on first use.

@@ -196,7 +196,17 @@ func (s *slot) sign(hash []byte) ([]byte, error) {
 // identityOf returns card i's identity, making it on first use.
 func (f *Farm) identityOf(i int) (*identity, error) {
 	if f.pool == nil {
-		return f.makeIdentity(i)
+		c := &f.cards[i]
+		c.idMu.Lock()
+		defer c.idMu.Unlock()
+		if c.id == nil {
+			id, err := f.makeIdentity(i)
+			if err != nil {
+				return nil, err
+			}
+			c.id = id
+		}
+		return c.id, nil
 	}
 	n := i % len(f.pool)
 	f.poolM[n].Lock()

@@ -422,6 +422,10 @@ func TestRecordAndKeyPool(t *testing.T) {
 	if len(r.Certificates) != 3 || r.Certificates[2].Kind != testca.Business || len(r.Certificates[2].VOEN) != 10 {
 		t.Fatalf("record %+v", r.Certificates)
 	}
+	again, _ := f.Record(5)
+	if string(again.Certificates[1].DER) != string(r.Certificates[1].DER) {
+		t.Fatal("a card's certificates changed between calls")
+	}
 	r9, _ := f.Record(9)
 	if string(r9.Certificates[0].DER) != string(r.Certificates[0].DER) {
 		t.Fatal("pooled cards do not share certificates")
@@ -433,6 +437,18 @@ func TestRecordAndKeyPool(t *testing.T) {
 
 // TestFarm100k: a farm of 100,000 cards is created in well under the
 // 2-second budget and every number resolves.
+func TestCertificatesStable(t *testing.T) {
+	f, _ := New(Options{Cards: 3, Seed: []byte("s")})
+	a, err := f.Card(0).Certificates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.Card(0).Certificates()
+	if len(a) != 2 || string(a[0].DER) != string(b[0].DER) {
+		t.Fatal("certificates re-issued on every call")
+	}
+}
+
 func TestFarm100k(t *testing.T) {
 	start := time.Now()
 	f, err := New(Options{Cards: 100_000, Seed: []byte("big"), KeyPool: 16})
