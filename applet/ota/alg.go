@@ -19,12 +19,14 @@ const (
 	Alg3DES2Key = 0x5 // KIc: 3DES outer-CBC, 2 keys; KID/CC: its CBC-MAC; KID/RC: CRC-32
 	Alg3DES3Key = 0x9 // KIc: 3DES outer-CBC, 3 keys; KID/CC: its CBC-MAC
 	AlgAES      = 0x2 // KIc: AES-CBC; KID/CC: AES-CMAC
+	AlgDESECB   = 0xD // KIc only: DES in ECB mode
 )
 
 // cipherAlg is the ciphering side of a Codec.
 type cipherAlg struct {
-	b  cipher.Block
-	bs int
+	b   cipher.Block
+	bs  int
+	ecb bool
 }
 
 func newCipher(kic byte, key []byte) (cipherAlg, error) {
@@ -32,8 +34,10 @@ func newCipher(kic byte, key []byte) (cipherAlg, error) {
 		b   cipher.Block
 		err error
 	)
+	ecb := false
 	switch kic & 0x0F {
-	case AlgDES:
+	case AlgDES, AlgDESECB:
+		ecb = kic&0x0F == AlgDESECB
 		if len(key) != 8 {
 			return cipherAlg{}, fmt.Errorf("%w: DES needs 8 octets, have %d", ErrKey, len(key))
 		}
@@ -62,17 +66,18 @@ func newCipher(kic byte, key []byte) (cipherAlg, error) {
 	if err != nil {
 		return cipherAlg{}, fmt.Errorf("%w: %v", ErrKey, err)
 	}
-	return cipherAlg{b: b, bs: b.BlockSize()}, nil
+	return cipherAlg{b: b, bs: b.BlockSize(), ecb: ecb}, nil
 }
 
-// encrypt ciphers p in place in CBC mode with a zero IV. len(p) is a
+// encrypt ciphers p in place in CBC mode with a zero IV (or in ECB mode
+// for KIc coding D). len(p) is a
 // multiple of the block size. Done block by block on the caller's buffer so
 // that no CBC object has to be allocated per packet.
 func (c cipherAlg) encrypt(p []byte) {
 	bs := c.bs
 	for i := 0; i < len(p); i += bs {
 		blk := p[i : i+bs]
-		if i > 0 {
+		if i > 0 && !c.ecb {
 			subtle.XORBytes(blk, blk, p[i-bs:i])
 		}
 		c.b.Encrypt(blk, blk)
@@ -86,7 +91,7 @@ func (c cipherAlg) decrypt(p []byte) {
 	for i := len(p) - bs; i >= 0; i -= bs {
 		blk := p[i : i+bs]
 		c.b.Decrypt(blk, blk)
-		if i > 0 {
+		if i > 0 && !c.ecb {
 			subtle.XORBytes(blk, blk, p[i-bs:i])
 		}
 	}
@@ -124,6 +129,9 @@ func newCheck(in Integrity, kid byte, key []byte) (checkAlg, error) {
 		}
 		return checkAlg{}, fmt.Errorf("%w: RC coding %02x", ErrAlgorithm, kid&0x0F)
 	case IntegrityCC:
+		if kid&0x0F == AlgDESECB {
+			return checkAlg{}, fmt.Errorf("%w: CC coding %02x", ErrAlgorithm, kid&0x0F)
+		}
 		c, err := newCipher(kid, key)
 		if err != nil {
 			return checkAlg{}, err

@@ -22,6 +22,7 @@ type algCase struct {
 
 var algCases = []algCase{
 	{name: "DES", kic: 0x11, kid: 0x11, kicKey: 8, kidKey: 8, blockSz: 8},
+	{name: "DES-ECB", kic: 0x1D, kid: 0x11, kicKey: 8, kidKey: 8, blockSz: 8},
 	{name: "3DES2", kic: 0x15, kid: 0x15, kicKey: 16, kidKey: 16, blockSz: 8},
 	{name: "3DES3", kic: 0x19, kid: 0x19, kicKey: 24, kidKey: 24, blockSz: 8, ccOnly: true},
 	{name: "AES128-CC8", kic: 0x12, kid: 0x12, kicKey: 16, kidKey: 16, blockSz: 16, ccOnly: true},
@@ -251,6 +252,7 @@ func TestNewCodecRejects(t *testing.T) {
 		{"3des3-short", Params{Header: Header{SPI: SPI{0x04, 0}, KIc: 0x19}}, Keys{KIc: k16}, ErrKey},
 		{"implicit", Params{Header: Header{SPI: SPI{0x04, 0}, KIc: 0x10}}, Keys{KIc: k16}, ErrAlgorithm},
 		{"proprietary", Params{Header: Header{SPI: SPI{0x02, 0}, KID: 0x13}}, Keys{KID: k16}, ErrAlgorithm},
+		{"des-ecb-as-cc", Params{Header: Header{SPI: SPI{0x02, 0}, KID: 0x1D}}, Keys{KID: k16[:8]}, ErrAlgorithm},
 		{"ds", Params{Header: Header{SPI: SPI{0x03, 0}, KID: 0x12}}, Keys{KID: k16}, ErrAlgorithm},
 		{"rc-aes", Params{Header: Header{SPI: SPI{0x01, 0}, KID: 0x12}}, Keys{}, ErrAlgorithm},
 		{"cc-len-6", Params{Header: Header{SPI: SPI{0x02, 0}, KID: 0x12}, CCLen: 6}, Keys{KID: k16}, ErrHeaderLength},
@@ -334,5 +336,31 @@ func TestSealAllocs(t *testing.T) {
 	buf := make([]byte, 0, 256)
 	if n := testing.AllocsPerRun(50, func() { _, _ = c.SealCommand(buf, 1, data) }); n != 0 {
 		t.Fatalf("SealCommand into a large enough buffer allocates %v times", n)
+	}
+}
+
+// TestDESECBIsBlockwise: with coding D two equal plaintext blocks give
+// equal ciphertext blocks; with CBC (coding 1) they do not.
+func TestDESECBIsBlockwise(t *testing.T) {
+	data := bytes.Repeat([]byte{0x42}, 26) // 6 + 26 = 32: four whole blocks, the last two equal
+	for _, tt := range []struct {
+		name  string
+		kic   byte
+		equal bool
+	}{{"ecb", 0x1D, true}, {"cbc", 0x11, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewCodec(Params{Header: Header{SPI: SPI{0x04, 0}, KIc: tt.kic}}, Keys{KIc: keyOf(8, 5)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkt, _ := c.SealCommand(nil, 0, data)
+			ct := pkt[10:]
+			if len(ct) != 32 {
+				t.Fatalf("ciphered part %d octets", len(ct))
+			}
+			if got := bytes.Equal(ct[16:24], ct[24:32]); got != tt.equal {
+				t.Fatalf("equal blocks = %v", got)
+			}
+		})
 	}
 }

@@ -22,8 +22,8 @@
 // checksum (ETSI TS 102 225 §5.1.1, as every published card exchange does).
 //
 // Algorithms (KIc/KID low nibble, TS 102 225 §5.1.2/§5.1.3): DES-CBC,
-// 3DES outer-CBC with two or three keys, AES-CBC with 128/192/256-bit keys
-// for ciphering; DES/3DES CBC-MAC (8 octets) and AES-CMAC (leftmost 4 or 8
+// DES-ECB, 3DES outer-CBC with two or three keys, AES-CBC with
+// 128/192/256-bit keys for ciphering; DES/3DES CBC-MAC (8 octets) and AES-CMAC (leftmost 4 or 8
 // octets) for the cryptographic checksum; CRC-16 (X.25) and CRC-32 for the
 // redundancy check. All CBC operations use a zero IV. Digital signatures
 // (SPI integrity 11), "implicit" and proprietary algorithm codings are
