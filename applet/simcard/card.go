@@ -1,6 +1,7 @@
 package simcard
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -345,6 +346,11 @@ func (c *Card) processPacket(st *cardState, pkt []byte, reply func([]byte)) {
 	switch {
 	case err == ota.ErrChecksum:
 		c.sendPoR(h.SPI, codec, cmd.Counter, ota.StatusChecksumFailed, reply)
+		return
+	case errors.Is(err, ota.ErrHeaderLength):
+		// A CHL that does not fit the algorithm: the header is not
+		// understood, so the PoR cannot be secured.
+		c.sendPoR(h.SPI, nil, 0, ota.StatusUnidentifiedError, reply)
 		return
 	case err != nil:
 		c.sendPoR(h.SPI, codec, cmd.Counter, ota.StatusCipheringError, reply)

@@ -62,6 +62,9 @@ func (o *Options) validate() error {
 	if len(o.Prefixes) == 0 {
 		o.Prefixes = []string{"99450", "99455", "99470"}
 	}
+	if (o.Cards-1)/len(o.Prefixes) >= 9_000_000 {
+		return fmt.Errorf("simcard: %d cards do not fit 7-digit numbers under %d prefixes", o.Cards, len(o.Prefixes))
+	}
 	for _, p := range o.Prefixes {
 		if len(p) != 5 || !digits(p) {
 			return fmt.Errorf("simcard: prefix %q is not 5 digits", p)

@@ -292,6 +292,14 @@ func TestOTAErrorsGetPoRs(t *testing.T) {
 		if mo := g.one(); ota.Status(mo.PoRStatus) != ota.StatusInsufficientSecurity {
 			t.Fatalf("weak SPI: %+v", mo)
 		}
+		// A CHL that no AES-CMAC length fits: header not understood, 06
+		// in clear.
+		segs, _ = applet.SealCommand(g.keys, 13, &cmd, 1)
+		segs[0][3+2] = 0x0F
+		g.sendSegs(segs)
+		if mo := g.one(); ota.Status(mo.PoRStatus) != ota.StatusUnidentifiedError || mo.Counter != 0 {
+			t.Fatalf("bad CHL: %+v", mo)
+		}
 		// None of these advanced the card's counter.
 		if mt, _ := g.c.Counters(); mt != 0 {
 			t.Fatalf("MT counter %d", mt)
@@ -396,6 +404,12 @@ func TestUnknownNumberAndIdentity(t *testing.T) {
 		if u := c.UserID(); len(u) != 6 || !digits(u) {
 			t.Fatalf("User ID %s", u)
 		}
+	}
+	if _, err := New(Options{Cards: 9_000_001, Prefixes: []string{"99450"}}); err == nil {
+		t.Fatal("a farm whose numbers overflow 12 digits was created")
+	}
+	if _, err := New(Options{Prefixes: []string{"9945"}}); err == nil {
+		t.Fatal("a 4-digit prefix was accepted")
 	}
 	if _, ok := f.Lookup("994701000004"); ok {
 		t.Fatal("number past the last card found")
