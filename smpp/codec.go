@@ -28,10 +28,12 @@ type FieldError struct {
 	Err     error
 }
 
+// Error formats as "smpp: <command>.<field>: <cause>".
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("smpp: %s.%s: %v", e.Command, e.Field, e.Err)
 }
 
+// Unwrap returns the cause (ErrOverflow, ErrTooLong, ...).
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // FrameError reports a command_length outside [16, MaxPDULen]. The stream can
@@ -41,6 +43,7 @@ type FrameError struct {
 	Length uint32
 }
 
+// Error reports the rejected command_length.
 func (e *FrameError) Error() string {
 	return fmt.Sprintf("smpp: command_length %d outside [%d, %d]", e.Length, HeaderLen, MaxPDULen)
 }
@@ -52,6 +55,7 @@ type UnknownCommandError struct {
 	Header Header
 }
 
+// Error reports the unknown command_id.
 func (e *UnknownCommandError) Error() string {
 	return fmt.Sprintf("smpp: unknown command_id 0x%08x", uint32(e.Header.ID))
 }
@@ -64,8 +68,10 @@ type DecodeError struct {
 	Err    error
 }
 
+// Error returns the field error text.
 func (e *DecodeError) Error() string { return e.Err.Error() }
 
+// Unwrap returns the field error.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // reader is the decoding cursor: every read checks bounds, the first failure

@@ -125,10 +125,9 @@ func ParseReceipt(text []byte, tlvs TLVs, f IDFormat) (Receipt, error) {
 	stat, statOK := receiptField(t, lower, "stat:")
 	r.Stat = strings.ToUpper(stat)
 	if st, ok := tlvs.MessageState(); ok {
+		// The TLV is authoritative; keep Stat consistent with it.
 		r.State = st
-		if !statOK {
-			r.Stat = st.String()
-		}
+		r.Stat = st.String()
 	} else if statOK {
 		r.State = ParseMessageState(r.Stat)
 	} else {

@@ -199,6 +199,7 @@ type StatusError struct {
 	Status  CommandStatus
 }
 
+// Error names the command and status.
 func (e *StatusError) Error() string {
 	if e.Command == 0 {
 		return "smpp: " + e.Status.String()

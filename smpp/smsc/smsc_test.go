@@ -1,0 +1,190 @@
+package smsc_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imzagate/imzagate/smpp"
+	"github.com/imzagate/imzagate/smpp/smsc"
+	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
+)
+
+// dial opens a raw session to the server with handler h for its requests.
+func dial(t *testing.T, addr string, h smpp.RequestHandler) *smpp.Session {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := smpp.NewSession(nc, smpp.SessionOptions{EnquireLinkInterval: -1, RequestTimeout: 5 * time.Second, Handler: h})
+	t.Cleanup(s.Abort)
+	return s
+}
+
+func TestBindChecks(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Accounts: map[string]string{"esme": "secret"}})
+	tests := []struct {
+		name, id, pw string
+		refuse       bool
+		want         smpp.CommandStatus
+	}{
+		{"ok", "esme", "secret", false, smpp.StatusOK},
+		{"unknown system_id", "other", "secret", false, smpp.StatusInvSysID},
+		{"wrong password", "esme", "secreT", false, smpp.StatusInvPaswd},
+		{"refused by fault", "esme", "secret", true, smpp.StatusBindFail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv.SetFaults(smsc.Faults{RefuseBinds: tt.refuse})
+			s := dial(t, srv.Addr(), nil)
+			_, err := s.Bind(context.Background(), &smpp.Bind{SystemID: tt.id, Password: tt.pw})
+			var se *smpp.StatusError
+			got := smpp.StatusOK
+			if errors.As(err, &se) {
+				got = se.Status
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("bind status %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWindowEnforced(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Window: 2, Faults: smsc.Faults{Delay: 100 * time.Millisecond}})
+	s := dial(t, srv.Addr(), nil)
+	if _, err := s.Bind(context.Background(), &smpp.Bind{SystemID: "esme", Password: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var throttled atomic.Int32
+	for range 3 {
+		wg.Go(func() {
+			_, err := s.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{DestAddr: "1"}})
+			if errors.Is(err, smpp.ErrThrottled) {
+				throttled.Add(1)
+			} else if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if throttled.Load() != 1 {
+		t.Errorf("throttled %d of 3 with window 2, want 1", throttled.Load())
+	}
+}
+
+// receiver binds as a receiver and records deliver_sm; answer picks the
+// response status (nil: OK).
+type receiver struct {
+	s      *smpp.Session
+	mu     sync.Mutex
+	got    []string
+	answer func(*smpp.DeliverSM) (smpp.CommandStatus, bool)
+}
+
+func bindReceiver(t *testing.T, addr string, answer func(*smpp.DeliverSM) (smpp.CommandStatus, bool)) *receiver {
+	r := &receiver{answer: answer}
+	r.s = dial(t, addr, func(s *smpp.Session, p smpp.PDU) {
+		d, ok := p.(*smpp.DeliverSM)
+		if !ok {
+			return
+		}
+		st, reply := smpp.StatusOK, true
+		if r.answer != nil {
+			st, reply = r.answer(d)
+		}
+		if !reply {
+			go s.Abort() // drop the link before answering
+			return
+		}
+		r.mu.Lock()
+		if st == smpp.StatusOK {
+			r.got = append(r.got, d.SourceAddr)
+		}
+		r.mu.Unlock()
+		s.Respond(smpp.ResponseTo(d, st))
+	})
+	if _, err := r.s.Bind(context.Background(), &smpp.Bind{Type: smpp.BindReceiver, SystemID: "esme", Password: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func mo(src string) *smpp.DeliverSM {
+	return &smpp.DeliverSM{Message: smpp.Message{SourceAddr: src, DestAddr: "9412", ESMClass: 0x40,
+		ProtocolID: 0x7F, DataCoding: 0xF6, ShortMessage: []byte{0x02, 0x71, 0x00, 0x01}}}
+}
+
+func TestDeliveriesQueueAndRoundRobin(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{})
+	// Queued while nobody is bound, delivered once a receiver binds.
+	if err := srv.Deliver("esme", mo("994500000001")); err != nil {
+		t.Fatal(err)
+	}
+	a := bindReceiver(t, srv.Addr(), nil)
+	waitUntil(t, "queued MO delivered", func() bool { return a.count() == 1 })
+	b := bindReceiver(t, srv.Addr(), nil)
+	for range 6 {
+		srv.Deliver("esme", mo("994500000002"))
+	}
+	waitUntil(t, "six more", func() bool { return a.count()+b.count() == 7 })
+	if a.count() != 4 || b.count() != 3 {
+		t.Errorf("spread a=%d b=%d, want 4 and 3", a.count(), b.count())
+	}
+	if st := srv.Stats(); st.Deliveries != 7 || st.Redeliveries != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestRedeliveryOnTemporaryErrorAndLinkLoss(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{RedeliveryDelay: 5 * time.Millisecond})
+	var calls atomic.Int32
+	bad := bindReceiver(t, srv.Addr(), func(*smpp.DeliverSM) (smpp.CommandStatus, bool) {
+		if calls.Add(1) == 1 {
+			return smpp.StatusXTAppn, true
+		}
+		return 0, false // second time: drop the bind before answering
+	})
+	srv.Deliver("esme", mo("994500000003"))
+	waitUntil(t, "bad bind dropped", func() bool { return bad.s.State() == smpp.SessionClosed })
+	good := bindReceiver(t, srv.Addr(), nil)
+	waitUntil(t, "delivered on the other bind", func() bool { return good.count() == 1 })
+	if st := srv.Stats(); st.Redeliveries != 2 || st.Deliveries != 1 || st.Lost != 0 {
+		t.Errorf("stats %+v, want 2 redeliveries and 1 delivery", st)
+	}
+}
+
+func TestAttemptsBounded(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{RedeliveryDelay: time.Millisecond, MaxAttempts: 3})
+	bindReceiver(t, srv.Addr(), func(*smpp.DeliverSM) (smpp.CommandStatus, bool) { return smpp.StatusXTAppn, true })
+	srv.Deliver("esme", mo("994500000004"))
+	waitUntil(t, "given up", func() bool { return srv.Stats().Lost == 1 })
+	if st := srv.Stats(); st.Redeliveries != 2 {
+		t.Errorf("stats %+v, want 2 redeliveries (3 attempts)", st)
+	}
+}
