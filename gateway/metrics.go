@@ -109,6 +109,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"checksum", "counter", "keys", "format", "tar", "por_status", "other"} {
 		m.otaErrors.WithLabelValues(r)
 	}
+	for _, r := range []string{"unknown_phone", "no_session", "late", "phone_mismatch"} {
+		m.moUnmatched.WithLabelValues(r)
+	}
+	for _, k := range []string{"reply", "por", "invalid"} {
+		m.moReceived.WithLabelValues(k)
+	}
+	for _, o := range []string{"delivered", "failed", "absent", "unmatched", "early"} {
+		m.receipts.WithLabelValues(o)
+	}
 	for _, s := range []string{"accepted_submitted", "submitted_delivered", "submitted_reply", "end_to_end"} {
 		m.stageLatency.WithLabelValues(s)
 	}

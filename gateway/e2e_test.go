@@ -1,0 +1,555 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/applet/simcard"
+	"github.com/imzagate/imzagate/applet/testca"
+	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/gateway/demo"
+	"github.com/imzagate/imzagate/sessions"
+	"github.com/imzagate/imzagate/sessions/redistest"
+	"github.com/imzagate/imzagate/smpp"
+	"github.com/imzagate/imzagate/smpp/smsc"
+	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
+)
+
+// Cards of the end-to-end farm, one per scenario.
+const (
+	cardECDSA = iota
+	cardEd25519
+	cardMLDSA
+	cardCancel
+	cardPINBlock
+	cardCardBlock
+	cardNoAnswer
+	cardUndeliv
+	cardAbsent
+	cardBadChecksum
+	cardKeyMismatch
+	cardOutstanding
+	cardLockout
+	cardExpired
+	cardRevoked
+	cardOtherPortal
+	cardWrongOnce
+	numCards
+)
+
+const (
+	expiredVOEN = "1111111111"
+	revokedVOEN = "2222222222"
+	bizVOEN     = "3333333333"
+	govVOEN     = "4444444444"
+)
+
+// e2eProfile gives every card an ECDSA authentication key and personal
+// key, an Ed25519 business key and an ML-DSA-44 government key; two cards
+// also hold an expired and a revoked certificate.
+func e2eProfile(i int) []simcard.SlotSpec {
+	p := []simcard.SlotSpec{
+		{Ref: applet.KeyRefAuth, Alg: applet.SigECDSAP256, Kind: testca.Personal},
+		{Ref: 0x02, Alg: applet.SigECDSAP256, Kind: testca.Personal},
+		{Ref: 0x03, Alg: applet.SigEd25519, Kind: testca.Business, Organization: "Demo MMC", VOEN: bizVOEN},
+		{Ref: 0x04, Alg: applet.SigMLDSA44, Kind: testca.Government, Organization: "Agency", VOEN: govVOEN},
+	}
+	switch i {
+	case cardExpired:
+		p = append(p, simcard.SlotSpec{Ref: 0x05, Alg: applet.SigECDSAP256, Kind: testca.Business, Organization: "Old MMC", VOEN: expiredVOEN, Expired: true})
+	case cardRevoked:
+		p = append(p, simcard.SlotSpec{Ref: 0x05, Alg: applet.SigECDSAP256, Kind: testca.Business, Organization: "Gone MMC", VOEN: revokedVOEN, Revoked: true})
+	}
+	return p
+}
+
+func e2eBehaviour(i int) simcard.Behaviour {
+	d := 50 * time.Millisecond
+	switch i {
+	case cardCancel:
+		return simcard.Behaviour{Action: simcard.Cancel, Delay: d}
+	case cardPINBlock:
+		return simcard.Behaviour{Action: simcard.WrongPIN, Delay: d, WrongTimes: 3}
+	case cardWrongOnce:
+		return simcard.Behaviour{Action: simcard.WrongPIN, Delay: d, WrongTimes: 1}
+	case cardNoAnswer, cardOutstanding:
+		return simcard.Behaviour{Action: simcard.NoAnswer}
+	}
+	return simcard.Behaviour{Action: simcard.Approve, Delay: d}
+}
+
+func e2eFaults(i int) simcard.Faults {
+	switch i {
+	case cardBadChecksum:
+		return simcard.Faults{BadChecksum: true}
+	case cardKeyMismatch:
+		return simcard.Faults{KeyMismatch: true}
+	}
+	return simcard.Faults{}
+}
+
+// env is one complete system: real redis-server, test SMSC over loopback
+// SMPP, simulated SIM farm, gateway with portals p1, p2 and a slow one.
+type env struct {
+	gw       *gateway.Gateway
+	farm     *simcard.Farm
+	base     string
+	admin    string
+	records  []simcard.Record
+	logs     *syncBuffer
+	registry *prometheus.Registry
+	keys     map[string]string // portal → API key
+	mu       sync.Mutex
+	sigs     map[string]bool // signature values seen, which must never reach the logs
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	redistest.RequireBinaries(t)
+	srv := redistest.Start(t)
+	var master applet.MasterKeys
+	for _, k := range []*[16]byte{&master.KIc, &master.KID, &master.KIcMO, &master.KIDMO} {
+		_, _ = rand.Read(k[:])
+	}
+	farm, err := simcard.New(simcard.Options{Cards: numCards, Seed: []byte("e2e"), Master: master, Prefixes: []string{"99450"},
+		Behaviour: e2eBehaviour, Profile: e2eProfile, Faults: e2eFaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{farm: farm, logs: &syncBuffer{}, registry: prometheus.NewRegistry(), sigs: map[string]bool{}, keys: map[string]string{"p1": "key-p1", "p2": "key-p2", "slow": "key-slow"}}
+	for i := range numCards {
+		rec, err := farm.Record(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.records = append(e.records, rec)
+	}
+	if err := farm.Card(cardCardBlock).SetTries(3, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	sm := smsctest.Start(t, smsc.Options{
+		Accounts: map[string]string{"gw": "secret"}, Handset: farm,
+		Receipts: map[string]smsc.Outcome{e.records[cardUndeliv].MSISDN: smsc.Undeliverable, e.records[cardAbsent].MSISDN: smsc.Expired},
+	})
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := closed.Addr().String()
+	closed.Close()
+	e.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{srv.Addr}, ""))
+	t.Cleanup(func() { rdb.Close() })
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	pepper := bytes.Repeat([]byte{7}, 32)
+	e.gw, err = gateway.Start(t.Context(), gateway.Options{
+		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Redis: rdb, Pepper: pepper, MasterKeys: master,
+		Operators: []smpp.Operator{
+			{Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{{Addr: sm.Addr(), SystemID: "gw", Password: "secret", SourceAddr: "9944000"}}},
+			{Name: "down", Prefixes: []string{"99477"}, Binds: []smpp.BindConfig{{Addr: deadAddr, SystemID: "gw", Password: "secret",
+				ReconnectMin: time.Hour, ReconnectMax: time.Hour, DialTimeout: time.Second}}},
+		},
+		Server: gateway.ServerOptions{
+			Portals: []gateway.Portal{
+				{ID: "p1", DisplayName: "e-taxes", APIKeySHA256: gateway.HashAPIKey(e.keys["p1"]), RateLimit: 1000, Burst: 1000},
+				{ID: "p2", DisplayName: "bank", APIKeySHA256: gateway.HashAPIKey(e.keys["p2"]), RateLimit: 1000, Burst: 1000},
+				{ID: "slow", DisplayName: "slow", APIKeySHA256: gateway.HashAPIKey(e.keys["slow"]), RateLimit: 0.001, Burst: 1},
+			},
+			UserTimeout: 10 * time.Second, DeliveryGrace: 3 * time.Second,
+		},
+		Logger: logger, Registry: e.registry, ShutdownTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.gw.Shutdown(ctx)
+	})
+	e.base, e.admin = "http://"+e.gw.APIAddr(), "http://"+e.gw.AdminAddr()
+	for i, rec := range e.records {
+		sub, err := demo.SubscriberFromRecord(rec, "azercell")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.gw.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
+			t.Fatal(err)
+		}
+		if i == cardECDSA {
+			// The same card's registry entry under a number of the operator that is down.
+			sub.Phone, sub.ICCID = "+994770000001", "8999477000000000001"
+			if err := e.gw.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !bound(e.gw.Pool(), "azercell") {
+		if time.Now().After(deadline) {
+			t.Fatal("the bind to the test SMSC did not come up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return e
+}
+
+func bound(p *smpp.Pool, op string) bool {
+	for _, b := range p.Status() {
+		if b.Operator == op && b.Bound {
+			return true
+		}
+	}
+	return false
+}
+
+// do sends one API request and decodes the JSON answer.
+func (e *env) do(t *testing.T, portal, method, path string, body any, hdr ...string) (int, map[string]any, http.Header) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), method, e.base+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if k, ok := e.keys[portal]; ok {
+		req.Header.Set("Authorization", "Bearer "+k)
+	} else if portal != "" {
+		req.Header.Set("Authorization", "Bearer "+portal)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m, resp.Header
+}
+
+func hashOf(typ, doc string) string {
+	switch typ {
+	case "SHA384":
+		h := sha512.Sum384([]byte(doc))
+		return base64.StdEncoding.EncodeToString(h[:])
+	case "SHA512":
+		h := sha512.Sum512([]byte(doc))
+		return base64.StdEncoding.EncodeToString(h[:])
+	}
+	h := sha256.Sum256([]byte(doc))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+func (e *env) startReq(card int, hashType string, cert map[string]any) map[string]any {
+	r := map[string]any{"phoneNumber": "+" + e.records[card].MSISDN, "userId": e.records[card].UserID,
+		"hash": hashOf(hashType, fmt.Sprintf("document %d", card)), "hashType": hashType, "displayText": "Test"}
+	if cert != nil {
+		r["certificate"] = cert
+	}
+	return r
+}
+
+// finish long-polls a session to completion.
+func (e *env) finish(t *testing.T, portal, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		st, m, _ := e.do(t, portal, "GET", "/v1/sessions/"+id+"?timeoutMs=20000", nil)
+		if st != 200 {
+			t.Fatalf("poll: %d %v", st, m)
+		}
+		if m["state"] == "COMPLETE" {
+			return m
+		}
+	}
+	t.Fatal("session never completed")
+	return nil
+}
+
+// TestEndToEnd runs every final result and every start error through the
+// real system: HTTP → gateway → redis-server → SMPP → test SMSC → simulated
+// SIM → MO → result.
+func TestEndToEnd(t *testing.T) {
+	e := startEnv(t)
+	t.Run("results", func(t *testing.T) {
+		tests := []struct {
+			name     string
+			card     int
+			path     string
+			hashType string
+			cert     map[string]any
+			result   string
+			alg      string
+		}{
+			{"login ECDSA P-256", cardECDSA, "/v1/authentications", "SHA256", nil, gateway.ResultOK, gateway.SigECDSAP256},
+			{"sign business Ed25519 SHA-512", cardEd25519, "/v1/signatures", "SHA512", map[string]any{"type": "business", "taxId": bizVOEN}, gateway.ResultOK, gateway.SigEd25519},
+			{"sign government ML-DSA-44 SHA-384", cardMLDSA, "/v1/signatures", "SHA384", map[string]any{"type": "government"}, gateway.ResultOK, gateway.SigMLDSA44},
+			{"wrong PIN once then OK", cardWrongOnce, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultOK, gateway.SigECDSAP256},
+			{"user cancelled", cardCancel, "/v1/authentications", "SHA256", nil, gateway.ResultUserCancelled, ""},
+			{"wrong PIN until blocked", cardPINBlock, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultPINBlocked, ""},
+			{"card blocked", cardCardBlock, "/v1/authentications", "SHA256", nil, gateway.ResultCardBlocked, ""},
+			{"timeout", cardNoAnswer, "/v1/authentications", "SHA256", nil, gateway.ResultTimeout, ""},
+			{"delivery error", cardUndeliv, "/v1/authentications", "SHA256", nil, gateway.ResultDeliveryError, ""},
+			{"phone absent", cardAbsent, "/v1/authentications", "SHA256", nil, gateway.ResultPhoneAbsent, ""},
+			{"SIM error (tampered checksum)", cardBadChecksum, "/v1/authentications", "SHA256", nil, gateway.ResultSIMError, ""},
+			{"signature invalid (key does not match certificate)", cardKeyMismatch, "/v1/authentications", "SHA256", nil, gateway.ResultSignatureInvalid, ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				st, m, _ := e.do(t, "p1", "POST", tt.path, e.startReq(tt.card, tt.hashType, tt.cert))
+				if st != 201 {
+					t.Fatalf("start: %d %v", st, m)
+				}
+				got := e.finish(t, "p1", m["sessionId"].(string))
+				if got["result"] != tt.result {
+					t.Fatalf("result %v, want %s (%v)", got["result"], tt.result, got)
+				}
+				if tt.alg == "" {
+					if got["signature"] != nil {
+						t.Fatalf("signature on %s", tt.result)
+					}
+					return
+				}
+				sig := got["signature"].(map[string]any)
+				e.mu.Lock()
+				e.sigs[sig["value"].(string)] = true
+				e.mu.Unlock()
+				cert := got["certificate"].(map[string]any)
+				if sig["algorithm"] != tt.alg || cert["pem"] == "" {
+					t.Fatalf("signature %v certificate %v", sig["algorithm"], cert["type"])
+				}
+				stages := got["stages"].(map[string]any)
+				for _, s := range []string{"accepted", "submitted", "completed"} {
+					if stages[s] == nil {
+						t.Fatalf("stage %s missing: %v", s, stages)
+					}
+				}
+				if tt.path == "/v1/authentications" && len(got["certificates"].([]any)) != 4 {
+					t.Fatalf("certificates after login: %v", got["certificates"])
+				}
+			})
+		}
+	})
+	t.Run("start errors", func(t *testing.T) {
+		t.Run("outstanding transaction", func(t *testing.T) {
+			t.Parallel()
+			st, m, _ := e.do(t, "p1", "POST", "/v1/authentications", e.startReq(cardOutstanding, "SHA256", nil))
+			if st != 201 {
+				t.Fatalf("%d %v", st, m)
+			}
+			st, m, _ = e.do(t, "p2", "POST", "/v1/authentications", e.startReq(cardOutstanding, "SHA256", nil))
+			if st != 409 || m["code"] != gateway.CodeOutstanding {
+				t.Fatalf("%d %v", st, m)
+			}
+		})
+		t.Run("idempotency key", func(t *testing.T) {
+			t.Parallel()
+			req := e.startReq(cardOtherPortal, "SHA256", nil)
+			_, a, _ := e.do(t, "p2", "POST", "/v1/authentications", req, "Idempotency-Key", "k-1")
+			st, b, _ := e.do(t, "p2", "POST", "/v1/authentications", req, "Idempotency-Key", "k-1")
+			if st != 201 || a["sessionId"] != b["sessionId"] {
+				t.Fatalf("%d %v %v", st, a, b)
+			}
+			// Another portal cannot read it.
+			st, m, _ := e.do(t, "p1", "GET", "/v1/sessions/"+a["sessionId"].(string), nil)
+			if st != 404 || m["code"] != gateway.CodeSessionNotFound {
+				t.Fatalf("another portal's session: %d %v", st, m)
+			}
+			if got := e.finish(t, "p2", a["sessionId"].(string)); got["result"] != gateway.ResultOK {
+				t.Fatalf("%v", got)
+			}
+		})
+		t.Run("User ID lockout", func(t *testing.T) {
+			t.Parallel()
+			req := e.startReq(cardLockout, "SHA256", nil)
+			req["userId"] = "000000"
+			if req["userId"] == e.records[cardLockout].UserID {
+				req["userId"] = "000001"
+			}
+			for i := range 5 {
+				st, m, _ := e.do(t, "p1", "POST", "/v1/authentications", req)
+				if st != 422 || m["code"] != gateway.CodeUserUnknown {
+					t.Fatalf("attempt %d: %d %v", i, st, m)
+				}
+			}
+			st, m, h := e.do(t, "p1", "POST", "/v1/authentications", e.startReq(cardLockout, "SHA256", nil))
+			if st != 423 || m["code"] != gateway.CodeUserLocked || h.Get("Retry-After") == "" {
+				t.Fatalf("locked: %d %v %v", st, m, h)
+			}
+		})
+		tests := []struct {
+			name, portal, path string
+			req                map[string]any
+			status             int
+			code               string
+		}{
+			{"expired certificate", "p1", "/v1/signatures", e.startReq(cardExpired, "SHA256", map[string]any{"type": "business", "taxId": expiredVOEN}), 422, gateway.CodeCertificateExpired},
+			{"revoked certificate", "p1", "/v1/signatures", e.startReq(cardRevoked, "SHA256", map[string]any{"type": "business", "taxId": revokedVOEN}), 422, gateway.CodeCertificateRevoked},
+			{"unknown portal", "no-such-key", "/v1/authentications", e.startReq(cardECDSA, "SHA256", nil), 401, gateway.CodeUnauthorized},
+			{"operator breaker open", "p1", "/v1/authentications", func() map[string]any {
+				r := e.startReq(cardECDSA, "SHA256", nil)
+				r["phoneNumber"] = "0770000001"
+				return r
+			}(), 503, gateway.CodeOperatorUnavailable},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				st, m, _ := e.do(t, tt.portal, "POST", tt.path, tt.req)
+				if st != tt.status || m["code"] != tt.code {
+					t.Fatalf("%d %v, want %d %s", st, m, tt.status, tt.code)
+				}
+			})
+		}
+		t.Run("rate limit", func(t *testing.T) {
+			_, _, _ = e.do(t, "slow", "GET", "/v1/certificates?phoneNumber=%2B"+e.records[cardECDSA].MSISDN+"&userId="+e.records[cardECDSA].UserID, nil)
+			st, m, h := e.do(t, "slow", "POST", "/v1/authentications", e.startReq(cardECDSA, "SHA256", nil))
+			if st != 429 || m["code"] != gateway.CodeRateLimited || h.Get("Retry-After") == "" {
+				t.Fatalf("%d %v", st, m)
+			}
+		})
+	})
+	t.Run("certificates", func(t *testing.T) {
+		st, m, _ := e.do(t, "p1", "GET", "/v1/certificates?phoneNumber=0"+e.records[cardExpired].MSISDN[3:]+"&userId="+e.records[cardExpired].UserID, nil)
+		if st != 200 {
+			t.Fatalf("%d %v", st, m)
+		}
+		status := map[string]string{}
+		for _, c := range m["certificates"].([]any) {
+			c := c.(map[string]any)
+			tax, _ := c["taxId"].(string)
+			status[tax] = c["status"].(string)
+		}
+		if status[expiredVOEN] != gateway.CertExpired || status[bizVOEN] != gateway.CertActive {
+			t.Fatalf("statuses %v", status)
+		}
+	})
+	t.Run("observability", func(t *testing.T) {
+		e.checkMetrics(t)
+		e.checkLogs(t)
+		for path, want := range map[string]int{"/healthz": 200, "/readyz": 503} { // the "down" operator has no bind
+			resp, err := http.Get(e.admin + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Fatalf("%s: %d, want %d", path, resp.StatusCode, want)
+			}
+		}
+	})
+}
+
+// checkMetrics scrapes /metrics and checks every gateway metric is exported
+// and the counters moved as the runs above imply.
+func (e *env) checkMetrics(t *testing.T) {
+	resp, err := http.Get(e.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, name := range gateway.MetricNames() {
+		if !strings.Contains(text, "\n"+name) && !strings.Contains(text, "\n"+name+"_bucket") {
+			t.Errorf("metric %s not exported", name)
+		}
+	}
+	for _, name := range []string{"imzagate_smpp_", "imzagate_redis_", "go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(text, name) {
+			t.Errorf("no %s* metric exported", name)
+		}
+	}
+	want := map[string]float64{
+		`imzagate_sessions_completed_total{result="OK"}`:                4, // three algorithms + wrong-PIN-once (+ idempotency run)
+		`imzagate_sessions_completed_total{result="USER_CANCELLED"}`:    1,
+		`imzagate_sessions_completed_total{result="SIGNATURE_INVALID"}`: 1,
+		`imzagate_sessions_completed_total{result="DELIVERY_ERROR"}`:    2, // undeliverable + the down operator
+		`imzagate_ota_errors_total{reason="checksum"}`:                  1,
+		`imzagate_api_errors_total{code="OUTSTANDING_TRANSACTION"}`:     1,
+		`imzagate_api_errors_total{code="USER_LOCKED"}`:                 1,
+	}
+	for series, min := range want {
+		v, ok := sample(text, series)
+		if !ok || v < min {
+			t.Errorf("%s = %v (found %v), want ≥ %v", series, v, ok, min)
+		}
+	}
+}
+
+// sample finds one series' value in the text exposition.
+func sample(text, series string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			_, err := fmt.Sscan(rest, &v)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// checkLogs asserts that no log line carries a phone number, a User ID or a
+// signature in clear.
+func (e *env) checkLogs(t *testing.T) {
+	logs := e.logs.String()
+	if !strings.Contains(logs, "session completed") {
+		t.Fatal("no session logs captured")
+	}
+	for _, r := range e.records {
+		for _, secret := range []string{r.MSISDN, r.MSISDN[3:], r.UserID} {
+			if strings.Contains(logs, secret) {
+				t.Fatalf("logs contain %q in clear", secret)
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.sigs) < 3 {
+		t.Fatalf("only %d signatures collected", len(e.sigs))
+	}
+	for sig := range e.sigs {
+		if strings.Contains(logs, sig) || strings.Contains(logs, sig[:24]) {
+			t.Fatal("logs contain a signature")
+		}
+	}
+}
