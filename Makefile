@@ -63,9 +63,20 @@ fuzz:
 	  done; \
 	done
 
-## bench: Go micro-benchmarks (the load benchmark joins later).
+## bench: a short pass of the Go micro-benchmarks, then the all-in-one load
+## benchmark (real redis-server, gateway, test SMSC, 100,000 simulated SIMs):
+## a closed loop for throughput and an open-loop sweep for latency against
+## load. Tables on stdout; JSON and SVG plots in $(BENCHOUT)/. Under 3 minutes.
+BENCHOUT ?= bench/results
+BENCHSIMS ?= 100000
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms ./...
+	@mkdir -p $(BIN) $(BENCHOUT)
+	$(GO) build -o $(BIN)/imzabench ./cmd/imzabench
+	$(BIN)/imzabench --sims $(BENCHSIMS) --concurrency 64 --warmup 3s --duration 20s \
+	  --json $(BENCHOUT)/closed-loop.json --plots $(BENCHOUT)/closed-loop
+	$(BIN)/imzabench --sims $(BENCHSIMS) --sweep 150,300,450,600 --warmup 1s --duration 5s \
+	  --json $(BENCHOUT)/sweep.json --plots $(BENCHOUT)
 
 ## deps: install what the tests need when it is missing (Debian/Ubuntu).
 deps: deps-redis

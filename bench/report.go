@@ -59,6 +59,11 @@ type GatewayStats struct {
 	CPUPer1000 float64 `json:"cpuSecondsPer1000Sessions"`
 	// CPUHow says how the CPU time was measured.
 	CPUHow string `json:"cpuHow"`
+	// GeneratorCPUSeconds is the load generator's own CPU time over the
+	// run, and RedisCPUSeconds redis-server's: with the gateway's, where
+	// the machine's cores went.
+	GeneratorCPUSeconds float64 `json:"generatorCpuSeconds,omitempty"`
+	RedisCPUSeconds     float64 `json:"redisCpuSeconds,omitempty"`
 	// RedisBytesPerSession is Redis memory per running session.
 	RedisBytesPerSession float64 `json:"redisBytesPerRunningSession"`
 	// RedisHow says how the memory was measured.
@@ -154,7 +159,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	if gs := r.Gateway; gs != nil {
 		fmt.Fprintf(&b, "gateway CPU %.2f s per 1,000 sessions (%.1f s over %d sessions; %s)\n", gs.CPUPer1000, gs.CPUSeconds, r.Sessions, gs.CPUHow)
-		fmt.Fprintf(&b, "Redis      %.0f bytes per running session (%s)\n", gs.RedisBytesPerSession, gs.RedisHow)
+		if gs.GeneratorCPUSeconds > 0 || gs.RedisCPUSeconds > 0 {
+			fmt.Fprintf(&b, "other CPU   load generator %.1f s, redis-server %.1f s over the same run\n", gs.GeneratorCPUSeconds, gs.RedisCPUSeconds)
+		}
+		fmt.Fprintf(&b, "Redis       %.0f bytes per running session (%s)\n", gs.RedisBytesPerSession, gs.RedisHow)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

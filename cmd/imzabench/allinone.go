@@ -68,6 +68,8 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	if err != nil {
 		return err
 	}
+	self0, _ := procCPU(os.Getpid())
+	redis0, _ := procCPU(rs.Pid())
 	// Sample Redis while the first run's load is on: memory grown since
 	// the baseline over the sessions stored (running, or completed and
 	// retained: both stay until their TTL), taken at the end of the
@@ -92,6 +94,8 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	}
 	runErr := drive(ctx, o, rates, rep, stderr)
 	cpu1, cerr := procCPU(ch.cmd.Process.Pid)
+	self1, _ := procCPU(os.Getpid())
+	redis1, _ := procCPU(rs.Pid())
 	if err := ch.stop(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -108,6 +112,8 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 		CPUHow:               "user+system time of the child process running gateway, test SMSC and SIM farm, from /proc",
 		RedisBytesPerSession: memPerSession,
 		RedisHow:             fmt.Sprintf("INFO used_memory growth over %d sessions stored, running or completed and retained until their TTL", started),
+		GeneratorCPUSeconds:  self1 - self0,
+		RedisCPUSeconds:      redis1 - redis0,
 		SIMs:                 c.sims,
 		Profile:              c.cpuProfile,
 	}
