@@ -3,6 +3,7 @@ package smsc
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,8 @@ type Options struct {
 	RequestTimeout time.Duration
 	// EnquireLinkInterval for the SMSC's own keepalive; default off.
 	EnquireLinkInterval time.Duration
+	// TLS, when set, serves SMPP over TLS.
+	TLS *tls.Config
 	// Faults to inject from the start.
 	Faults Faults
 	// OnSubmit, when set, sees every accepted submit_sm in the order the
@@ -166,6 +169,9 @@ func Start(addr string, opts Options) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("smsc: %w", err)
+	}
+	if opts.TLS != nil {
+		ln = tls.NewListener(ln, opts.TLS)
 	}
 	s := &Server{
 		opts:     opts,
