@@ -364,3 +364,42 @@ func TestDESECBIsBlockwise(t *testing.T) {
 		})
 	}
 }
+
+// TestPoRSecurityIndependentOfCommand: SPI2 secures the PoR on its own
+// terms, whatever SPI1 did to the command.
+func TestPoRSecurityIndependentOfCommand(t *testing.T) {
+	for _, a := range algCases {
+		for porInt := IntegrityNone; porInt <= IntegrityCC; porInt++ {
+			if porInt == IntegrityRC && a.ccOnly {
+				continue
+			}
+			for _, porCiph := range []bool{false, true} {
+				for _, cmdCiph := range []bool{false, true} {
+					spi := MakeSPI(IntegrityNone, cmdCiph, CounterHigher, PoROnError, porInt, porCiph, true)
+					t.Run(fmt.Sprintf("%s/spi%x", a.name, spi[:]), func(t *testing.T) {
+						c, err := NewCodec(Params{Header: Header{SPI: spi, KIc: a.kic, KID: a.kid}, CCLen: a.ccLen},
+							Keys{KIc: keyOf(a.kicKey, 0x10), KID: keyOf(a.kidKey, 0x20)})
+						if err != nil {
+							t.Fatal(err)
+						}
+						data := keyOf(21, 7)
+						por, err := c.SealResponse(nil, 99, StatusChecksumFailed, data)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if porCiph && (len(por)-6)%a.blockSz != 0 {
+							t.Fatalf("ciphered PoR part %d octets", len(por)-6)
+						}
+						if !porCiph && !bytes.Contains(por, data) {
+							t.Fatal("clear PoR does not show its data")
+						}
+						r, err := c.OpenResponse(por)
+						if err != nil || r.Status != StatusChecksumFailed || !bytes.Equal(r.Data, data) || (len(r.Checksum) > 0) != (porInt != IntegrityNone) {
+							t.Fatalf("open = %+v, %v", r, err)
+						}
+					})
+				}
+			}
+		}
+	}
+}
