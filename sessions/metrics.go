@@ -55,12 +55,23 @@ func commandLabel(name string) string {
 	return "other"
 }
 
-func (m *metrics) observe(cmd string, start time.Time, err error) {
-	cmd = commandLabel(cmd)
-	m.duration.WithLabelValues(cmd).Observe(time.Since(start).Seconds())
-	if err != nil && !errors.Is(err, redis.Nil) && !strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		m.errors.WithLabelValues(cmd, errorKind(err)).Inc()
+func (m *metrics) observe(cmd string, start time.Time) {
+	m.duration.WithLabelValues(commandLabel(cmd)).Observe(time.Since(start).Seconds())
+}
+
+// countError counts a failed command. Misses (redis.Nil), NOSCRIPT (the
+// script is then sent in full) and errors of the connection handshake
+// (CLIENT SETINFO and friends, which older servers reject and go-redis
+// ignores) are not failures.
+func (m *metrics) countError(cmd string, err error) {
+	if err == nil || errors.Is(err, redis.Nil) || strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return
 	}
+	kind := errorKind(err)
+	if lc := strings.ToLower(cmd); kind == "redis" && (lc == "client" || lc == "hello") {
+		return
+	}
+	m.errors.WithLabelValues(commandLabel(cmd), kind).Inc()
 }
 
 func errorKind(err error) string {
@@ -86,7 +97,8 @@ func (m *metrics) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmd)
-		m.observe(cmd.Name(), start, err)
+		m.observe(cmd.Name(), start)
+		m.countError(cmd.Name(), err)
 		return err
 	}
 }
@@ -96,7 +108,10 @@ func (m *metrics) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
-		m.observe("pipeline", start, err)
+		m.observe("pipeline", start)
+		for _, c := range cmds {
+			m.countError(c.Name(), c.Err())
+		}
 		return err
 	}
 }

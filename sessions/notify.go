@@ -32,6 +32,8 @@ type notifier struct {
 	// subscriptions counts SUBSCRIBE attempts (tests check there is one
 	// per process, not one per waiter).
 	subscriptions atomic.Int64
+	// live is true while the subscription is confirmed.
+	live atomic.Bool
 }
 
 // waiting returns the number of registered waiters.
@@ -153,6 +155,7 @@ func (n *notifier) listen() error {
 	ps := n.s.rdb.Subscribe(n.ctx, CompletionChannel)
 	stop := context.AfterFunc(n.ctx, func() { _ = ps.Close() })
 	defer func() {
+		n.live.Store(false)
 		stop()
 		_ = ps.Close()
 	}()
@@ -176,6 +179,7 @@ func (n *notifier) listen() error {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
+				n.live.Store(true)
 				n.wakeAll() // anything published before this point must be re-read
 			}
 		case *redis.Message:
