@@ -345,9 +345,7 @@ func (c *Client) run(ctx context.Context) {
 			if !c.sleep(ctx, jitter(wait)) {
 				return
 			}
-			if backoff *= 2; backoff > c.cfg.ReconnectMax {
-				backoff = c.cfg.ReconnectMax
-			}
+			backoff = nextBackoff(backoff, c.cfg.ReconnectMax)
 			continue
 		}
 		backoff = c.cfg.ReconnectMin
@@ -384,6 +382,14 @@ func (c *Client) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// nextBackoff doubles b up to max.
+func nextBackoff(b, max time.Duration) time.Duration {
+	if b *= 2; b > max || b <= 0 {
+		return max
+	}
+	return b
 }
 
 // jitter returns a duration uniformly in [d/2, d] so that many binds do not

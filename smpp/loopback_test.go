@@ -710,3 +710,61 @@ func TestNoGoroutineLeakAfterClose(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestSubmitStatusClasses(t *testing.T) {
+	// The SMSC answers every 2nd submit_sm with the status; the 1st Submit
+	// passes, the 2nd meets the status and shows what its class does.
+	tests := []struct {
+		name         string
+		status       smpp.CommandStatus
+		wantErr      error
+		wantBinds    int64
+		wantAccepted int64
+	}{
+		{"temporary: retried", smpp.StatusSysErr, nil, 1, 2},
+		{"rebind: rebinds then retries", smpp.StatusInvBndSts, nil, 2, 2},
+		{"permanent: not retried", smpp.StatusInvDstAdr, &smpp.StatusError{Status: smpp.StatusInvDstAdr}, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{FailEvery: 2, FailStatus: tt.status}})
+			c := startClient(t, fastBind(srv.Addr()), nil)
+			if _, err := c.Submit(context.Background(), sm("994500000001")); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.Submit(context.Background(), sm("994500000002"))
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if st := srv.Stats(); st.Binds != tt.wantBinds || st.Submits != tt.wantAccepted {
+				t.Errorf("binds %d accepted %d, want %d and %d", st.Binds, st.Submits, tt.wantBinds, tt.wantAccepted)
+			}
+		})
+	}
+}
+
+func TestLoadSpreadOverBinds(t *testing.T) {
+	var mu sync.Mutex
+	per := map[string]int{}
+	srv := smsctest.Start(t, smsc.Options{
+		Accounts: map[string]string{"gw1": "secret", "gw2": "secret"},
+		OnSubmit: func(id string, _ *smpp.SubmitSM) {
+			mu.Lock()
+			per[id]++
+			mu.Unlock()
+		},
+	})
+	b1, b2 := fastBind(srv.Addr()), fastBind(srv.Addr())
+	b1.SystemID, b2.SystemID = "gw1", "gw2"
+	p := startPool(t, newRecorder(), smpp.Operator{Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{b1, b2}})
+	for i := range 20 {
+		if _, err := p.Submit(context.Background(), fmt.Sprintf("99450%07d", i), [][]byte{seg(1), seg(2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if per["gw1"] != 20 || per["gw2"] != 20 {
+		t.Errorf("per bind %v, want 20 segments each (round-robin, a message's segments on one bind)", per)
+	}
+}

@@ -58,6 +58,10 @@ type Faults struct {
 	// OutOfOrder holds submit_sm_resps in groups of N and sends each group
 	// reversed (a group is also released after 20 ms).
 	OutOfOrder int
+	// FailEvery answers every Nth submit_sm with FailStatus (e.g.
+	// ESME_RSYSERR, ESME_RINVBNDSTS, ESME_RINVDSTADR).
+	FailEvery  int
+	FailStatus smpp.CommandStatus
 }
 
 // Options configure the server. Accounts is required.
@@ -392,6 +396,10 @@ func (c *conn) handleSubmit(q *smpp.SubmitSM, f *Faults) {
 	if f.ThrottleEvery > 0 && n%uint64(f.ThrottleEvery) == 0 {
 		s.throttled.Add(1)
 		c.respond(smpp.ResponseTo(q, smpp.StatusThrottled))
+		return
+	}
+	if f.FailEvery > 0 && n%uint64(f.FailEvery) == 0 {
+		c.respond(smpp.ResponseTo(q, f.FailStatus))
 		return
 	}
 	if c.inflight.Load() >= int64(s.opts.Window) {
