@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,6 +52,10 @@ type client struct {
 	hashLen  int
 	hashType string
 	certType string
+	// bufs recycles request and response buffers: at thousands of
+	// sessions per second the generator shares the cores with the gateway
+	// it measures, so its own garbage matters.
+	bufs sync.Pool
 }
 
 // sessionStatus is the part of GET /v1/sessions/{id} the generator reads.
@@ -82,7 +87,9 @@ func newClient(o *Options) *client {
 		hc = &http.Client{Transport: tr}
 	}
 	hl := map[string]int{"SHA256": 32, "SHA384": 48, "SHA512": 64}[o.HashType]
-	return &client{hc: hc, base: o.Target, auth: "Bearer " + o.APIKey, hashLen: hl, hashType: o.HashType, certType: o.CertificateType}
+	c := &client{hc: hc, base: o.Target, auth: "Bearer " + o.APIKey, hashLen: hl, hashType: o.HashType, certType: o.CertificateType}
+	c.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	return c
 }
 
 // appendStartBody appends the JSON body of a start for u with a random hash.
@@ -117,7 +124,10 @@ func (c *client) start(ctx context.Context, u User, sign bool) (string, error) {
 	if sign {
 		path = "/v1/signatures"
 	}
-	body := c.appendStartBody(make([]byte, 0, 256), u, sign)
+	bp := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(bp)
+	body := c.appendStartBody((*bp)[:0], u, sign)
+	*bp = body
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return "", &apiError{CodeTransport, err}
@@ -128,8 +138,9 @@ func (c *client) start(ctx context.Context, u User, sign bool) (string, error) {
 	if err != nil {
 		return "", &apiError{CodeTransport, err}
 	}
-	defer drain(resp.Body)
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	rb := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(rb)
+	data, err := readBody(resp.Body, rb)
 	if err != nil {
 		return "", &apiError{CodeTransport, err}
 	}
@@ -158,8 +169,9 @@ func (c *client) poll(ctx context.Context, id string, wait time.Duration) (sessi
 	if err != nil {
 		return st, &apiError{CodeTransport, err}
 	}
-	defer drain(resp.Body)
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	rb := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(rb)
+	data, err := readBody(resp.Body, rb)
 	if err != nil {
 		return st, &apiError{CodeTransport, err}
 	}
@@ -170,6 +182,31 @@ func (c *client) poll(ctx context.Context, id string, wait time.Duration) (sessi
 		return st, &apiError{CodeBadResponse, fmt.Errorf("session answer: %w", err)}
 	}
 	return st, nil
+}
+
+// readBody reads a whole body (up to maxBody) into *buf, growing it as
+// needed, and closes the body; the connection is then reusable.
+func readBody(rc io.ReadCloser, buf *[]byte) ([]byte, error) {
+	defer rc.Close()
+	b := (*buf)[:0]
+	defer func() { *buf = b[:0] }()
+	for {
+		if len(b) > maxBody {
+			_, _ = io.Copy(io.Discard, io.LimitReader(rc, maxBody))
+			return nil, errors.New("answer larger than 1 MiB")
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rc.Read(b[len(b):min(cap(b), maxBody+1)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // problemError reads an RFC 9457 problem's stable code, or names the status

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -295,4 +296,31 @@ func FuzzParseUsersJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{"empty", 0, false},
+		{"small", 10, false},
+		{"grows past the pooled buffer", 10000, false},
+		{"exactly the bound", maxBody, false},
+		{"over the bound", maxBody + 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := bytes.Repeat([]byte{'x'}, tt.size)
+			buf := make([]byte, 0, 16)
+			got, err := readBody(io.NopCloser(bytes.NewReader(in)), &buf)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("readBody error %v", err)
+			}
+			if err == nil && !bytes.Equal(got, in) {
+				t.Fatalf("read %d bytes, want %d", len(got), len(in))
+			}
+		})
+	}
 }

@@ -253,3 +253,27 @@ func TestIntendedScheduleDoesNotDrift(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSession measures the generator's own cost per session against
+// a portal that completes at once (server cost included).
+func BenchmarkSession(b *testing.B) {
+	f := newFakePortal()
+	f.completeAfter = 0
+	url := f.start(b)
+	o := Options{Target: url, APIKey: f.key, Users: testUsers(4), Concurrency: 1}
+	if err := o.validate(); err != nil {
+		b.Fatal(err)
+	}
+	g := &generator{o: o, c: newClient(&o), rec: newRecorder(), parent: b.Context()}
+	g.pool = make(chan int32, 4)
+	for i := range int32(4) {
+		g.pool <- i
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		g.session(b.Context(), time.Now(), true)
+	}
+	if g.rec.ok == 0 {
+		b.Fatal("no session completed")
+	}
+}
