@@ -376,12 +376,15 @@ func (s *Session) Request(ctx context.Context, req PDU) (PDU, error) {
 			<-s.window
 			s.opts.hooks.windowObs(len(s.window))
 		}()
-		if err := s.checkState(id); err != nil { // may have changed while waiting
-			return nil, err
-		}
 	}
-	c := &call{ch: make(chan result, 1), cmd: id}
+	c := &call{ch: make(chan result, 1), cmd: id, sent: time.Now()}
 	s.mu.Lock()
+	// Checked again under the lock: Close moves to UNBINDING under it, so a
+	// request is either refused or counted among those Close waits for.
+	if err := s.checkState(id); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
 	seq := s.allocSeq()
 	s.pending[seq] = c
 	s.mu.Unlock()
@@ -390,7 +393,6 @@ func (s *Session) Request(ctx context.Context, req PDU) (PDU, error) {
 
 	timer := time.NewTimer(s.opts.RequestTimeout)
 	defer timer.Stop()
-	c.sent = time.Now()
 	select {
 	case s.outReq <- outItem{p: req}:
 	case <-ctx.Done():
@@ -563,14 +565,15 @@ func (s *Session) Close(ctx context.Context) error {
 		return nil
 	}
 	bound := st != SessionOpen
-	if bound && s.state.CompareAndSwap(int32(st), int32(SessionUnbinding)) {
-		s.mu.Lock()
-		var drained chan struct{}
-		if len(s.pending) > 0 {
-			drained = make(chan struct{})
-			s.drained = drained
-		}
-		s.mu.Unlock()
+	s.mu.Lock()
+	unbinding := bound && s.state.CompareAndSwap(int32(st), int32(SessionUnbinding))
+	var drained chan struct{}
+	if unbinding && len(s.pending) > 0 {
+		drained = make(chan struct{})
+		s.drained = drained
+	}
+	s.mu.Unlock()
+	if unbinding {
 		if drained != nil {
 			select {
 			case <-drained:
