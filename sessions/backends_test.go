@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func clientFor(t *testing.T, addrs ...string) redis.UniversalClient {
+func clientFor(t testing.TB, addrs ...string) redis.UniversalClient {
 	t.Helper()
 	c := redis.NewUniversalClient(ClientOptions(addrs, ""))
 	t.Cleanup(func() { _ = c.Close() })

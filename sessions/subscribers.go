@@ -204,7 +204,9 @@ func (s *Store) DeleteSubscriber(ctx context.Context, phone string) error {
 //
 // Every attempt is counted before it is judged, in the same atomic script
 // that checks the lock, so concurrent guesses cannot exceed the limit; a
-// match then removes its own count and clears the earlier failures.
+// match then removes its own count and clears the earlier failures. A
+// consequence: more than LockoutAttempts concurrent checks for one phone
+// get ErrLocked until the ones in flight are judged (a match lifts it).
 func (s *Store) CheckUserID(ctx context.Context, phone, userID string) (Subscriber, error) {
 	if err := validPhone(phone); err != nil {
 		return Subscriber{}, err
