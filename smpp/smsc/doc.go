@@ -14,7 +14,8 @@
 //	                                   HandleMT(dest, UD, reply) ---->
 //	                                                     <---- reply(UD) per MO segment
 //	                         <-------  deliver_sm(esm 0x40, pid 0x7F, dcs 0xF6), round-robin
-//	                                   over the account's receiver binds
+//	                                   over the account's receiver binds; all
+//	                                   segments of one reply on the same bind
 //	deliver_sm_resp(status) -------->  temporary error or link loss: redeliver
 //	                                   later (bounded attempts, back-off)
 //	                         <-------  deliver_sm(esm 0x04) receipt: DELIVRD, or

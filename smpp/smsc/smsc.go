@@ -82,7 +82,7 @@ type Options struct {
 	MaxAttempts int
 	// RedeliveryDelay is the first back-off, doubled per attempt; default 200 ms.
 	RedeliveryDelay time.Duration
-	// QueueSize bounds the deliveries waiting per account; default 1024.
+	// QueueSize bounds the deliveries waiting per account; default 10000.
 	QueueSize int
 	// RequestTimeout bounds the wait for deliver_sm_resp; default 10 s.
 	RequestTimeout time.Duration
@@ -159,7 +159,7 @@ func Start(addr string, opts Options) (*Server, error) {
 		opts.RedeliveryDelay = 200 * time.Millisecond
 	}
 	if opts.QueueSize <= 0 {
-		opts.QueueSize = 1024
+		opts.QueueSize = 10000
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 10 * time.Second
@@ -492,8 +492,9 @@ func (s *Server) mtWorker() {
 func (s *Server) processMT(j mtJob) {
 	outcome := s.opts.Receipts[j.dst]
 	if s.opts.Handset != nil && outcome == Delivered {
+		grp := &group{}
 		reply := func(ud []byte) {
-			d := &delivery{pdu: smpp.DeliverSM{Message: smpp.Message{
+			d := &delivery{grp: grp, pdu: smpp.DeliverSM{Message: smpp.Message{
 				SourceTON: 1, SourceNPI: 1, SourceAddr: j.dst,
 				DestTON: 1, DestNPI: 1, DestAddr: j.src,
 				ESMClass: smpp.ESMClassUDHI, ProtocolID: 0x7F, DataCoding: 0xF6,
@@ -549,6 +550,15 @@ func (s *Server) receipt(j mtJob, o Outcome) smpp.DeliverSM {
 type delivery struct {
 	pdu      smpp.DeliverSM
 	attempts int
+	grp      *group // the segments of one handset reply, or nil
+}
+
+// group keeps the segments of one handset reply on one bind, so that the
+// gateway instance that gets the first segment gets them all and can
+// reassemble the message; a failed delivery moves the rest elsewhere.
+type group struct {
+	mu sync.Mutex
+	c  *conn
 }
 
 // account is one system_id: its receiver binds and delivery queue.
@@ -602,6 +612,33 @@ func (a *account) next() (*conn, <-chan struct{}) {
 	return nil, a.changed
 }
 
+// pick returns the bind for d: its group's bind while that is still bound,
+// else the next one round-robin (which becomes the group's).
+func (a *account) pick(d *delivery) (*conn, <-chan struct{}) {
+	if d.grp == nil {
+		return a.next()
+	}
+	d.grp.mu.Lock()
+	defer d.grp.mu.Unlock()
+	if c := d.grp.c; c != nil && a.has(c) && c.sess().State().CanReceiveState() {
+		return c, nil
+	}
+	c, changed := a.next()
+	d.grp.c = c
+	return c, changed
+}
+
+func (a *account) has(c *conn) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, b := range a.binds {
+		if b == c {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *account) enqueue(d *delivery) bool {
 	select {
 	case a.queue <- d:
@@ -626,7 +663,7 @@ func (a *account) dispatch() {
 		var c *conn
 		for {
 			var changed <-chan struct{}
-			if c, changed = a.next(); c != nil {
+			if c, changed = a.pick(d); c != nil {
 				break
 			}
 			select {
@@ -676,7 +713,15 @@ func (a *account) send(c *conn, d *delivery) {
 		s.log.Info("smsc deliver_sm rejected", "account", a.id, "status", se.Status.String())
 		return
 	}
-	// Temporary status, timeout or link loss: redeliver, maybe on another bind.
+	// Temporary status, timeout or link loss: redeliver, maybe on another
+	// bind; the group's later segments follow.
+	if d.grp != nil {
+		d.grp.mu.Lock()
+		if d.grp.c == c {
+			d.grp.c = nil
+		}
+		d.grp.mu.Unlock()
+	}
 	if d.attempts >= s.opts.MaxAttempts {
 		s.lost.Add(1)
 		return

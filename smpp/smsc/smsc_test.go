@@ -188,3 +188,49 @@ func TestAttemptsBounded(t *testing.T) {
 		t.Errorf("stats %+v, want 2 redeliveries (3 attempts)", st)
 	}
 }
+
+// threeParts replies to every MT with three MO segments.
+type threeParts struct{}
+
+func (threeParts) HandleMT(_ string, _ []byte, reply func([]byte)) error {
+	for i := byte(1); i <= 3; i++ {
+		reply([]byte{0x05, 0x00, 0x03, 0x01, 0x03, i, i})
+	}
+	return nil
+}
+
+func TestReplySegmentsStayOnOneBind(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Handset: threeParts{}})
+	a := bindReceiver(t, srv.Addr(), nil)
+	b := bindReceiver(t, srv.Addr(), nil)
+	tx := dial(t, srv.Addr(), nil)
+	if _, err := tx.Bind(context.Background(), &smpp.Bind{Type: smpp.BindTransmitter, SystemID: "esme", Password: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	numbers := []string{"994500000011", "994500000012", "994500000013", "994500000014"}
+	for _, n := range numbers {
+		if _, err := tx.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: n, ShortMessage: []byte{1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "12 segments", func() bool { return a.count()+b.count() == 12 })
+	a.mu.Lock()
+	b.mu.Lock()
+	defer a.mu.Unlock()
+	defer b.mu.Unlock()
+	perA, perB := map[string]int{}, map[string]int{}
+	for _, s := range a.got {
+		perA[s]++
+	}
+	for _, s := range b.got {
+		perB[s]++
+	}
+	for _, n := range numbers {
+		if !(perA[n] == 3 && perB[n] == 0 || perA[n] == 0 && perB[n] == 3) {
+			t.Errorf("reply from %s split: a=%d b=%d", n, perA[n], perB[n])
+		}
+	}
+	if len(perA) == 0 || len(perB) == 0 {
+		t.Errorf("replies not spread: a=%v b=%v", perA, perB)
+	}
+}
