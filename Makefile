@@ -10,7 +10,7 @@ LONGFUZZTIME ?= 2m
 TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
 
-.PHONY: all run build test test-go fuzz-short fuzz bench lint vet staticcheck deps deps-redis fmt clean
+.PHONY: all run build test test-go fuzz-short fuzz bench lint vet staticcheck deps deps-redis deps-chromium fmt clean
 
 all: build
 
@@ -70,20 +70,32 @@ fuzz:
 BENCHOUT ?= bench/results
 BENCHSIMS ?= 100000
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms ./...
-	@mkdir -p $(BIN) $(BENCHOUT)
-	$(GO) build -o $(BIN)/imzabench ./cmd/imzabench
+	@status=0; \
+	echo "== Go benchmarks (short pass)"; \
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms ./... || status=$$?; \
+	mkdir -p $(BIN) $(BENCHOUT); \
+	$(GO) build -o $(BIN)/imzabench ./cmd/imzabench; \
+	echo "== load benchmark: closed loop, $(BENCHSIMS) SIMs"; \
 	$(BIN)/imzabench --sims $(BENCHSIMS) --concurrency 64 --warmup 3s --duration 20s \
-	  --json $(BENCHOUT)/closed-loop.json --plots $(BENCHOUT)/closed-loop
+	  --json $(BENCHOUT)/closed-loop.json --plots $(BENCHOUT)/closed-loop; \
+	echo "== load benchmark: open-loop sweep, $(BENCHSIMS) SIMs"; \
 	$(BIN)/imzabench --sims $(BENCHSIMS) --sweep 150,300,450,600 --warmup 1s --duration 5s \
-	  --json $(BENCHOUT)/sweep.json --plots $(BENCHOUT)
+	  --json $(BENCHOUT)/sweep.json --plots $(BENCHOUT); \
+	if [ "$$status" -ne 0 ]; then echo "make bench: a Go benchmark failed (see above)"; fi; \
+	exit $$status
 
 ## deps: install what the tests need when it is missing (Debian/Ubuntu).
-deps: deps-redis
+deps: deps-redis deps-chromium
 
 deps-redis:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-sentinel >/dev/null; then \
 	  $(call apt_install,redis-server redis-tools redis-sentinel,Redis 7 (redis-server\, redis-cli\, redis-sentinel)); \
+	fi
+
+# deps-chromium: headless Chromium for the demo page's browser test.
+deps-chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  $(call apt_install,chromium,Chromium (headless browser for the demo page test)); \
 	fi
 
 fmt:

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -301,11 +302,33 @@ func DescribeCertificate(c Certificate, now time.Time) CertificateInfo {
 	j := CertificateInfo{Type: c.Type, TaxID: c.TaxID, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: certStatus(c, now)}
 	j.RenewalOpen = j.Status == CertActive && c.NotAfter.Sub(now) <= renewalWindow
 	if x, err := x509.ParseCertificate(c.DER); err == nil {
-		j.Subject = x.Subject.String()
+		j.Subject = subjectString(x)
 		j.SerialNumber = x.SerialNumber.Text(16)
 	}
 	j.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
 	return j
+}
+
+// attrNames are the short names of the subject attributes of the Asan
+// İmza profile (applet-protocol §6; RFC 4519, ETSI EN 319 412-1).
+var attrNames = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.4": "SN", "2.5.4.42": "GN", "2.5.4.5": "serialNumber", "2.5.4.6": "C",
+	"2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.97": "organizationIdentifier",
+}
+
+// subjectString writes the subject in certificate order with readable
+// attribute names (the standard library prints GN, SN and
+// organizationIdentifier as hex).
+func subjectString(x *x509.Certificate) string {
+	var parts []string
+	for _, a := range x.Subject.Names {
+		name, ok := attrNames[a.Type.String()]
+		if !ok {
+			name = a.Type.String()
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", name, a.Value))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // sessionView builds the portal's view; for a successful session it adds

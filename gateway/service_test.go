@@ -356,6 +356,9 @@ func TestSessionGetOwnPortalOnly(t *testing.T) {
 	}
 	cert, _ := m["certificate"].(map[string]any)
 	certs, _ := m["certificates"].([]any)
+	if cert["subject"] != "C=AZ, CN=Test User, serialNumber=PNOAZ-1ABC234" && cert["subject"] != "serialNumber=PNOAZ-1ABC234, CN=Test User, C=AZ" {
+		t.Fatalf("subject %q", cert["subject"])
+	}
 	if cert["type"] != CertAuthentication || len(certs) != len(u.sub.Certificates) || !strings.HasPrefix(cert["pem"].(string), "-----BEGIN CERTIFICATE-----") {
 		t.Fatalf("certificates %v / %d", cert, len(certs))
 	}

@@ -1,0 +1,181 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imzagate/imzagate/applet/simcard"
+)
+
+// startDemo runs a small demo on free ports with quick users.
+func startDemo(t *testing.T, sims int) *Demo {
+	t.Helper()
+	d, err := Start(t.Context(), Options{HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", SIMs: sims,
+		APIKey: "demo-key", UserDelay: 100 * time.Millisecond, UserTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return d
+}
+
+// need skips when a tool is missing, except under CI where it fails.
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s not found; CI is set, so this is a failure (make deps installs it)", tool)
+			}
+			t.Skipf("%s not found (make deps installs it)", tool)
+		}
+	}
+}
+
+func TestDemoSubscribers(t *testing.T) {
+	d := startDemo(t, 20)
+	req, _ := http.NewRequest("GET", "http://"+d.APIAddr()+"/v1/demo/subscribers", nil)
+	req.Header.Set("Authorization", "Bearer demo-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Subscribers []struct {
+			PhoneNumber, UserID, Behaviour string
+			Certificates                   []struct{ Type, TaxID, Status string }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	if len(got.Subscribers) != 20 {
+		t.Fatalf("%d subscribers", len(got.Subscribers))
+	}
+	behaviours := map[string]bool{}
+	for _, s := range got.Subscribers {
+		behaviours[s.Behaviour] = true
+		if !regexp.MustCompile(`^\+994\d{9}$`).MatchString(s.PhoneNumber) || len(s.UserID) != 6 || len(s.Certificates) < 2 {
+			t.Fatalf("subscriber %+v", s)
+		}
+	}
+	for _, b := range []string{"approve", "cancel", "wrong-pin-1x-then-approve", "wrong-pin-until-blocked", "no-answer"} {
+		if !behaviours[b] {
+			t.Errorf("no %s user in %v", b, behaviours)
+		}
+	}
+	// The list is a demo-only endpoint behind the API key.
+	resp2, _ := http.Get("http://" + d.APIAddr() + "/v1/demo/subscribers")
+	resp2.Body.Close()
+	if resp2.StatusCode != 401 {
+		t.Fatalf("without key: %d", resp2.StatusCode)
+	}
+}
+
+// TestREADMEWalkthrough runs the README's curl walk-through, as written,
+// against a demo (only the address is changed to the test's free port).
+func TestREADMEWalkthrough(t *testing.T) {
+	need(t, "bash", "curl", "openssl", "base64")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- walkthrough:begin -->")
+	block, _, ok2 := strings.Cut(rest, "<!-- walkthrough:end -->")
+	if !ok || !ok2 {
+		t.Fatal("README has no walk-through markers")
+	}
+	var script strings.Builder
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(block, -1) {
+		script.WriteString(m[1])
+	}
+	if !strings.Contains(script.String(), "127.0.0.1:8080") {
+		t.Fatal("walk-through does not talk to the demo's default address")
+	}
+	// The README names card 0 of the default seed; the demo must agree.
+	d := startDemo(t, 10)
+	first := d.Subscribers()[0]
+	if !strings.Contains(script.String(), "PHONE="+first.PhoneNumber+" USERID="+first.UserID) {
+		t.Fatalf("README's phone/User ID differ from the demo's card 0 (%s, %s)", first.PhoneNumber, first.UserID)
+	}
+	src := strings.ReplaceAll(script.String(), "127.0.0.1:8080", d.APIAddr())
+	cmd := exec.CommandContext(t.Context(), "bash", "-euo", "pipefail", "-c", src)
+	cmd.Dir = t.TempDir()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("walk-through failed: %v\nstdout: %s\nstderr: %s", err, out.String(), errb.String())
+	}
+	if n := strings.Count(out.String(), `"result":"OK"`); n != 2 {
+		t.Fatalf("%d OK results, want 2:\n%s\n%s", n, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), `"certificates":[`) || !strings.Contains(out.String(), `"algorithm":"ECDSA_P256"`) {
+		t.Fatalf("output lacks certificates or signature:\n%s", out.String())
+	}
+}
+
+// TestDemoPageInChromium drives the real demo page in headless Chromium
+// against a running demo: the page logs in, lists the certificates, signs
+// with the chosen business certificate (Ed25519) and shows the signature.
+// It asserts the final DOM state and saves a screenshot as a test artifact.
+func TestDemoPageInChromium(t *testing.T) {
+	need(t, "chromium")
+	d := startDemo(t, 10)
+	// Card 1 of the demo approves and has an Ed25519 business certificate.
+	sub := d.Subscribers()[1]
+	var voen string
+	for _, c := range sub.Certificates {
+		if c.Type == "business" {
+			voen = c.TaxID
+		}
+	}
+	if sub.Behaviour != simcard.Approve.String() || voen == "" {
+		t.Fatalf("card 1 is %+v", sub)
+	}
+	q := url.Values{"phone": {sub.PhoneNumber}, "userId": {sub.UserID}, "auto": {"1"}, "cert": {"business:" + voen}}
+	page := "http://" + d.APIAddr() + "/?" + q.Encode()
+	chromium := func(extra ...string) []byte {
+		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=60000", "--window-size=900,1400"}, extra...)
+		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "chromium", append(args, page)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chromium %v: %v\n%s", extra, err, errb.String())
+		}
+		return out.Bytes()
+	}
+	dom := string(chromium("--dump-dom"))
+	for _, want := range []string{`data-state="signed"`, `<span id="sig-alg">ED25519</span>`, "VÖEN " + voen, "-----BEGIN CERTIFICATE-----"} {
+		if !strings.Contains(dom, want) {
+			t.Fatalf("final page lacks %q:\n%s", want, dom)
+		}
+	}
+	shot := filepath.Join(t.ArtifactDir(), "demo-page.png")
+	chromium("--screenshot=" + shot)
+	png, err := os.ReadFile(shot)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("screenshot: %v", err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+}
