@@ -45,3 +45,36 @@ func BenchmarkDecodeSubmitSMResp(b *testing.B) {
 		}
 	}
 }
+
+// loopConn replays one buffer forever: a reader that never ends.
+type loopConn struct {
+	chunkConn
+	data []byte
+	off  int
+}
+
+func (c *loopConn) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k := copy(b[n:], c.data[c.off:])
+		n += k
+		c.off = (c.off + k) % len(c.data)
+	}
+	return n, nil
+}
+
+// BenchmarkConnReadSubmitSMResp: the reader's cost per response PDU,
+// framing and decode included (the buffer is reused).
+func BenchmarkConnReadSubmitSMResp(b *testing.B) {
+	b.ReportAllocs()
+	pdu, err := Encode(nil, &SubmitSMResp{Header: Header{Seq: 1}, MessageID: "0a1b2c3d"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := NewConn(&loopConn{data: pdu})
+	for b.Loop() {
+		if _, err := c.ReadPDU(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -90,6 +90,14 @@ func (r *reader) fail(field string, err error) {
 	}
 }
 
+// finish reports the first error, or trailing octets after the last field.
+func (r *reader) finish() error {
+	if r.err == nil && r.off != len(r.b) {
+		r.fail("body", ErrTrailing)
+	}
+	return r.err
+}
+
 func (r *reader) empty() bool { return r.off >= len(r.b) }
 
 func (r *reader) u8(field string) byte {

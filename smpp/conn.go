@@ -40,20 +40,25 @@ func (c *Conn) NetConn() net.Conn { return c.nc }
 // command_id gives *UnknownCommandError and a malformed body *DecodeError;
 // after both the stream is still in sync.
 func (c *Conn) ReadPDU() (PDU, error) {
-	var hdr [HeaderLen]byte
-	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+	// The header is read into the reused buffer: a local array would escape
+	// through the io.Reader interface and cost an allocation per PDU.
+	if cap(c.rbuf) < HeaderLen {
+		c.rbuf = make([]byte, 0, 512)
+	}
+	hdr := c.rbuf[:HeaderLen]
+	if _, err := io.ReadFull(c.br, hdr); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n := binary.BigEndian.Uint32(hdr)
 	if n < HeaderLen || n > MaxPDULen {
-		h, _ := DecodeHeader(hdr[:])
-		return nil, &FrameError{Length: h.Length}
+		return nil, &FrameError{Length: n}
 	}
 	if cap(c.rbuf) < int(n) {
-		c.rbuf = make([]byte, n)
+		grown := make([]byte, n)
+		copy(grown, hdr)
+		c.rbuf = grown
 	}
 	b := c.rbuf[:n]
-	copy(b, hdr[:])
 	if _, err := io.ReadFull(c.br, b[HeaderLen:]); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

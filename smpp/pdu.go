@@ -205,15 +205,38 @@ func Decode(b []byte) (PDU, error) {
 		return nil, &UnknownCommandError{Header: h}
 	}
 	*p.Hdr() = h
-	r := reader{b: b, off: HeaderLen, pdu: h.ID}
-	p.decodeBody(&r)
-	if r.err == nil && r.off != len(b) {
-		r.fail("body", ErrTrailing)
+	switch q := p.(type) {
+	// Hot PDUs are decoded through concrete calls so the cursor stays on
+	// the stack; an interface call would move it to the heap.
+	case *SubmitSM:
+		r := reader{b: b, off: HeaderLen, pdu: h.ID}
+		q.decodeBody(&r)
+		err = r.finish()
+	case *DeliverSM:
+		r := reader{b: b, off: HeaderLen, pdu: h.ID}
+		q.decodeBody(&r)
+		err = r.finish()
+	case *SubmitSMResp:
+		r := reader{b: b, off: HeaderLen, pdu: h.ID}
+		q.decodeBody(&r)
+		err = r.finish()
+	case *DeliverSMResp:
+		r := reader{b: b, off: HeaderLen, pdu: h.ID}
+		q.decodeBody(&r)
+		err = r.finish()
+	default:
+		err = decodeGeneric(p, b, h.ID)
 	}
-	if r.err != nil {
-		return nil, &DecodeError{Header: h, Err: r.err}
+	if err != nil {
+		return nil, &DecodeError{Header: h, Err: err}
 	}
 	return p, nil
+}
+
+func decodeGeneric(p PDU, b []byte, id CommandID) error {
+	r := reader{b: b, off: HeaderLen, pdu: id}
+	p.decodeBody(&r)
+	return r.finish()
 }
 
 // newPDU returns an empty PDU for id, or nil when the id is not one we know.
