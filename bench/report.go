@@ -55,6 +55,9 @@ type Summary struct {
 type GatewayStats struct {
 	// CPUSeconds is the gateway's CPU time (user+system) over the run.
 	CPUSeconds float64 `json:"cpuSeconds"`
+	// Sessions is the number of sessions (all runs, warm-ups included)
+	// the CPU time was spent on.
+	Sessions int64 `json:"sessions"`
 	// CPUPer1000 is CPUSeconds per 1,000 finished sessions.
 	CPUPer1000 float64 `json:"cpuSecondsPer1000Sessions"`
 	// CPUHow says how the CPU time was measured.
@@ -158,7 +161,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		b.WriteByte('\n')
 	}
 	if gs := r.Gateway; gs != nil {
-		fmt.Fprintf(&b, "gateway CPU %.2f s per 1,000 sessions (%.1f s over %d sessions; %s)\n", gs.CPUPer1000, gs.CPUSeconds, r.Sessions, gs.CPUHow)
+		fmt.Fprintf(&b, "gateway CPU %.2f s per 1,000 sessions (%.1f s over %d sessions; %s)\n", gs.CPUPer1000, gs.CPUSeconds, gs.Sessions, gs.CPUHow)
 		if gs.GeneratorCPUSeconds > 0 || gs.RedisCPUSeconds > 0 {
 			fmt.Fprintf(&b, "other CPU   load generator %.1f s, redis-server %.1f s over the same run\n", gs.GeneratorCPUSeconds, gs.RedisCPUSeconds)
 		}

@@ -51,7 +51,7 @@ func TestResultSummaries(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	r := fixedResult(t, 2000, 10, 20, 30)
-	r.Gateway = &GatewayStats{CPUSeconds: 12, CPUPer1000: 1.5, CPUHow: "child process", RedisBytesPerSession: 800, RedisHow: "MEMORY USAGE"}
+	r.Gateway = &GatewayStats{CPUSeconds: 12, Sessions: 8000, CPUPer1000: 1.5, CPUHow: "child process", RedisBytesPerSession: 800, RedisHow: "MEMORY USAGE"}
 	var buf bytes.Buffer
 	if err := r.WriteTable(&buf); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestWriteTable(t *testing.T) {
 		"throughput  1.5 completed sessions/s (3 OK, 3 failed)",
 		"end to end (→COMPLETE seen)",
 		"errors      CLIENT_TIMEOUT=2 USER_UNKNOWN=1",
-		"gateway CPU 1.50 s per 1,000 sessions",
+		"gateway CPU 1.50 s per 1,000 sessions (12.0 s over 8000 sessions; child process)",
 		"800 bytes per running session",
 		"p99.9",
 	} {

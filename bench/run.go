@@ -19,6 +19,7 @@ type Tick struct {
 	P99       time.Duration // end-to-end p99 of the interval's successes
 	InFlight  int64         // sessions started and not yet finished
 	Completed int64         // successful sessions since the start, warm-up included
+	Finished  int64         // all finished sessions since the start, failures too
 }
 
 // generator is one run in progress.
@@ -225,7 +226,7 @@ func (g *generator) progress() (stop func()) {
 		t := time.NewTicker(g.o.ProgressInterval)
 		defer t.Stop()
 		last := time.Now()
-		var total int64
+		var total, finished int64
 		for {
 			select {
 			case <-done:
@@ -236,10 +237,11 @@ func (g *generator) progress() (stop func()) {
 			case now := <-t.C:
 				ok, errs, p99 := g.rec.tick()
 				total += ok
+				finished += ok + errs
 				tk := Tick{
 					Elapsed: now.Sub(g.started), Phase: g.phase(now),
 					Rate: float64(ok) / now.Sub(last).Seconds(), Errors: errs, P99: p99,
-					InFlight: g.inFlight.Load(), Completed: total,
+					InFlight: g.inFlight.Load(), Completed: total, Finished: finished,
 				}
 				last = now
 				if g.o.OnTick != nil {

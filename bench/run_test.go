@@ -207,6 +207,9 @@ func TestProgressAndTicks(t *testing.T) {
 			t.Errorf("phase %q without warm-up", tk.Phase)
 		}
 		sum = tk.Completed
+		if tk.Finished < tk.Completed {
+			t.Errorf("tick finished %d < completed %d", tk.Finished, tk.Completed)
+		}
 	}
 	if sum > res.Sessions || sum == 0 {
 		t.Errorf("ticks counted %d completions, run %d", sum, res.Sessions)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/imzagate/imzagate/bench"
@@ -70,10 +71,11 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	}
 	self0, _ := procCPU(os.Getpid())
 	redis0, _ := procCPU(rs.Pid())
-	// Sample Redis while the first run's load is on: memory grown since
-	// the baseline over the sessions stored (running, or completed and
-	// retained: both stay until their TTL), taken at the end of the
-	// measured window before any of them expires.
+	// Sample Redis while the load is on: memory grown since the baseline
+	// over the sessions stored (running, or completed and retained: both
+	// stay until their TTL, longer than these runs), taken at the latest
+	// tick of a measured window.
+	var prior atomic.Int64 // sessions of the runs already done (a sweep)
 	var memMu sync.Mutex
 	var memPerSession float64
 	var started int64
@@ -87,12 +89,12 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 		}
 		memMu.Lock()
 		defer memMu.Unlock()
-		if held := t.Completed + t.InFlight; held > started {
+		if held := prior.Load() + t.Finished + t.InFlight; held > started {
 			started = held
 			memPerSession = float64(m-baseMem) / float64(held)
 		}
 	}
-	runErr := drive(ctx, o, rates, rep, stderr)
+	runErr := drive(ctx, o, rates, rep, stderr, func(r *bench.Result) { prior.Add(r.Sessions) })
 	cpu1, cerr := procCPU(ch.cmd.Process.Pid)
 	self1, _ := procCPU(os.Getpid())
 	redis1, _ := procCPU(rs.Pid())
@@ -109,6 +111,7 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	memMu.Lock()
 	gs := &bench.GatewayStats{
 		CPUSeconds:           cpu1 - cpu0,
+		Sessions:             sessions,
 		CPUHow:               "user+system time of the child process running gateway, test SMSC and SIM farm, from /proc",
 		RedisBytesPerSession: memPerSession,
 		RedisHow:             fmt.Sprintf("INFO used_memory growth over %d sessions stored, running or completed and retained until their TTL", started),

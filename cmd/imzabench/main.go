@@ -210,11 +210,17 @@ func runTarget(ctx context.Context, c *config, o bench.Options, rates []float64,
 		return err
 	}
 	o.Users = users
-	return drive(ctx, o, rates, rep, stderr)
+	return drive(ctx, o, rates, rep, stderr, nil)
 }
 
 // drive runs one load (or a sweep) and appends the runs to rep.
-func drive(ctx context.Context, o bench.Options, rates []float64, rep *bench.Report, stderr io.Writer) error {
+func drive(ctx context.Context, o bench.Options, rates []float64, rep *bench.Report, stderr io.Writer, after func(*bench.Result)) error {
+	add := func(res *bench.Result) {
+		rep.Runs = append(rep.Runs, res)
+		if after != nil {
+			after(res)
+		}
+	}
 	if len(rates) > 0 {
 		for _, rate := range rates {
 			fmt.Fprintf(stderr, "sweep: %.0f sessions/s\n", rate)
@@ -222,7 +228,7 @@ func drive(ctx context.Context, o bench.Options, rates []float64, rep *bench.Rep
 			oo.Rate = rate
 			res, err := bench.Run(ctx, oo)
 			if res != nil {
-				rep.Runs = append(rep.Runs, res)
+				add(res)
 			}
 			if err != nil {
 				return err
@@ -232,7 +238,7 @@ func drive(ctx context.Context, o bench.Options, rates []float64, rep *bench.Rep
 	}
 	res, err := bench.Run(ctx, o)
 	if res != nil {
-		rep.Runs = append(rep.Runs, res)
+		add(res)
 	}
 	return err
 }

@@ -42,6 +42,8 @@ const (
 	provisionWorkers = 16
 	// smppWindow is the submits in flight per bind, on both sides.
 	smppWindow = 200
+	// smppBinds is the number of binds to the test SMSC.
+	smppBinds = 4
 )
 
 // stackOptions describe the all-in-one gateway the child runs.
@@ -162,8 +164,7 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "off", Redis: rdb, Pepper: pepper, MasterKeys: master,
 		Operators: []smpp.Operator{{
 			Name: benchOperator, Prefixes: []string{"994"},
-			Binds: []smpp.BindConfig{{Addr: sc.Addr(), SystemID: "imzabench", Password: password, SourceAddr: "9944000",
-				Window: smppWindow, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second}},
+			Binds: binds(sc.Addr(), password),
 		}},
 		Server: gateway.ServerOptions{
 			Portals: []gateway.Portal{{ID: benchPortal, DisplayName: "Benchmark", APIKeySHA256: gateway.HashAPIKey(st.apiKey),
@@ -197,6 +198,18 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 		}
 	}
 	return st, nil
+}
+
+// binds are the gateway's SMPP binds to the test SMSC. Several binds, as
+// an operator link would have, also spread the MO traffic over more
+// inbound workers (the smpp package runs a fixed few per bind).
+func binds(addr, password string) []smpp.BindConfig {
+	out := make([]smpp.BindConfig, smppBinds)
+	for i := range out {
+		out[i] = smpp.BindConfig{Name: fmt.Sprintf("bench-%d", i), Addr: addr, SystemID: "imzabench", Password: password,
+			SourceAddr: "9944000", Window: smppWindow, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second}
+	}
+	return out
 }
 
 // provision writes every SIM of the farm to the registry, in parallel.
