@@ -613,6 +613,35 @@ func TestBindRefusedRetries(t *testing.T) {
 	}
 }
 
+func TestAlreadyBoundWaitsLonger(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{BindStatus: smpp.StatusAlyBnd}})
+	cfg := fastBind(srv.Addr())
+	cfg.ReconnectMin, cfg.ReconnectMax, cfg.AlreadyBoundDelay = 5*time.Millisecond, 10*time.Millisecond, 400*time.Millisecond
+	c, err := smpp.NewClient(cfg, smpp.ClientOptions{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(context.Background())
+	defer c.Close(context.Background())
+	// With the normal 5–10 ms back-off this would be dozens of attempts;
+	// after ESME_RALYBND the client waits 200–400 ms between them.
+	time.Sleep(300 * time.Millisecond)
+	if n := srv.Stats().BindAttempts; n < 1 || n > 2 {
+		t.Errorf("%d bind attempts in 300 ms after ESME_RALYBND", n)
+	}
+	if c.Status().Stopped {
+		t.Error("client gave up after ESME_RALYBND")
+	}
+	srv.SetFaults(smsc.Faults{})
+	deadline := time.Now().Add(3 * time.Second)
+	for !c.Bound() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never bound: %+v", c.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestDisconnectAfterNReconnects(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{DisconnectAfter: 5}})
 	c := startClient(t, fastBind(srv.Addr()), nil)

@@ -204,8 +204,11 @@ func TestPeerRequestsAndUnbind(t *testing.T) {
 				t.Errorf("want generic_nack(RINVCMDID) seq 0x78, got %#v", r)
 			}
 			close(ready)
-			// A submit answered by an error response with no body.
+			// A submit answered OK with no body at all: an empty message id.
 			q := p.read()
+			p.writeHex("00000010800000040000000000000000"[:24] + hex.EncodeToString([]byte{byte(q.Hdr().Seq >> 24), byte(q.Hdr().Seq >> 16), byte(q.Hdr().Seq >> 8), byte(q.Hdr().Seq)}))
+			// A submit answered by an error response with no body.
+			q = p.read()
 			p.writeHex("0000001080000004000000" + "0b" + hex.EncodeToString([]byte{byte(q.Hdr().Seq >> 24), byte(q.Hdr().Seq >> 16), byte(q.Hdr().Seq >> 8), byte(q.Hdr().Seq)}))
 			// Another submit left in flight, then the SMSC unbinds.
 			p.read()
@@ -218,6 +221,9 @@ func TestPeerRequestsAndUnbind(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-ready
+		if resp, err := s.Submit(context.Background(), &SubmitSM{}); err != nil || resp.MessageID != "" {
+			t.Errorf("bodiless OK response: %+v, %v", resp, err)
+		}
 		_, err := s.Submit(context.Background(), &SubmitSM{})
 		var se *StatusError
 		if !errors.As(err, &se) || se.Status != StatusInvDstAdr || se.Class() != ClassPermanent {

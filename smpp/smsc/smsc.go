@@ -55,6 +55,9 @@ type Faults struct {
 	DisconnectAfter int
 	// RefuseBinds answers every bind with ESME_RBINDFAIL.
 	RefuseBinds bool
+	// BindStatus, when non-zero, answers every bind with this status (for
+	// example ESME_RALYBND).
+	BindStatus smpp.CommandStatus
 	// OutOfOrder holds submit_sm_resps in groups of N and sends each group
 	// reversed (a group is also released after 20 ms).
 	OutOfOrder int
@@ -366,6 +369,8 @@ func (c *conn) handleBind(q *smpp.Bind, f *Faults) {
 		resp.Status = smpp.StatusAlyBnd
 	case f.RefuseBinds:
 		resp.Status = smpp.StatusBindFail
+	case f.BindStatus != smpp.StatusOK:
+		resp.Status = f.BindStatus
 	case !known:
 		resp.Status = smpp.StatusInvSysID
 	case subtle.ConstantTimeCompare([]byte(pw), []byte(q.Password)) != 1:
