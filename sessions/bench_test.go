@@ -128,31 +128,63 @@ func BenchmarkStoreOps(b *testing.B) {
 	}
 }
 
+// importFile is a bulk file of n subscribers, each with one certificate of
+// 700 octets of DER (the size of a real ECDSA certificate).
+func importFile(n int, withCert bool) []byte {
+	der := base64.StdEncoding.EncodeToString(make([]byte, 700))
+	var file bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&file, `{"phone":"+99477%07d","iccid":"8999401234567890123","user_id":"%06d","key_version":1,"operator":"azercell"`,
+			i, i%1_000_000)
+		if withCert {
+			fmt.Fprintf(&file, `,"certificates":[{"type":"personal","key_ref":1,"der":"%s","not_before":"2025-01-01T00:00:00Z","not_after":"2028-01-01T00:00:00Z","status":"active"}]`, der)
+		}
+		file.WriteString("}\n")
+	}
+	return file.Bytes()
+}
+
+// BenchmarkImportParse measures the parsing side of the import alone, on
+// one CPU (the import runs one parser per CPU).
+func BenchmarkImportParse(b *testing.B) {
+	data := importFile(1000, true)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	n := 0
+	start := time.Now()
+	for b.Loop() {
+		if err := parseChunk(data, 1, func(Subscriber, string, []byte) { n++ }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "subscribers/s")
+}
+
 // BenchmarkImport measures the bulk import rate (one certificate per
 // subscriber, 700 octets of DER as in a real ECDSA certificate).
 func BenchmarkImport(b *testing.B) {
 	s, _ := benchStore(b)
 	ctx := context.Background()
-	der := make([]byte, 700)
 	const perRun = 50_000
-	var file bytes.Buffer
-	for i := range perRun {
-		fmt.Fprintf(&file, `{"phone":"+99477%07d","iccid":"8999401234567890123","user_id":"%06d","key_version":1,"operator":"azercell",`+
-			`"certificates":[{"type":"personal","key_ref":1,"der":"%s","not_before":"2025-01-01T00:00:00Z","not_after":"2028-01-01T00:00:00Z","status":"active"}]}`+"\n",
-			i, i, base64.StdEncoding.EncodeToString(der))
-	}
-	data := file.Bytes()
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	var total int
-	start := time.Now()
-	for b.Loop() {
-		n, err := s.ImportSubscribers(ctx, bytes.NewReader(data), nil)
-		if err != nil || n != perRun {
-			b.Fatal(n, err)
+	for _, withCert := range []bool{true, false} {
+		name := "certificate700B"
+		if !withCert {
+			name = "noCertificates"
 		}
-		total += n
+		b.Run(name, func(b *testing.B) {
+			data := importFile(perRun, withCert)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			var total int
+			start := time.Now()
+			for b.Loop() {
+				n, err := s.ImportSubscribers(ctx, bytes.NewReader(data), nil)
+				if err != nil || n != perRun {
+					b.Fatal(n, err)
+				}
+				total += n
+			}
+			b.ReportMetric(float64(total)/time.Since(start).Seconds(), "subscribers/s")
+		})
 	}
-	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "subscribers/s")
 }
-

@@ -91,6 +91,19 @@ func FuzzSubscriberLine(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		sub, uid, uidMAC, err := parseSubscriberLine(line)
+		// The import's chunk decoder must agree with the single-line one.
+		if bytes.IndexByte(line, '\n') < 0 && len(bytes.TrimSpace(line)) > 0 {
+			calls := 0
+			cerr := parseChunk(append(bytes.Clone(line), '\n'), 1, func(csub Subscriber, cuid string, cmac []byte) {
+				calls++
+				if err == nil && (!reflect.DeepEqual(csub, sub) || cuid != uid || !bytes.Equal(cmac, uidMAC)) {
+					t.Fatalf("parseChunk gave %+v, parseSubscriberLine %+v", csub, sub)
+				}
+			})
+			if (cerr == nil) != (err == nil) || (err == nil && calls != 1) {
+				t.Fatalf("parseChunk err %v (%d values), parseSubscriberLine err %v", cerr, calls, err)
+			}
+		}
 		if err != nil {
 			return
 		}

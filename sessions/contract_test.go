@@ -283,6 +283,8 @@ func testImportBadLine(t *testing.T, be backend) {
 		{"no user id", strings.Replace(importLine(newPhone(), "123456"), `"user_id":"123456",`, ``, 1), "exactly one"},
 		{"bad phone", importLine("0501234567", "123456"), "phone"},
 		{"trailing data", importLine(newPhone(), "123456") + ` {}`, "after the object"},
+		{"digits right after the object", importLine(newPhone(), "123456") + `00`, "after the object"}, // found by FuzzSubscriberLine
+		{"object over two lines", strings.Replace(importLine(newPhone(), "123456"), `,"iccid"`, ",\n\"iccid\"", 1), "json"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

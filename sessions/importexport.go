@@ -72,6 +72,11 @@ func parseSubscriberLine(line []byte) (sub Subscriber, userID string, uidMAC []b
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Subscriber{}, "", nil, invalidf("json: data after the object")
 	}
+	return fromLine(&l)
+}
+
+// fromLine validates a decoded line.
+func fromLine(l *subscriberLine) (sub Subscriber, userID string, uidMAC []byte, err error) {
 	if len(l.Certificates) > MaxCertificates {
 		return Subscriber{}, "", nil, invalidf("%d certificates, max %d", len(l.Certificates), MaxCertificates)
 	}
@@ -103,6 +108,54 @@ func parseSubscriberLine(line []byte) (sub Subscriber, userID string, uidMAC []b
 	return sub, "", uidMAC, nil
 }
 
+// parseChunk decodes consecutive lines of the bulk format (each line
+// complete, at most MaxImportLineLen octets) with one decoder, whose buffer
+// is reused from line to line; that is what makes the import fast. It
+// enforces what parseSubscriberLine does for a single line: one object per
+// line, nothing else on it. firstLine numbers the chunk's first line in
+// errors.
+func parseChunk(chunk []byte, firstLine int, fn func(sub Subscriber, userID string, uidMAC []byte)) error {
+	lineOf := func(off int64) int { return firstLine + bytes.Count(chunk[:min(int(off), len(chunk))], []byte{'\n'}) }
+	dec := json.NewDecoder(bytes.NewReader(chunk))
+	dec.DisallowUnknownFields()
+	prevEnd := 0
+	for {
+		// The value's first octet: skip the white space the decoder will.
+		start := prevEnd
+		for start < len(chunk) && (chunk[start] == ' ' || chunk[start] == '\t' || chunk[start] == '\r' || chunk[start] == '\n') {
+			start++
+		}
+		if start == len(chunk) {
+			return nil
+		}
+		if prevEnd > 0 && bytes.IndexByte(chunk[prevEnd:start], '\n') < 0 {
+			return invalidf("line %d: json: data after the object", lineOf(int64(start)))
+		}
+		var l subscriberLine
+		if err := dec.Decode(&l); err != nil {
+			off := dec.InputOffset()
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				off = se.Offset
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				off = int64(start)
+			}
+			return invalidf("line %d: json: %v", lineOf(off), err)
+		}
+		end := int(dec.InputOffset())
+		if bytes.IndexByte(chunk[start:end], '\n') >= 0 {
+			return invalidf("line %d: json: an object must fit on one line", lineOf(int64(start)))
+		}
+		sub, uid, uidMAC, err := fromLine(&l)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", lineOf(int64(start)), err)
+		}
+		fn(sub, uid, uidMAC)
+		prevEnd = end
+	}
+}
+
 // appendSubscriberLine writes sub in the bulk format with the User ID as
 // its stored HMAC, newline-terminated.
 func appendSubscriberLine(b []byte, sub *Subscriber, uidMAC []byte) ([]byte, error) {
@@ -126,8 +179,7 @@ type importRecord struct {
 
 type importBatch struct {
 	firstLine int
-	lines     [][]byte // nil for a blank line, to keep line numbers exact
-	n         int      // non-blank lines
+	chunk     []byte // whole lines, newline-terminated
 	recs      []importRecord
 	err       error
 	done      chan struct{}
@@ -135,23 +187,18 @@ type importBatch struct {
 
 func (s *Store) parseBatch(b *importBatch) {
 	defer close(b.done)
-	b.recs = make([]importRecord, 0, len(b.lines))
-	for i, line := range b.lines {
-		if line == nil {
-			continue // a blank line
-		}
-		sub, uid, uidMAC, err := parseSubscriberLine(line)
-		if err != nil {
-			b.err = fmt.Errorf("sessions: import: line %d: %w", b.firstLine+i, err)
-			return
-		}
+	b.recs = make([]importRecord, 0, importBatchSize)
+	err := parseChunk(b.chunk, b.firstLine, func(sub Subscriber, uid string, uidMAC []byte) {
 		if uidMAC == nil {
 			uidMAC = s.userIDMAC(sub.Phone, uid)
 		}
 		b.recs = append(b.recs, importRecord{key: s.phone(sub.Phone).subscriberKey(),
 			fields: append(subscriberFields(&sub), fUID, uidMAC)})
+	})
+	if err != nil {
+		b.err = fmt.Errorf("sessions: import: %w", err)
 	}
-	b.lines = nil
+	b.chunk = nil
 }
 
 // ImportSubscribers reads subscribers in the bulk format (see above) and
@@ -173,9 +220,9 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 		sc.Buffer(make([]byte, 64*1024), MaxImportLineLen+1)
 		lineNo := 0
 		cur := &importBatch{firstLine: 1, done: make(chan struct{})}
-		var arena []byte
+		n := 0 // non-blank lines in cur
 		flush := func() error {
-			if len(cur.lines) == 0 {
+			if n == 0 {
 				return nil
 			}
 			for _, ch := range []chan *importBatch{work, order} {
@@ -185,31 +232,18 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 					return gctx.Err()
 				}
 			}
-			cur = &importBatch{firstLine: lineNo + 1, done: make(chan struct{})}
-			arena = nil
+			cur = &importBatch{firstLine: lineNo + 1, done: make(chan struct{}), chunk: make([]byte, 0, len(cur.chunk)+len(cur.chunk)/8)}
+			n = 0
 			return nil
 		}
 		for sc.Scan() {
 			lineNo++
-			line := bytes.TrimSpace(sc.Bytes())
-			if len(line) == 0 {
-				if len(cur.lines) == 0 {
-					cur.firstLine = lineNo + 1
-				} else {
-					cur.lines = append(cur.lines, nil)
-				}
-				continue
+			line := sc.Bytes()
+			if len(bytes.TrimSpace(line)) > 0 {
+				n++
 			}
-			if len(cur.lines) == 0 {
-				cur.firstLine = lineNo
-			}
-			if cap(arena)-len(arena) < len(line) {
-				arena = make([]byte, 0, max(256*1024, len(line)))
-			}
-			start := len(arena)
-			arena = append(arena, line...)
-			cur.lines = append(cur.lines, arena[start:len(arena):len(arena)])
-			if cur.n++; cur.n >= importBatchSize {
+			cur.chunk = append(append(cur.chunk, line...), '\n')
+			if n >= importBatchSize {
 				if err := flush(); err != nil {
 					return err
 				}
