@@ -69,6 +69,9 @@ type GatewayStats struct {
 	RedisCPUSeconds     float64 `json:"redisCpuSeconds,omitempty"`
 	// RedisBytesPerSession is Redis memory per running session.
 	RedisBytesPerSession float64 `json:"redisBytesPerRunningSession"`
+	// RedisCommandsPerSession is Redis commands processed per session:
+	// each is a round trip unless pipelined.
+	RedisCommandsPerSession float64 `json:"redisCommandsPerSession,omitempty"`
 	// RedisHow says how the memory was measured.
 	RedisHow string `json:"redisHow"`
 	// SIMs is the number of simulated SIMs provisioned.
@@ -166,6 +169,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "other CPU   load generator %.1f s, redis-server %.1f s over the same run\n", gs.GeneratorCPUSeconds, gs.RedisCPUSeconds)
 		}
 		fmt.Fprintf(&b, "Redis       %.0f bytes per running session (%s)\n", gs.RedisBytesPerSession, gs.RedisHow)
+		if gs.RedisCommandsPerSession > 0 {
+			fmt.Fprintf(&b, "Redis       %.1f commands per session\n", gs.RedisCommandsPerSession)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -51,7 +51,7 @@ func TestResultSummaries(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	r := fixedResult(t, 2000, 10, 20, 30)
-	r.Gateway = &GatewayStats{CPUSeconds: 12, Sessions: 8000, CPUPer1000: 1.5, CPUHow: "child process", RedisBytesPerSession: 800, RedisHow: "MEMORY USAGE"}
+	r.Gateway = &GatewayStats{CPUSeconds: 12, Sessions: 8000, CPUPer1000: 1.5, CPUHow: "child process", RedisBytesPerSession: 800, RedisHow: "MEMORY USAGE", RedisCommandsPerSession: 12.5}
 	var buf bytes.Buffer
 	if err := r.WriteTable(&buf); err != nil {
 		t.Fatal(err)
@@ -64,6 +64,7 @@ func TestWriteTable(t *testing.T) {
 		"errors      CLIENT_TIMEOUT=2 USER_UNKNOWN=1",
 		"gateway CPU 1.50 s per 1,000 sessions (12.0 s over 8000 sessions; child process)",
 		"800 bytes per running session",
+		"12.5 commands per session",
 		"p99.9",
 	} {
 		if !strings.Contains(out, want) {

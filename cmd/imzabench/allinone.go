@@ -69,6 +69,7 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	if err != nil {
 		return err
 	}
+	cmds0, _ := redisInfoInt(ctx, rdb, "stats", "total_commands_processed")
 	self0, _ := procCPU(os.Getpid())
 	redis0, _ := procCPU(rs.Pid())
 	// Sample Redis while the load is on: memory grown since the baseline
@@ -96,6 +97,7 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	}
 	runErr := drive(ctx, o, rates, rep, stderr, func(r *bench.Result) { prior.Add(r.Sessions) })
 	cpu1, cerr := procCPU(ch.cmd.Process.Pid)
+	cmds1, _ := redisInfoInt(ctx, rdb, "stats", "total_commands_processed")
 	self1, _ := procCPU(os.Getpid())
 	redis1, _ := procCPU(rs.Pid())
 	if err := ch.stop(); err != nil && runErr == nil {
@@ -123,6 +125,8 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	memMu.Unlock()
 	if sessions > 0 {
 		gs.CPUPer1000 = gs.CPUSeconds / float64(sessions) * 1000
+		// Our own INFO calls (one per progress tick) are a rounding error.
+		gs.RedisCommandsPerSession = float64(cmds1-cmds0) / float64(sessions)
 	}
 	rep.Runs[len(rep.Runs)-1].Gateway = gs
 	return nil
@@ -273,16 +277,21 @@ func parseStatCPU(s string) (float64, error) {
 
 // usedMemory reads INFO memory used_memory.
 func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
-	info, err := rdb.Info(ctx, "memory").Result()
+	return redisInfoInt(ctx, rdb, "memory", "used_memory")
+}
+
+// redisInfoInt reads one integer field of an INFO section.
+func redisInfoInt(ctx context.Context, rdb *redis.Client, section, field string) (int64, error) {
+	info, err := rdb.Info(ctx, section).Result()
 	if err != nil {
-		return 0, fmt.Errorf("redis INFO memory: %w", err)
+		return 0, fmt.Errorf("redis INFO %s: %w", section, err)
 	}
 	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			return strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return 0, errors.New("redis INFO memory: no used_memory")
+	return 0, fmt.Errorf("redis INFO %s: no %s", section, field)
 }
 
 // userDelay is how long simulated users take to answer.
