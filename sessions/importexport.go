@@ -225,6 +225,7 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 			if n == 0 {
 				return nil
 			}
+			size := len(cur.chunk) // read before a worker owns the batch
 			for _, ch := range []chan *importBatch{work, order} {
 				select {
 				case ch <- cur:
@@ -232,7 +233,7 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 					return gctx.Err()
 				}
 			}
-			cur = &importBatch{firstLine: lineNo + 1, done: make(chan struct{}), chunk: make([]byte, 0, len(cur.chunk)+len(cur.chunk)/8)}
+			cur = &importBatch{firstLine: lineNo + 1, done: make(chan struct{}), chunk: make([]byte, 0, size+size/8)}
 			n = 0
 			return nil
 		}
