@@ -52,7 +52,11 @@
 // answers ESME_RX_P_APPN (the SMSC must not redeliver). When the inbound queue
 // is full the reader answers ESME_RX_T_APPN at once rather than block.
 //
-// Segments of a concatenated MO are acknowledged once held in memory; the
-// last one is acknowledged only after the whole message was handled, and the
-// earlier parts are kept until then, so a redelivered last part completes it.
+// Segments of a concatenated MO (UDH IEI 0x00 or 0x08, or sar_* TLVs) are
+// acknowledged once the SegmentStore holds them (by default this process's
+// memory; PoolOptions.Segments can share them between gateway instances).
+// The part that completes a message is acknowledged only after the whole
+// message was handled, and the earlier parts are kept until then, so the
+// SMSC's redelivery of that part completes it again. A message_payload TLV
+// is taken whole.
 package smpp

@@ -1,6 +1,7 @@
 package smpp
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -193,47 +194,58 @@ func buildUD(ies, body []byte) []byte {
 	return append(out, body...)
 }
 
-type reasmKey struct {
-	operator, source string
-	ref              uint16
-	total, kind      byte
+// SegmentStore holds the parts of concatenated MOs until every part has
+// arrived. The default keeps them in this process's memory, bounded and with
+// an expiry. A shared implementation (for example in Redis) lets a gateway
+// instance complete a message whose parts an SMSC delivered to several
+// instances.
+type SegmentStore interface {
+	// Add stores part seq (1..total) of the message identified by key and
+	// returns every part in order once all are present, else nil. Storing a
+	// part twice is harmless. An error makes the pool answer ESME_RX_T_APPN.
+	Add(ctx context.Context, key string, total, seq int, part []byte) ([][]byte, error)
+	// Done forgets the message once it has been handled.
+	Done(ctx context.Context, key string) error
 }
 
+// ErrTooManyPartials: the memory SegmentStore is full.
+var ErrTooManyPartials = errors.New("smpp: too many partial messages")
+
 type partial struct {
-	parts   [][]byte // body of each part, index seq-1
+	parts   [][]byte // index seq-1
 	have    int
-	ies     []byte // non-concatenation IEs of part 1
 	created time.Time
 }
 
-// reassembler holds parts of concatenated MOs, keyed by (operator, source,
-// reference, total, kind), bounded in count and age.
-type reassembler struct {
+// memSegments is the default SegmentStore: bounded in count and age.
+type memSegments struct {
 	mu        sync.Mutex
-	m         map[reasmKey]*partial
+	m         map[string]*partial
 	max       int
 	ttl       time.Duration
 	lastSweep time.Time
+	now       func() time.Time
 	expired   func(n int)
 }
 
-var errReassemblyFull = errors.New("smpp: too many partial messages")
+func newMemSegments(max int, ttl time.Duration, expired func(int)) *memSegments {
+	return &memSegments{m: map[string]*partial{}, max: max, ttl: ttl, now: time.Now, expired: expired}
+}
 
-// add stores one part and returns the full user data once every part is
-// present. The entry stays until done is called so that a failed delivery
-// of the last part can be completed by its redelivery.
-func (r *reassembler) add(k reasmKey, seq byte, ies, body []byte, now time.Time) (whole []byte, udh bool, err error) {
-	if k.total == 0 || seq == 0 || seq > k.total {
-		return nil, false, fmt.Errorf("smpp: concatenation: part %d of %d: %w", seq, k.total, ErrBadValue)
+// Add implements SegmentStore.
+func (r *memSegments) Add(_ context.Context, key string, total, seq int, part []byte) ([][]byte, error) {
+	if total < 1 || total > 255 || seq < 1 || seq > total {
+		return nil, fmt.Errorf("smpp: concatenation: part %d of %d: %w", seq, total, ErrBadValue)
 	}
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if now.Sub(r.lastSweep) > r.ttl/10 {
 		r.lastSweep = now
 		n := 0
-		for key, p := range r.m {
+		for k, p := range r.m {
 			if now.Sub(p.created) > r.ttl {
-				delete(r.m, key)
+				delete(r.m, k)
 				n++
 			}
 		}
@@ -241,37 +253,68 @@ func (r *reassembler) add(k reasmKey, seq byte, ies, body []byte, now time.Time)
 			r.expired(n)
 		}
 	}
-	p := r.m[k]
+	p := r.m[key]
 	if p == nil {
 		if len(r.m) >= r.max {
-			return nil, false, errReassemblyFull
+			return nil, ErrTooManyPartials
 		}
-		p = &partial{parts: make([][]byte, k.total), created: now}
-		r.m[k] = p
+		p = &partial{parts: make([][]byte, total), created: now}
+		r.m[key] = p
+	}
+	if len(p.parts) != total {
+		return nil, fmt.Errorf("smpp: concatenation: total %d, first seen %d: %w", total, len(p.parts), ErrBadValue)
 	}
 	if p.parts[seq-1] == nil {
 		p.have++
 	}
-	p.parts[seq-1] = append([]byte{}, body...)
-	if seq == 1 {
-		p.ies = append([]byte(nil), ies...)
+	p.parts[seq-1] = append([]byte{}, part...)
+	if p.have < total {
+		return nil, nil
 	}
-	if p.have < int(k.total) {
-		return nil, false, nil
-	}
-	n := 0
-	for _, b := range p.parts {
-		n += len(b)
-	}
-	body = make([]byte, 0, n)
-	for _, b := range p.parts {
-		body = append(body, b...)
-	}
-	return buildUD(p.ies, body), len(p.ies) > 0, nil
+	return append([][]byte(nil), p.parts...), nil
 }
 
-func (r *reassembler) done(k reasmKey) {
+// Done implements SegmentStore.
+func (r *memSegments) Done(_ context.Context, key string) error {
 	r.mu.Lock()
-	delete(r.m, k)
+	delete(r.m, key)
 	r.mu.Unlock()
+	return nil
+}
+
+// segmentKey names one concatenated message: operator, originator, kind of
+// concatenation, reference and part count.
+func segmentKey(operator, source string, kind byte, ref uint16, total byte) string {
+	return fmt.Sprintf("%s|%s|%02x|%d|%d", operator, source, kind, ref, total)
+}
+
+// packPart stores a part's non-concatenation IEs with its body:
+// len(IEs) ‖ IEs ‖ body. A UDH holds at most 255 octets, so one length octet
+// is enough.
+func packPart(ies, body []byte) []byte {
+	out := make([]byte, 0, 1+len(ies)+len(body))
+	out = append(out, byte(len(ies)))
+	out = append(out, ies...)
+	return append(out, body...)
+}
+
+// joinParts rebuilds the TP-UD from packed parts: part 1's IEs (if any) as
+// the UDH, then every body in order. udh reports whether a UDH is present.
+func joinParts(parts [][]byte) (ud []byte, udh bool, err error) {
+	var ies []byte
+	n := 0
+	for i, p := range parts {
+		if len(p) < 1 || 1+int(p[0]) > len(p) {
+			return nil, false, fmt.Errorf("smpp: concatenation: stored part %d malformed: %w", i+1, ErrBadValue)
+		}
+		if i == 0 {
+			ies = p[1 : 1+int(p[0])]
+		}
+		n += len(p) - 1 - int(p[0])
+	}
+	body := make([]byte, 0, n)
+	for _, p := range parts {
+		body = append(body, p[1+int(p[0]):]...)
+	}
+	return buildUD(ies, body), len(ies) > 0, nil
 }

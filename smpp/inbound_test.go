@@ -2,6 +2,7 @@ package smpp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -108,30 +109,66 @@ func TestSplitUDH(t *testing.T) {
 	}
 }
 
-func TestReassemblerBoundsAndExpiry(t *testing.T) {
+func TestMemSegmentsBoundsAndExpiry(t *testing.T) {
 	var expired int
-	r := &reassembler{m: map[reasmKey]*partial{}, max: 2, ttl: time.Minute, expired: func(n int) { expired += n }}
-	t0 := time.Unix(1000, 0)
-	k := func(ref uint16) reasmKey { return reasmKey{source: "1", ref: ref, total: 2} }
-	if w, _, err := r.add(k(1), 1, nil, []byte{1}, t0); w != nil || err != nil {
-		t.Fatalf("part 1: %x %v", w, err)
+	now := time.Unix(1000, 0)
+	r := newMemSegments(2, time.Minute, func(n int) { expired += n })
+	r.now = func() time.Time { return now }
+	ctx := context.Background()
+	if parts, err := r.Add(ctx, "k1", 2, 1, []byte{0, 1}); parts != nil || err != nil {
+		t.Fatalf("part 1: %x %v", parts, err)
 	}
-	r.add(k(2), 1, nil, []byte{1}, t0)
-	if _, _, err := r.add(k(3), 1, nil, []byte{1}, t0); !errors.Is(err, errReassemblyFull) {
+	r.Add(ctx, "k2", 2, 1, []byte{0, 1})
+	if _, err := r.Add(ctx, "k3", 2, 1, []byte{0, 1}); !errors.Is(err, ErrTooManyPartials) {
 		t.Errorf("third partial: %v, want full", err)
 	}
-	if _, _, err := r.add(k(1), 3, nil, nil, t0); !errors.Is(err, ErrBadValue) {
+	if _, err := r.Add(ctx, "k1", 2, 3, nil); !errors.Is(err, ErrBadValue) {
 		t.Errorf("seq beyond total: %v", err)
 	}
+	if _, err := r.Add(ctx, "k1", 3, 2, nil); !errors.Is(err, ErrBadValue) {
+		t.Errorf("total changed: %v", err)
+	}
 	// Two minutes later both partials expire and make room.
-	if _, _, err := r.add(k(3), 1, nil, []byte{1}, t0.Add(2*time.Minute)); err != nil || expired != 2 {
+	now = now.Add(2 * time.Minute)
+	if _, err := r.Add(ctx, "k3", 2, 1, []byte{0, 1}); err != nil || expired != 2 {
 		t.Errorf("after expiry: %v, expired %d", err, expired)
 	}
 	// A duplicate part does not complete the message.
-	r.add(k(3), 1, nil, []byte{1}, t0.Add(2*time.Minute))
-	w, udh, err := r.add(k(3), 2, nil, []byte{2}, t0.Add(2*time.Minute))
-	if err != nil || udh || !bytes.Equal(w, []byte{1, 2}) {
-		t.Errorf("complete: %x %v %v", w, udh, err)
+	r.Add(ctx, "k3", 2, 1, []byte{0, 1})
+	parts, err := r.Add(ctx, "k3", 2, 2, []byte{0, 2})
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("complete: %x %v", parts, err)
+	}
+	ud, udh, err := joinParts(parts)
+	if err != nil || udh || !bytes.Equal(ud, []byte{1, 2}) {
+		t.Errorf("joined %x %v %v", ud, udh, err)
+	}
+	r.Done(ctx, "k3")
+	if parts, _ := r.Add(ctx, "k3", 2, 2, []byte{0, 2}); parts != nil {
+		t.Error("Done did not forget the message")
+	}
+}
+
+func TestJoinParts(t *testing.T) {
+	tests := []struct {
+		name  string
+		parts [][]byte
+		want  []byte
+		udh   bool
+		fail  bool
+	}{
+		{"IEs of part 1 become the UDH", [][]byte{packPart([]byte{0x71, 0x00}, []byte{1}), packPart(nil, []byte{2})}, []byte{0x02, 0x71, 0x00, 1, 2}, true, false},
+		{"later parts' IEs are dropped", [][]byte{packPart(nil, []byte{1}), packPart([]byte{0x71, 0x00}, []byte{2})}, []byte{1, 2}, false, false},
+		{"malformed stored part", [][]byte{{5, 1}}, nil, false, true},
+		{"empty stored part", [][]byte{{}}, nil, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, udh, err := joinParts(tt.parts)
+			if (err != nil) != tt.fail || !bytes.Equal(got, tt.want) || udh != tt.udh {
+				t.Errorf("joinParts = %x %v %v", got, udh, err)
+			}
+		})
 	}
 }
 

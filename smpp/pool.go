@@ -71,8 +71,10 @@ type PoolOptions struct {
 	InboundTimeout time.Duration
 	// InboundWorkers per bind; default 4.
 	InboundWorkers int
-	// ReassemblyTTL: how long parts of a concatenated MO wait for the rest;
-	// default 5 min. MaxPartialMessages bounds them; default 10000.
+	// Segments holds parts of concatenated MOs; nil keeps them in memory,
+	// for ReassemblyTTL (default 5 min), at most MaxPartialMessages
+	// (default 10000).
+	Segments           SegmentStore
 	ReassemblyTTL      time.Duration
 	MaxPartialMessages int
 }
@@ -95,7 +97,7 @@ type Pool struct {
 	m      *metrics
 	ops    []*operatorState
 	routes map[string]*operatorState
-	reasm  *reassembler
+	segs   SegmentStore
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -124,8 +126,11 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 		m:      newMetrics(opts.Registerer),
 		routes: map[string]*operatorState{},
 	}
-	p.reasm = &reassembler{m: map[reasmKey]*partial{}, max: opts.MaxPartialMessages, ttl: opts.ReassemblyTTL,
-		expired: func(n int) { p.m.reassembly.WithLabelValues("all", "expired").Add(float64(n)) }}
+	p.segs = opts.Segments
+	if p.segs == nil {
+		p.segs = newMemSegments(opts.MaxPartialMessages, opts.ReassemblyTTL,
+			func(n int) { p.m.reassembly.WithLabelValues("all", "expired").Add(float64(n)) })
+	}
 	names := map[string]bool{}
 	for _, oc := range opts.Operators {
 		if oc.Name == "" || names[oc.Name] {
@@ -447,17 +452,22 @@ func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandS
 		}
 		return handlerStatus(p.opts.Handler.HandleMO(ctx, mo))
 	}
-	key := reasmKey{operator: name, source: v.src, ref: cc.ref, total: cc.total, kind: cc.kind}
-	whole, udh, err := p.reasm.add(key, cc.seq, ies, body, time.Now())
+	key := segmentKey(name, v.src, cc.kind, cc.ref, cc.total)
+	parts, err := p.segs.Add(ctx, key, int(cc.total), int(cc.seq), packPart(ies, body))
 	switch {
-	case errors.Is(err, errReassemblyFull):
-		p.m.reassembly.WithLabelValues(name, "dropped").Inc()
-		return StatusXTAppn
-	case err != nil:
+	case errors.Is(err, ErrBadValue):
 		return StatusXPAppn
-	case whole == nil:
+	case err != nil:
+		p.m.reassembly.WithLabelValues(name, "dropped").Inc()
+		p.log.Warn("smpp MO segment not stored", "operator", name, "err", err)
+		return StatusXTAppn
+	case parts == nil:
 		p.m.reassembly.WithLabelValues(name, "held").Inc()
 		return StatusOK
+	}
+	whole, udh, err := joinParts(parts)
+	if err != nil {
+		return StatusXPAppn
 	}
 	mo.UserData = whole
 	if udh {
@@ -467,7 +477,12 @@ func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandS
 	}
 	st := handlerStatus(p.opts.Handler.HandleMO(ctx, mo))
 	if st != StatusXTAppn {
-		p.reasm.done(key)
+		// Handled (or refused for good): forget the parts. On a temporary
+		// failure they stay, so the SMSC's redelivery of this part completes
+		// the message again.
+		if err := p.segs.Done(ctx, key); err != nil {
+			p.log.Warn("smpp segment store", "operator", name, "err", err)
+		}
 		p.m.reassembly.WithLabelValues(name, "completed").Inc()
 	}
 	return st

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 type fnHandler struct {
@@ -94,5 +95,34 @@ func TestLastSegmentFailureKeepsParts(t *testing.T) {
 	// The SMSC redelivers only the last part: the first must still be held.
 	if st := p.inbound(ctx, p.ops[0], part(2)); st != StatusOK || calls != 2 {
 		t.Fatalf("redelivered part 2: %s, calls %d", st, calls)
+	}
+}
+
+func TestSharedSegmentStoreAcrossInstances(t *testing.T) {
+	shared := newMemSegments(10, time.Minute, nil)
+	var got [][]byte
+	h := fnHandler{mo: func(mo MO) error { got = append(got, mo.UserData); return nil }}
+	newInstance := func() *Pool {
+		p, err := NewPool(PoolOptions{Handler: h, Segments: shared,
+			Operators: []Operator{{Name: "nar", Binds: []BindConfig{{Addr: "127.0.0.1:1"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := newInstance(), newInstance()
+	part := func(n byte, extra ...byte) PDU {
+		ud := append([]byte{byte(5 + len(extra)), 0x00, 0x03, 0x51, 0x02, n}, extra...)
+		return &DeliverSM{Message: Message{SourceAddr: "994701", ESMClass: 0x40, ShortMessage: append(ud, n)}}
+	}
+	ctx := context.Background()
+	if st := a.inbound(ctx, a.ops[0], part(1, 0x71, 0x00)); st != StatusOK || len(got) != 0 {
+		t.Fatalf("part 1 on instance a: %s, %d MOs", st, len(got))
+	}
+	if st := b.inbound(ctx, b.ops[0], part(2)); st != StatusOK || len(got) != 1 {
+		t.Fatalf("part 2 on instance b: %s, %d MOs", st, len(got))
+	}
+	if !bytes.Equal(got[0], []byte{0x02, 0x71, 0x00, 1, 2}) {
+		t.Errorf("reassembled %x", got[0])
 	}
 }
