@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa44"
@@ -150,41 +151,50 @@ func TestHandleReceipt(t *testing.T) {
 	}
 }
 
-// TestTimeoutCompletesSession arms a short user timeout and checks the
-// timer completes the session as TIMEOUT once, with the metric.
+// TestTimeoutCompletesSession lets a session run out on fake time: the
+// timer completes it as TIMEOUT just before the store would expire it, once,
+// with the metric.
 func TestTimeoutCompletesSession(t *testing.T) {
-	st := newMemStore(newTestUser(t))
-	snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
-	done := make(chan Session, 1)
-	complete := st.CompleteFn
-	st.CompleteFn = func(ctx context.Context, id string, r Result) (Session, error) {
-		s, err := complete(ctx, id, r)
-		if err == nil {
-			done <- s
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore(newTestUser(t))
+		snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
+		var mu sync.Mutex
+		var completions []Result
+		done := func() []Result { mu.Lock(); defer mu.Unlock(); return append([]Result(nil), completions...) }
+		complete := st.CompleteFn
+		st.CompleteFn = func(ctx context.Context, id string, r Result) (Session, error) {
+			s, err := complete(ctx, id, r)
+			if err == nil {
+				mu.Lock()
+				completions = append(completions, r)
+				mu.Unlock()
+			}
+			return s, err
 		}
-		return s, err
-	}
-	s, reg := newTestServer(t, &st.fakeStore, snd, &fakeOTA{}, func(o *ServerOptions) {
-		o.UserTimeout = 10 * time.Second
-		o.DeliveryGrace = time.Nanosecond
-		o.Now = time.Now
+		s, reg := newTestServer(t, &st.fakeStore, snd, &fakeOTA{}, func(o *ServerOptions) {
+			o.UserTimeout = 20 * time.Second
+			o.DeliveryGrace = 10 * time.Second
+			start := time.Now() // the bubble's fake clock
+			o.Now = func() time.Time { return testNow.Add(time.Since(start)) }
+		})
+		resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("+994501234567", "123456", ""))
+		if resp.StatusCode != 201 {
+			t.Fatalf("%d %v", resp.StatusCode, m)
+		}
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		if c := done(); len(c) != 0 {
+			t.Fatalf("completed early: %v", c)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if c := done(); len(c) != 1 || c[0].Result != ResultTimeout {
+			t.Fatalf("completions %v", c)
+		}
+		if metricValue(t, reg, "imzagate_sessions_completed_total", "result", ResultTimeout) != 1 {
+			t.Fatal("timeout not counted")
+		}
 	})
-	s.userTimeout = 600 * time.Millisecond // below the API minimum, for a fast test
-	resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("+994501234567", "123456", ""))
-	if resp.StatusCode != 201 {
-		t.Fatalf("%d %v", resp.StatusCode, m)
-	}
-	select {
-	case got := <-done:
-		if got.Result != ResultTimeout {
-			t.Fatalf("result %s", got.Result)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no timeout completion")
-	}
-	if metricValue(t, reg, "imzagate_sessions_completed_total", "result", ResultTimeout) != 1 {
-		t.Fatal("timeout not counted")
-	}
 }
 
 // TestCallbacks checks the signed POST, the retry after a failure, and that

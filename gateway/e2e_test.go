@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -167,9 +166,8 @@ func startEnv(t *testing.T) *env {
 		Accounts: map[string]string{"gw": "secret"}, Handset: farm,
 		Receipts: map[string]smsc.Outcome{e.records[cardUndeliv].MSISDN: smsc.Undeliverable, e.records[cardAbsent].MSISDN: smsc.Expired},
 	})
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	deadAddr := closed.Addr().String()
-	closed.Close()
+	// The flaky operator's SMSC never answers a submit: its breaker opens.
+	flaky := smsctest.Start(t, smsc.Options{Accounts: map[string]string{"gw": "secret"}, Faults: smsc.Faults{DropEvery: 1}})
 	e.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{srv.Addr}, ""))
 	t.Cleanup(func() { rdb.Close() })
@@ -179,8 +177,8 @@ func startEnv(t *testing.T) *env {
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Redis: rdb, Pepper: pepper, MasterKeys: master,
 		Operators: []smpp.Operator{
 			{Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{{Addr: sm.Addr(), SystemID: "gw", Password: "secret", SourceAddr: "9944000"}}},
-			{Name: "down", Prefixes: []string{"99477"}, Binds: []smpp.BindConfig{{Addr: deadAddr, SystemID: "gw", Password: "secret",
-				ReconnectMin: time.Hour, ReconnectMax: time.Hour, DialTimeout: time.Second}}},
+			{Name: "flaky", Prefixes: []string{"99477"}, Breaker: smpp.BreakerConfig{Failures: 2, OpenTimeout: time.Minute},
+				Binds: []smpp.BindConfig{{Addr: flaky.Addr(), SystemID: "gw", Password: "secret", RequestTimeout: 300 * time.Millisecond}}},
 		},
 		Server: gateway.ServerOptions{
 			Portals: []gateway.Portal{
@@ -210,15 +208,17 @@ func startEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 		if i == cardECDSA {
-			// The same card's registry entry under a number of the operator that is down.
-			sub.Phone, sub.ICCID = "+994770000001", "8999477000000000001"
-			if err := e.gw.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
-				t.Fatal(err)
+			// The same card's registry entry under three numbers of the flaky operator.
+			for n := 1; n <= 3; n++ {
+				sub.Phone, sub.ICCID = fmt.Sprintf("+99477000000%d", n), fmt.Sprintf("899947700000000000%d", n)
+				if err := e.gw.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !bound(e.gw.Pool(), "azercell") {
+	for !bound(e.gw.Pool(), "azercell") || !bound(e.gw.Pool(), "flaky") {
 		if time.Now().After(deadline) {
 			t.Fatal("the bind to the test SMSC did not come up")
 		}
@@ -426,11 +426,6 @@ func TestEndToEnd(t *testing.T) {
 			{"expired certificate", "p1", "/v1/signatures", e.startReq(cardExpired, "SHA256", map[string]any{"type": "business", "taxId": expiredVOEN}), 422, gateway.CodeCertificateExpired},
 			{"revoked certificate", "p1", "/v1/signatures", e.startReq(cardRevoked, "SHA256", map[string]any{"type": "business", "taxId": revokedVOEN}), 422, gateway.CodeCertificateRevoked},
 			{"unknown portal", "no-such-key", "/v1/authentications", e.startReq(cardECDSA, "SHA256", nil), 401, gateway.CodeUnauthorized},
-			{"operator breaker open", "p1", "/v1/authentications", func() map[string]any {
-				r := e.startReq(cardECDSA, "SHA256", nil)
-				r["phoneNumber"] = "0770000001"
-				return r
-			}(), 503, gateway.CodeOperatorUnavailable},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -440,6 +435,25 @@ func TestEndToEnd(t *testing.T) {
 				}
 			})
 		}
+		t.Run("operator breaker open", func(t *testing.T) {
+			// Two submits time out (the outcome is unknown, so their sessions
+			// keep running); the breaker opens; the third start fails fast.
+			for n := 1; n <= 3; n++ {
+				r := e.startReq(cardECDSA, "SHA256", nil)
+				r["phoneNumber"] = fmt.Sprintf("077000000%d", n)
+				st, m, _ := e.do(t, "p1", "POST", "/v1/authentications", r)
+				want, code := 201, ""
+				if n == 3 {
+					want, code = 503, gateway.CodeOperatorUnavailable
+				}
+				if st != want || (code != "" && m["code"] != code) {
+					t.Fatalf("start %d: %d %v", n, st, m)
+				}
+			}
+			if got := e.gw.Pool().BreakerState("flaky"); got != "open" {
+				t.Fatalf("breaker %s", got)
+			}
+		})
 		t.Run("rate limit", func(t *testing.T) {
 			_, _, _ = e.do(t, "slow", "GET", "/v1/certificates?phoneNumber=%2B"+e.records[cardECDSA].MSISDN+"&userId="+e.records[cardECDSA].UserID, nil)
 			st, m, h := e.do(t, "slow", "POST", "/v1/authentications", e.startReq(cardECDSA, "SHA256", nil))
@@ -464,9 +478,21 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("observability", func(t *testing.T) {
+		defer func() {
+			// Draining: not ready any more, and the stop is bounded.
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := e.gw.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+			if err := e.gw.Ready(t.Context()); err == nil || time.Since(start) > 8*time.Second {
+				t.Errorf("after shutdown: ready=%v in %v", err, time.Since(start))
+			}
+		}()
 		e.checkMetrics(t)
 		e.checkLogs(t)
-		for path, want := range map[string]int{"/healthz": 200, "/readyz": 503} { // the "down" operator has no bind
+		for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
 			resp, err := http.Get(e.admin + path)
 			if err != nil {
 				t.Fatal(err)
@@ -503,7 +529,7 @@ func (e *env) checkMetrics(t *testing.T) {
 		`imzagate_sessions_completed_total{result="OK"}`:                4, // three algorithms + wrong-PIN-once (+ idempotency run)
 		`imzagate_sessions_completed_total{result="USER_CANCELLED"}`:    1,
 		`imzagate_sessions_completed_total{result="SIGNATURE_INVALID"}`: 1,
-		`imzagate_sessions_completed_total{result="DELIVERY_ERROR"}`:    2, // undeliverable + the down operator
+		`imzagate_sessions_completed_total{result="DELIVERY_ERROR"}`:    2, // undeliverable + the open breaker
 		`imzagate_ota_errors_total{reason="checksum"}`:                  1,
 		`imzagate_api_errors_total{code="OUTSTANDING_TRANSACTION"}`:     1,
 		`imzagate_api_errors_total{code="USER_LOCKED"}`:                 1,

@@ -87,6 +87,7 @@ type Error struct {
 	RetryAfter time.Duration // sent as Retry-After when non-zero
 }
 
+// Error formats the code, field and detail (for logs; portals get problem+json).
 func (e *Error) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Detail)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +71,8 @@ type Gateway struct {
 	adminLn  net.Listener
 	draining atomic.Bool
 	cancel   context.CancelFunc
-	done     chan struct{}
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start wires and starts every part: the store, the SMPP pool (binding in
@@ -99,7 +101,7 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 		opts.Registry = prometheus.NewRegistry()
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, done: make(chan struct{})}
+	g := &Gateway{opts: opts, log: opts.Logger}
 	var err error
 	g.store, err = sessions.New(opts.Redis, sessions.Options{
 		Pepper: opts.Pepper, Logger: opts.Logger.With("component", "sessions"), Registerer: opts.Registry,
@@ -200,6 +202,12 @@ func (g *Gateway) Pool() *smpp.Pool { return g.pool }
 // and finishes in-flight requests, timers and callbacks drain, the binds
 // unbind (answering MOs until then), the store closes.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.stopOnce.Do(func() { g.stopErr = g.shutdown(ctx) })
+	return g.stopErr
+}
+
+// shutdown is Shutdown's single run.
+func (g *Gateway) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, g.opts.ShutdownTimeout)
 	defer cancel()
 	g.draining.Store(true)

@@ -83,28 +83,28 @@ type Certificate struct {
 
 // Session is one challenge: a login or a signature in flight or finished.
 type Session struct {
-	ID               string
-	Portal           string
-	Operation        Operation
-	Phone            string
-	ICCID            string
-	KeyRef           byte
-	Hash             []byte
-	HashAlg          string
-	VerificationCode string
-	TxnID            [8]byte
-	State            string
-	Result           string
-	Signature        []byte
-	SigAlg           string
-	MessageIDs       []string
-	Accepted         time.Time
+	ID               string    // assigned by the store
+	Portal           string    // the portal that started it; only it may read it
+	Operation        Operation // AUTHENTICATE or SIGN
+	Phone            string    // +994XXXXXXXXX
+	ICCID            string    // the card, for its OTA keys
+	KeyRef           byte      // the key (and certificate) the card must use
+	Hash             []byte    // the value to sign
+	HashAlg          string    // SHA256, SHA384, SHA512
+	VerificationCode string    // 4 digits shown by the portal and the phone
+	TxnID            [8]byte   // applet transaction id, assigned by the store
+	State            string    // RUNNING or COMPLETE
+	Result           string    // final result once COMPLETE
+	Signature        []byte    // with result OK
+	SigAlg           string    // ECDSA_P256, ED25519, ML_DSA_44
+	MessageIDs       []string  // SMSC ids of the MT segments, for receipts
+	Accepted         time.Time // stage times (zero until reached)
 	Submitted        time.Time
 	Delivered        time.Time
 	Completed        time.Time
-	ExpiresAt        time.Time
-	CallbackURL      string
-	IdempotencyKey   string
+	ExpiresAt        time.Time // after it the session reads as TIMEOUT
+	CallbackURL      string    // where the result is POSTed, if set
+	IdempotencyKey   string    // the portal's Idempotency-Key, if set
 }
 
 // Result is the outcome written once when a session completes.
@@ -159,7 +159,10 @@ var (
 // LockedError is ErrLocked with the time left until the lockout ends.
 type LockedError struct{ RetryAfter time.Duration }
 
-func (e *LockedError) Error() string        { return "gateway: user locked out" }
+// Error implements error.
+func (e *LockedError) Error() string { return "gateway: user locked out" }
+
+// Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // Command is what the gateway asks the applet (applet-protocol §3).
@@ -202,7 +205,10 @@ type OTAError struct {
 	Err    error
 }
 
+// Error implements error.
 func (e *OTAError) Error() string { return "gateway: ota " + e.Reason + ": " + e.Err.Error() }
+
+// Unwrap returns the codec's error.
 func (e *OTAError) Unwrap() error { return e.Err }
 
 // OTA seals commands for, and opens replies from, a card identified by its
