@@ -567,6 +567,13 @@ func (c *Client) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error
 		case errors.Is(err, ErrOutcomeUnknown):
 			c.m.submits.WithLabelValues(c.opts.Operator, "outcome_unknown").Inc()
 			return nil, err
+		case errors.Is(err, ErrClosed) || errors.Is(err, ErrNotBound):
+			// The session ended before the request was written: nothing
+			// reached the SMSC, so the caller may safely try again.
+			if c.isStopping() {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("%w: session ended before sending", ErrNotBound)
 		default:
 			return nil, err
 		}
