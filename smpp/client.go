@@ -267,7 +267,7 @@ func (c *Client) isStopping() bool {
 func (c *Client) session() *Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sess != nil && c.sess.State().canSubmit() {
+	if c.sess != nil && c.sess.State().CanSubmit() {
 		return c.sess
 	}
 	return nil

@@ -55,8 +55,11 @@ func boundState(t BindType) SessionState {
 	return SessionBoundTRX
 }
 
-func (s SessionState) canSubmit() bool  { return s == SessionBoundTX || s == SessionBoundTRX }
-func (s SessionState) canReceive() bool { return s == SessionBoundRX || s == SessionBoundTRX }
+// CanSubmit reports whether the state allows sending submit_sm.
+func (s SessionState) CanSubmit() bool { return s == SessionBoundTX || s == SessionBoundTRX }
+
+// CanReceive reports whether the state allows receiving deliver_sm.
+func (s SessionState) CanReceive() bool { return s == SessionBoundRX || s == SessionBoundTRX }
 
 // CloseReason says why a session ended; it is a log attribute and a metric
 // label (nats ClosedState).
@@ -335,11 +338,11 @@ func (s *Session) checkState(id CommandID) error {
 		}
 		return nil
 	case id == SubmitSMID || id == QuerySMID:
-		if !st.canSubmit() {
+		if !st.CanSubmit() {
 			return ErrNotBound
 		}
 	case id == DeliverSMID:
-		if !st.canReceive() {
+		if !st.CanReceive() {
 			return ErrNotBound
 		}
 	case id == DataSMID:
@@ -824,9 +827,3 @@ func (s *Session) keepalive() {
 		t.Reset(next + jitter())
 	}
 }
-
-// CanSubmitState reports whether the state allows sending submit_sm.
-func (s SessionState) CanSubmitState() bool { return s.canSubmit() }
-
-// CanReceiveState reports whether the state allows receiving deliver_sm.
-func (s SessionState) CanReceiveState() bool { return s.canReceive() }

@@ -343,7 +343,7 @@ func (c *conn) onRequest(sess *smpp.Session, p smpp.PDU) {
 	case *smpp.SubmitSM:
 		c.handleSubmit(q, f)
 	case *smpp.DataSM:
-		if !sess.State().CanSubmitState() {
+		if !sess.State().CanSubmit() {
 			c.respond(smpp.ResponseTo(q, smpp.StatusInvBndSts))
 			return
 		}
@@ -393,7 +393,7 @@ func (c *conn) handleBind(q *smpp.Bind, f *Faults) {
 
 func (c *conn) handleSubmit(q *smpp.SubmitSM, f *Faults) {
 	s := c.srv
-	if !c.sess().State().CanSubmitState() {
+	if !c.sess().State().CanSubmit() {
 		c.respond(smpp.ResponseTo(q, smpp.StatusInvBndSts))
 		return
 	}
@@ -610,7 +610,7 @@ func (a *account) next() (*conn, <-chan struct{}) {
 	for range a.binds {
 		a.rr = (a.rr + 1) % len(a.binds)
 		c := a.binds[a.rr]
-		if c.sess().State().CanReceiveState() {
+		if c.sess().State().CanReceive() {
 			return c, nil
 		}
 	}
@@ -625,7 +625,7 @@ func (a *account) pick(d *delivery) (*conn, <-chan struct{}) {
 	}
 	d.grp.mu.Lock()
 	defer d.grp.mu.Unlock()
-	if c := d.grp.c; c != nil && a.has(c) && c.sess().State().CanReceiveState() {
+	if c := d.grp.c; c != nil && a.has(c) && c.sess().State().CanReceive() {
 		return c, nil
 	}
 	c, changed := a.next()
