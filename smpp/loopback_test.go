@@ -125,9 +125,16 @@ func waitBound(t *testing.T, p *smpp.Pool) {
 func seg(b ...byte) []byte { return append([]byte{0x02, 0x70, 0x00}, b...) }
 
 func TestPoolSubmitAndReceipts(t *testing.T) {
+	var mu sync.Mutex
+	var wire []*smpp.SubmitSM
 	srv := smsctest.Start(t, smsc.Options{
 		ReceiptIDDecimal: true,
 		Receipts:         map[string]smsc.Outcome{"994519999999": smsc.Undeliverable, "994518888888": smsc.Expired},
+		OnSubmit: func(_ string, q *smpp.SubmitSM) {
+			mu.Lock()
+			wire = append(wire, q)
+			mu.Unlock()
+		},
 	})
 	rec := newRecorder()
 	p := startPool(t, rec, smpp.Operator{Name: "azercell", Prefixes: []string{"99450", "99451", "99410"},
@@ -137,6 +144,18 @@ func TestPoolSubmitAndReceipts(t *testing.T) {
 	if err != nil || len(ids) != 3 {
 		t.Fatalf("Submit = %v, %v", ids, err)
 	}
+	mu.Lock()
+	for i, q := range wire {
+		if q.ESMClass != 0x40 || q.ProtocolID != 0x7F || q.DataCoding != 0xF6 || q.RegisteredDelivery != 1 ||
+			q.SourceAddr != "9412" || q.SourceTON != 1 || q.SourceNPI != 1 || q.DestAddr != "994501234567" ||
+			q.DestTON != 1 || q.DestNPI != 1 || !bytes.Equal(q.ShortMessage, seg(byte(i+1))) || len(q.TLVs) != 0 {
+			t.Errorf("segment %d on the wire: %+v", i+1, q.Message)
+		}
+	}
+	if len(wire) != 3 {
+		t.Errorf("%d submit_sm on the wire, want 3 in order", len(wire))
+	}
+	mu.Unlock()
 	undeliv, err := p.Submit(ctx, "994519999999", [][]byte{seg(4)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,11 @@
 package smpp
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -390,5 +392,35 @@ func TestLimiterAIMDAndPriority(t *testing.T) {
 		if first, second := <-order, <-order; first != "retry" {
 			t.Errorf("order %s, %s; want retry first", first, second)
 		}
+	})
+}
+
+// TestBindTranscript compares the bytes a session writes for a bind with a
+// hand-built transcript (SMPP 3.4 §4.1.5).
+func TestBindTranscript(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		s := NewSession(a, SessionOptions{EnquireLinkInterval: -1})
+		want, _ := hex.DecodeString("00000022" + "00000009" + "00000000" + "00000001" +
+			"65736d653100" + "73656372657400" + "00" + "34" + "01" + "01" + "00")
+		go func() {
+			defer b.Close()
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(b, got); err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("bind bytes\n%x\nwant\n%x", got, want)
+			}
+			resp, _ := hex.DecodeString("00000015800000090000000000000001" + "534d534300")
+			b.Write(resp)
+			io.Copy(io.Discard, b)
+		}()
+		r, err := s.Bind(context.Background(), &Bind{SystemID: "esme1", Password: "secret", AddrTON: 1, AddrNPI: 1})
+		if err != nil || r.SystemID != "SMSC" || s.State() != SessionBoundTRX {
+			t.Errorf("Bind = %+v, %v, state %s", r, err, s.State())
+		}
+		s.Abort()
 	})
 }
