@@ -168,4 +168,3 @@ func metricSum(t *testing.T, g prometheus.Gatherer, name, labelValue string) flo
 	}
 	return sum
 }
-
