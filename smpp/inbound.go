@@ -105,6 +105,22 @@ func receiptField(text, lower, key string) (string, bool) {
 	return "", false
 }
 
+// asciiLower and asciiUpper change the case of ASCII letters only, so the
+// result has the same length and offsets as s even for invalid UTF-8
+// (strings.ToLower would replace such bytes and shift offsets).
+func asciiLower(s string) string { return asciiCase(s, 'A', 'Z', 'a'-'A') }
+func asciiUpper(s string) string { return asciiCase(s, 'a', 'z', 'A'-'a') }
+
+func asciiCase(s string, lo, hi byte, delta int) string {
+	b := []byte(s)
+	for i, c := range b {
+		if lo <= c && c <= hi {
+			b[i] = byte(int(c) + delta)
+		}
+	}
+	return string(b)
+}
+
 // ParseReceipt extracts a receipt from a deliver_sm or data_sm body:
 // receipted_message_id and message_state TLVs first, then the
 // "id:… stat:… err:…" text. The id is normalised with f.
@@ -114,7 +130,7 @@ func ParseReceipt(text []byte, tlvs TLVs, f IDFormat) (Receipt, error) {
 	if len(t) > 512 {
 		t = t[:512]
 	}
-	lower := strings.ToLower(t)
+	lower := asciiLower(t)
 	id, ok := tlvs.ReceiptedMessageID()
 	if !ok || id == "" {
 		id, ok = receiptField(t, lower, "id:")
@@ -124,7 +140,7 @@ func ParseReceipt(text []byte, tlvs TLVs, f IDFormat) (Receipt, error) {
 	}
 	r.MessageID = NormalizeMessageID(id, f)
 	stat, statOK := receiptField(t, lower, "stat:")
-	r.Stat = strings.ToUpper(stat)
+	r.Stat = asciiUpper(stat)
 	if st, ok := tlvs.MessageState(); ok {
 		// The TLV is authoritative; keep Stat consistent with it.
 		r.State = st

@@ -33,6 +33,7 @@ func TestParseReceipt(t *testing.T) {
 		{"state TLV, id in text", "id:7", onlyState, IDString, "7", StateExpired, "EXPIRED", "", false},
 		{"key inside a word is not a key", "xid:5 id:6 stat:DELIVRD", nil, IDString, "6", StateDelivered, "DELIVRD", "", false},
 		{"no id", "stat:DELIVRD", nil, IDString, "", 0, "", "", true},
+		{"fuzz: invalid UTF-8 keeps offsets", "id:0 stAt:\xe4 err:", nil, IDString, "0", StateUnknown, "\xe4", "", false},
 		{"no state", "id:5", nil, IDString, "", 0, "", "", true},
 	}
 	for _, tt := range tests {
