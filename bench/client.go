@@ -296,7 +296,10 @@ const maxUsersJSON = 64 << 20
 // ParseUsersJSON reads a subscriber listing such as the demo gateway's
 // GET /v1/demo/subscribers: a JSON array of objects with "phoneNumber"
 // (or "phone") and "userId", either bare or under "subscribers". Entries
-// without both fields are skipped; a malformed one is an error.
+// without both fields are skipped, and so are scripted demo users whose
+// "behaviour" is not "approve" (they cancel, mistype the PIN or never
+// answer, which would measure the script rather than the gateway); a
+// malformed entry is an error.
 func ParseUsersJSON(data []byte) ([]User, error) {
 	if len(data) > maxUsersJSON {
 		return nil, errors.New("bench: subscriber listing too large")
@@ -305,6 +308,7 @@ func ParseUsersJSON(data []byte) ([]User, error) {
 		PhoneNumber string `json:"phoneNumber"`
 		Phone       string `json:"phone"`
 		UserID      string `json:"userId"`
+		Behaviour   string `json:"behaviour"`
 	}
 	var list []entry
 	if err := json.Unmarshal(data, &list); err != nil {
@@ -322,7 +326,7 @@ func ParseUsersJSON(data []byte) ([]User, error) {
 		if u.Phone == "" {
 			u.Phone = e.Phone
 		}
-		if u.Phone == "" || u.UserID == "" {
+		if u.Phone == "" || u.UserID == "" || (e.Behaviour != "" && e.Behaviour != "approve") {
 			continue
 		}
 		if err := u.check(); err != nil {

@@ -249,6 +249,8 @@ func TestParseUsersJSON(t *testing.T) {
 	}{
 		{"array", `[{"phoneNumber":"+994501234567","userId":"123456","iccid":"89"}]`, []User{{"+994501234567", "123456"}}, false},
 		{"wrapped, phone key", `{"subscribers":[{"phone":"+994551234567","userId":"000001"},{"phone":"+994551234568"}]}`, []User{{"+994551234567", "000001"}}, false},
+		{"demo behaviours", `{"subscribers":[{"phoneNumber":"+994501234567","userId":"123456","behaviour":"approve"},{"phoneNumber":"+994501234568","userId":"123457","behaviour":"no-answer"}]}`, []User{{"+994501234567", "123456"}}, false},
+		{"demo behaviours", `{"subscribers":[{"phoneNumber":"+994501234567","userId":"123456","behaviour":"approve"},{"phoneNumber":"+994501234568","userId":"123457","behaviour":"no-answer"}]}`, []User{{"+994501234567", "123456"}}, false},
 		{"bad user id", `[{"phoneNumber":"+994501234567","userId":"12"}]`, nil, true},
 		{"none usable", `[{"phoneNumber":"+994501234567"}]`, nil, true},
 		{"not json", `<html>`, nil, true},

@@ -23,8 +23,8 @@ const (
 	StageEndToEnd = "e2e"    // intended start → COMPLETE seen by the portal
 )
 
-// Stages lists the stage names in report order.
-var Stages = []string{StageStart, StageSubmit, StageReply, StageEndToEnd}
+// StageNames lists the stage names in report order.
+func StageNames() []string { return []string{StageStart, StageSubmit, StageReply, StageEndToEnd} }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 

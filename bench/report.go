@@ -32,7 +32,7 @@ type Result struct {
 	// Sessions counts every session that finished, warm-up included, for
 	// per-session resource figures taken over the whole run.
 	Sessions int64 `json:"sessions"`
-	// Latency summarises each stage (keys: Stages).
+	// Latency summarises each stage (keys: StageNames).
 	Latency map[string]Summary `json:"latency"`
 	// Gateway holds resource figures when the run knows them (all-in-one).
 	Gateway *GatewayStats `json:"gateway,omitempty"`
@@ -111,7 +111,7 @@ func (g *generator) result() *Result {
 		r.Failed += n
 	}
 	r.Throughput = float64(r.Completed) / g.o.Duration.Seconds()
-	for i, name := range Stages {
+	for i, name := range StageNames() {
 		h := hdrhistogram.Import(g.rec.hists[i].Export())
 		r.hists[name] = h
 		r.Latency[name] = summarise(h)
@@ -138,7 +138,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "throughput  %.1f completed sessions/s (%d OK, %d failed)\n", r.Throughput, r.Completed, r.Failed)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stage\tcount\tp50\tp90\tp99\tp99.9\tmax\t")
-	for _, st := range Stages {
+	for _, st := range StageNames() {
 		s := r.Latency[st]
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", stageTitle[st], s.Count,
 			fmtMs(s.P50), fmtMs(s.P90), fmtMs(s.P99), fmtMs(s.P999), fmtMs(s.Max))

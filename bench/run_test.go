@@ -151,8 +151,8 @@ func TestWarmupIsNotMeasured(t *testing.T) {
 		t.Errorf("sessions %d, server completed %d", res.Sessions, answers["OK"])
 	}
 	measured := res.Completed + res.Failed
-	if measured == 0 || res.Sessions < measured*3/2 {
-		t.Errorf("measured %d of %d sessions; warm-up and window are equal, so about half are warm-up", measured, res.Sessions)
+	if measured == 0 || res.Sessions <= measured {
+		t.Errorf("measured %d of %d sessions; the warm-up's must not be among them", measured, res.Sessions)
 	}
 	if res.Latency[StageEndToEnd].Count != res.Completed {
 		t.Errorf("histogram holds %d, completed %d", res.Latency[StageEndToEnd].Count, res.Completed)
