@@ -43,7 +43,8 @@ type ServerOptions struct {
 	UserTimeout time.Duration
 	// DeliveryGrace is added to UserTimeout for the SMS round trips (default 30 s).
 	DeliveryGrace time.Duration
-	// IdempotencyTTL is how long an Idempotency-Key maps to its session (default 15 s).
+	// IdempotencyTTL is how long an Idempotency-Key maps to its session
+	// (default 15 s). The store enforces it; Start passes it on.
 	IdempotencyTTL time.Duration
 	// MaxLongPoll bounds timeoutMs of GET /v1/sessions/{id} (default 120 s).
 	MaxLongPoll time.Duration
@@ -76,7 +77,6 @@ type Server struct {
 
 	userTimeout    time.Duration
 	grace          time.Duration
-	idemTTL        time.Duration
 	maxPoll        time.Duration
 	demoSubs       func(ctx context.Context) (any, error)
 	fallback       http.Handler
@@ -102,7 +102,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s := &Server{
 		store: opts.Store, sender: opts.Sender, ota: opts.OTA,
 		byID: map[string]*Portal{}, log: opts.Logger, logKey: opts.LogKey, now: opts.Now,
-		userTimeout: opts.UserTimeout, grace: opts.DeliveryGrace, idemTTL: opts.IdempotencyTTL,
+		userTimeout: opts.UserTimeout, grace: opts.DeliveryGrace,
 		maxPoll: opts.MaxLongPoll, demoSubs: opts.DemoSubscribers, fallback: opts.Fallback,
 		timers: map[string]*time.Timer{},
 	}
@@ -124,9 +124,6 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	}
 	if s.grace <= 0 {
 		s.grace = 30 * time.Second
-	}
-	if s.idemTTL <= 0 {
-		s.idemTTL = 15 * time.Second
 	}
 	if s.maxPoll <= 0 {
 		s.maxPoll = 120 * time.Second

@@ -369,6 +369,9 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok && plainID(id) {
+		r = r.WithContext(context.WithValue(r.Context(), loggerKey, l.With(slog.String("session_id", id))))
+	}
 	if !plainID(id) {
 		s.writeError(w, r, &Error{Code: CodeSessionNotFound, Detail: "no such session"})
 		return

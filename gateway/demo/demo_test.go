@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imzagate/imzagate/applet/simcard"
+	"github.com/imzagate/imzagate/sessions/redistest"
 )
 
 // startDemo runs a small demo on free ports with quick users.
@@ -178,4 +179,47 @@ func TestDemoPageInChromium(t *testing.T) {
 		t.Fatalf("screenshot: %v", err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+}
+
+// TestDemoWithRedisURL runs the demo on a real redis-server (--redis) and
+// completes a login through it.
+func TestDemoWithRedisURL(t *testing.T) {
+	redistest.RequireBinaries(t)
+	srv := redistest.Start(t)
+	d, err := Start(t.Context(), Options{HTTPAddr: "127.0.0.1:0", AdminAddr: "off", SIMs: 5, APIKey: "k",
+		RedisURL: "redis://" + srv.Addr + "/0", UserDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	if keys, err := srv.Do("DBSIZE"); err != nil || keys == "0" {
+		t.Fatalf("nothing provisioned in the real Redis: %q %v", keys, err)
+	}
+	sub := d.Subscribers()[0]
+	body := `{"phoneNumber":"` + sub.PhoneNumber + `","userId":"` + sub.UserID + `","hash":"` + strings.Repeat("A", 43) + `=","hashType":"SHA256"}`
+	req, _ := http.NewRequest("POST", "http://"+d.APIAddr()+"/v1/authentications", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&started)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("%d %v", resp.StatusCode, started)
+	}
+	req, _ = http.NewRequest("GET", "http://"+d.APIAddr()+"/v1/sessions/"+started["sessionId"].(string)+"?timeoutMs=20000", nil)
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if got["result"] != "OK" {
+		t.Fatalf("%v", got)
+	}
 }
