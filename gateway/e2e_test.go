@@ -319,19 +319,20 @@ func TestEndToEnd(t *testing.T) {
 			cert     map[string]any
 			result   string
 			alg      string
+			then     string // the result of the same request repeated, if checked
 		}{
-			{"login ECDSA P-256", cardECDSA, "/v1/authentications", "SHA256", nil, gateway.ResultOK, gateway.SigECDSAP256},
-			{"sign business Ed25519 SHA-512", cardEd25519, "/v1/signatures", "SHA512", map[string]any{"type": "business", "taxId": bizVOEN}, gateway.ResultOK, gateway.SigEd25519},
-			{"sign government ML-DSA-44 SHA-384", cardMLDSA, "/v1/signatures", "SHA384", map[string]any{"type": "government"}, gateway.ResultOK, gateway.SigMLDSA44},
-			{"wrong PIN once then OK", cardWrongOnce, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultOK, gateway.SigECDSAP256},
-			{"user cancelled", cardCancel, "/v1/authentications", "SHA256", nil, gateway.ResultUserCancelled, ""},
-			{"wrong PIN until blocked", cardPINBlock, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultPINBlocked, ""},
-			{"card blocked", cardCardBlock, "/v1/authentications", "SHA256", nil, gateway.ResultCardBlocked, ""},
-			{"timeout", cardNoAnswer, "/v1/authentications", "SHA256", nil, gateway.ResultTimeout, ""},
-			{"delivery error", cardUndeliv, "/v1/authentications", "SHA256", nil, gateway.ResultDeliveryError, ""},
-			{"phone absent", cardAbsent, "/v1/authentications", "SHA256", nil, gateway.ResultPhoneAbsent, ""},
-			{"SIM error (tampered checksum)", cardBadChecksum, "/v1/authentications", "SHA256", nil, gateway.ResultSIMError, ""},
-			{"signature invalid (key does not match certificate)", cardKeyMismatch, "/v1/authentications", "SHA256", nil, gateway.ResultSignatureInvalid, ""},
+			{"login ECDSA P-256", cardECDSA, "/v1/authentications", "SHA256", nil, gateway.ResultOK, gateway.SigECDSAP256, ""},
+			{"sign business Ed25519 SHA-512", cardEd25519, "/v1/signatures", "SHA512", map[string]any{"type": "business", "taxId": bizVOEN}, gateway.ResultOK, gateway.SigEd25519, ""},
+			{"sign government ML-DSA-44 SHA-384", cardMLDSA, "/v1/signatures", "SHA384", map[string]any{"type": "government"}, gateway.ResultOK, gateway.SigMLDSA44, ""},
+			{"wrong PIN once then OK", cardWrongOnce, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultOK, gateway.SigECDSAP256, ""},
+			{"user cancelled", cardCancel, "/v1/authentications", "SHA256", nil, gateway.ResultUserCancelled, "", ""},
+			{"wrong PIN until blocked, then blocked at once", cardPINBlock, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultPINBlocked, "", gateway.ResultPINBlocked},
+			{"card blocked", cardCardBlock, "/v1/authentications", "SHA256", nil, gateway.ResultCardBlocked, "", ""},
+			{"timeout", cardNoAnswer, "/v1/authentications", "SHA256", nil, gateway.ResultTimeout, "", ""},
+			{"delivery error", cardUndeliv, "/v1/authentications", "SHA256", nil, gateway.ResultDeliveryError, "", ""},
+			{"phone absent", cardAbsent, "/v1/authentications", "SHA256", nil, gateway.ResultPhoneAbsent, "", ""},
+			{"SIM error (tampered checksum)", cardBadChecksum, "/v1/authentications", "SHA256", nil, gateway.ResultSIMError, "", ""},
+			{"signature invalid (key does not match certificate)", cardKeyMismatch, "/v1/authentications", "SHA256", nil, gateway.ResultSignatureInvalid, "", ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -343,6 +344,15 @@ func TestEndToEnd(t *testing.T) {
 				got := e.finish(t, "p1", m["sessionId"].(string))
 				if got["result"] != tt.result {
 					t.Fatalf("result %v, want %s (%v)", got["result"], tt.result, got)
+				}
+				if tt.then != "" {
+					st, m, _ := e.do(t, "p1", "POST", tt.path, e.startReq(tt.card, tt.hashType, tt.cert))
+					if st != 201 {
+						t.Fatalf("second start: %d %v", st, m)
+					}
+					if again := e.finish(t, "p1", m["sessionId"].(string)); again["result"] != tt.then {
+						t.Fatalf("second result %v, want %s", again["result"], tt.then)
+					}
 				}
 				if tt.alg == "" {
 					if got["signature"] != nil {
