@@ -10,7 +10,7 @@ LONGFUZZTIME ?= 2m
 TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
 
-.PHONY: all run build test test-go fuzz-short fuzz bench lint vet staticcheck deps deps-redis deps-chromium fmt clean
+.PHONY: all run build test test-go fuzz-short fuzz bench lint vet staticcheck deps deps-redis deps-chromium deps-promtool fmt clean
 
 all: build
 
@@ -85,11 +85,17 @@ bench: deps
 	exit $$status
 
 ## deps: install what the tests need when it is missing (Debian/Ubuntu).
-deps: deps-redis deps-chromium
+deps: deps-redis deps-chromium deps-promtool
 
 deps-redis:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-sentinel >/dev/null; then \
 	  $(call apt_install,redis-server redis-tools redis-sentinel,Redis 7 (redis-server\, redis-cli\, redis-sentinel)); \
+	fi
+
+# deps-promtool: promtool checks and unit-tests the Prometheus rules in deploy/.
+deps-promtool:
+	@if ! command -v promtool >/dev/null; then \
+	  $(call apt_install,prometheus,promtool (Debian package prometheus)); \
 	fi
 
 # deps-chromium: headless Chromium for the demo page's browser test.
