@@ -295,3 +295,38 @@ func TestVerifySignature(t *testing.T) {
 		t.Fatal("keyAlgorithm")
 	}
 }
+
+// TestCallbackQueueNeverBlocks: with a portal that hangs, enqueue returns
+// at once, excess callbacks are dropped and counted, and close is bounded.
+func TestCallbackQueueNeverBlocks(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	reg := prometheusRegistry()
+	m := newMetrics(reg)
+	c := newCallbacks(CallbackOptions{Workers: 1, Queue: 2, Attempts: 1, Timeout: time.Minute, Client: srv.Client()}, m, discardLogger())
+	start := time.Now()
+	for range 10 {
+		c.enqueue(callbackJob{url: srv.URL, body: []byte("{}"), sessionID: "s"})
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("enqueue blocked for %v", d)
+	}
+	// One in flight, two queued: at least seven dropped.
+	if got := metricValue(t, reg, "imzagate_callbacks_dropped_total"); got < 7 {
+		t.Fatalf("dropped %v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_ = c.close(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("close took %v", d)
+	}
+}

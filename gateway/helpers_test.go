@@ -205,3 +205,7 @@ func mldsaCert(t testing.TB, pub *mldsa44.PublicKey) *x509.Certificate {
 }
 
 func edSign(k ed25519.PrivateKey, msg []byte) []byte { return ed25519.Sign(k, msg) }
+
+func prometheusRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
