@@ -74,6 +74,7 @@ func (s *RedisServer) launch(ctx context.Context, bin string, port int, extra []
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("bench: start redis-server: %w", err)

@@ -20,6 +20,9 @@ type Result struct {
 	Mix         string        `json:"mix"`
 	Warmup      time.Duration `json:"warmupNs"`
 	Duration    time.Duration `json:"durationNs"`
+	// Measured is the measured window actually run: Duration, or less
+	// when the run was cancelled.
+	Measured time.Duration `json:"measuredNs"`
 	// Completed counts the measured sessions that ended COMPLETE with OK.
 	Completed int64 `json:"completed"`
 	// Failed counts the measured sessions that did not.
@@ -110,7 +113,13 @@ func (g *generator) result() *Result {
 		r.Errors[code] = n
 		r.Failed += n
 	}
-	r.Throughput = float64(r.Completed) / g.o.Duration.Seconds()
+	r.Measured = g.o.Duration
+	if !g.stopped.IsZero() {
+		r.Measured = max(0, g.stopped.Sub(g.measure))
+	}
+	if r.Measured > 0 {
+		r.Throughput = float64(r.Completed) / r.Measured.Seconds()
+	}
 	for i, name := range StageNames() {
 		h := hdrhistogram.Import(g.rec.hists[i].Export())
 		r.hists[name] = h
@@ -134,7 +143,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.Mode == "open" {
 		load = fmt.Sprintf("open loop, %.0f sessions/s offered (latency from intended start)", r.OfferedRate)
 	}
-	fmt.Fprintf(&b, "load        %s, mix %s, warm-up %s, measured %s\n", load, r.Mix, r.Warmup, r.Duration)
+	measured := r.Duration.String()
+	if r.Measured != r.Duration {
+		measured = fmt.Sprintf("%s of %s (cancelled)", r.Measured.Round(time.Millisecond), r.Duration)
+	}
+	fmt.Fprintf(&b, "load        %s, mix %s, warm-up %s, measured %s\n", load, r.Mix, r.Warmup, measured)
 	fmt.Fprintf(&b, "throughput  %.1f completed sessions/s (%d OK, %d failed)\n", r.Throughput, r.Completed, r.Failed)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stage\tcount\tp50\tp90\tp99\tp99.9\tmax\t")

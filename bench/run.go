@@ -32,6 +32,7 @@ type generator struct {
 	started  time.Time
 	measure  time.Time // start of the measured window
 	end      time.Time // end of the measured window
+	stopped  time.Time // when starts stopped: end, or earlier if cancelled
 	parent   context.Context
 	wg       sync.WaitGroup
 }
@@ -62,6 +63,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		g.closedLoop(ctx)
 	}
 	g.wg.Wait()
+	g.stopped = g.end
+	if now := time.Now(); ctx.Err() != nil && now.Before(g.end) {
+		g.stopped = now
+	}
 	stopProgress()
 	res := g.result()
 	return res, ctx.Err()

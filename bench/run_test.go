@@ -232,6 +232,11 @@ func TestRunCancelled(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("cancelled run took %v", time.Since(start))
 	}
+	// Throughput is over the window actually run, not the hour asked for.
+	if res.Measured <= 0 || res.Measured > 2*time.Second || res.Completed == 0 ||
+		!within(res.Throughput, float64(res.Completed)/res.Measured.Seconds(), 1e-9) {
+		t.Errorf("measured %v, completed %d, throughput %.1f", res.Measured, res.Completed, res.Throughput)
+	}
 }
 
 func TestIntendedScheduleDoesNotDrift(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
@@ -384,6 +385,9 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imzabench %s: bad arguments (%v)\n", childArg, err)
 		return 2
 	}
+	// Ctrl-C reaches the whole process group; the parent decides when the
+	// gateway stops (it closes our stdin), so the run can finish cleanly.
+	signal.Ignore(os.Interrupt)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st, err := startStack(ctx, stackOptions{RedisAddr: *redisAddr, SIMs: *sims, Alg: *alg, UserDelay: d, Verbose: *verbose, Log: stderr})
