@@ -16,6 +16,7 @@ func clientFor(t testing.TB, addrs ...string) redis.UniversalClient {
 }
 
 func TestContractRedis(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	runContract(t, backend{
 		client:      func(t *testing.T) redis.UniversalClient { return clientFor(t, srv.Addr) },
@@ -24,6 +25,7 @@ func TestContractRedis(t *testing.T) {
 }
 
 func TestContractCluster(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("cluster start-up in -short mode")
 	}
@@ -35,6 +37,7 @@ func TestContractCluster(t *testing.T) {
 }
 
 func TestContractEmbedded(t *testing.T) {
+	t.Parallel()
 	srv, err := embedded.Start()
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,8 @@ type backend struct {
 	client func(t *testing.T) redis.UniversalClient
 	// memoryUsage: the server implements MEMORY USAGE (miniredis does not).
 	memoryUsage bool
+	// sentinel: the client is a Sentinel failover client.
+	sentinel bool
 }
 
 // env is one contract test's world: a store with a fake clock and a
@@ -40,7 +42,9 @@ func newEnv(t *testing.T, be backend, mod func(*Options)) *env {
 	e := &env{t: t, be: be, clock: newFakeClock(), hook: &countHook{}, pepper: randomPepper()}
 	e.rdb = be.client(t)
 	e.rdb.AddHook(e.hook)
-	opts := Options{Pepper: e.pepper, Now: e.clock.Now, Logger: testLogger(t)}
+	// A generous deadline: the suite runs beside other packages' tests on
+	// a small shared machine; TestUnavailable checks the deadlines.
+	opts := Options{Pepper: e.pepper, Now: e.clock.Now, Logger: testLogger(t), OpTimeout: 10 * time.Second}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -56,7 +60,7 @@ func newEnv(t *testing.T, be backend, mod func(*Options)) *env {
 // peer is a second gateway instance on the same Redis and key space.
 func (e *env) peer() *Store {
 	e.t.Helper()
-	s, err := New(e.be.client(e.t), Options{Pepper: e.pepper, Now: e.clock.Now, Logger: testLogger(e.t)})
+	s, err := New(e.be.client(e.t), Options{Pepper: e.pepper, Now: e.clock.Now, Logger: testLogger(e.t), OpTimeout: e.store.opts.OpTimeout})
 	if err != nil {
 		e.t.Fatal(err)
 	}

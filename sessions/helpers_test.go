@@ -37,7 +37,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // countHook counts round trips (one per command or pipeline) and records
-// command names.
+// command names. A new connection's handshake (HELLO, CLIENT SETINFO) is
+// not the store's doing and is not counted.
 type countHook struct {
 	n     atomic.Int64
 	mu    sync.Mutex
@@ -47,6 +48,9 @@ type countHook struct {
 func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if handshake(cmd) {
+			return next(ctx, cmd)
+		}
 		h.n.Add(1)
 		h.mu.Lock()
 		h.names = append(h.names, cmd.Name())
@@ -56,12 +60,27 @@ func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		all := true
+		for _, c := range cmds {
+			all = all && handshake(c)
+		}
+		if all {
+			return next(ctx, cmds)
+		}
 		h.n.Add(1)
 		h.mu.Lock()
 		h.names = append(h.names, "pipeline")
 		h.mu.Unlock()
 		return next(ctx, cmds)
 	}
+}
+
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
 }
 
 func (h *countHook) reset() {

@@ -206,7 +206,8 @@ func (s *Store) parseBatch(b *importBatch) {
 // while the previous batch is in flight. Batches are applied in file order.
 // progress, if not nil, is called after each batch with the number imported
 // so far. It stops at the first bad line, with the line number in the
-// error; the batches before it are stored.
+// error; the batches before it are stored. Each batch's pipeline has a
+// deadline of four times OpTimeout.
 func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress func(n int)) (int, error) {
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	g, gctx := errgroup.WithContext(ctx)
@@ -291,8 +292,13 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 	return total, err
 }
 
+// importBatchTimeouts is the deadline of one import pipeline in units of
+// OpTimeout: a thousand writes are one round trip but far more work than
+// one command, and a busy server should slow an import, not fail it.
+const importBatchTimeouts = 4
+
 func (s *Store) writeBatch(ctx context.Context, recs []importRecord) error {
-	ctx, cancel := s.opCtx(ctx)
+	ctx, cancel := context.WithTimeout(ctx, importBatchTimeouts*s.opts.OpTimeout)
 	defer cancel()
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range recs {

@@ -35,6 +35,7 @@ func labels(m *dto.Metric) string {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	reg := prometheus.NewPedanticRegistry()
 	s, err := New(clientFor(t, srv.Addr), Options{Pepper: randomPepper(), Registerer: reg, Logger: testLogger(t)})

@@ -27,6 +27,7 @@ func retry[T any](t *testing.T, op func() (T, error)) T {
 }
 
 func TestCountersAndRegistrySurviveRestart(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		appendOnly bool
@@ -87,6 +88,7 @@ func TestCountersAndRegistrySurviveRestart(t *testing.T) {
 // A waiter on one instance survives a Redis restart: its subscription is
 // re-established and a completion made around the restart still wakes it.
 func TestWaitAcrossRedisRestart(t *testing.T) {
+	t.Parallel()
 	srv := redistest.StartWith(t, redistest.Options{AppendOnly: true})
 	pepper := randomPepper()
 	waiter, err := New(clientFor(t, srv.Addr), Options{Pepper: pepper, Logger: testLogger(t)})
