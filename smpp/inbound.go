@@ -138,7 +138,9 @@ func ParseReceipt(text []byte, tlvs TLVs, f IDFormat) (Receipt, error) {
 	if !ok || id == "" {
 		return r, fmt.Errorf("smpp: receipt: no message id: %w", ErrBadValue)
 	}
-	r.MessageID = NormalizeMessageID(id, f)
+	if r.MessageID = NormalizeMessageID(id, f); r.MessageID == "" {
+		return r, fmt.Errorf("smpp: receipt: blank message id: %w", ErrBadValue)
+	}
 	stat, statOK := receiptField(t, lower, "stat:")
 	r.Stat = asciiUpper(stat)
 	if st, ok := tlvs.MessageState(); ok {

@@ -35,6 +35,7 @@ func TestParseReceipt(t *testing.T) {
 		{"no id", "stat:DELIVRD", nil, IDString, "", 0, "", "", true},
 		{"fuzz: invalid UTF-8 keeps offsets", "id:0 stAt:\xe4 err:", nil, IDString, "0", StateUnknown, "\xe4", "", false},
 		{"no state", "id:5", nil, IDString, "", 0, "", "", true},
+		{"fuzz: blank id after trimming", "id:\f stAt:", nil, IDString, "", 0, "", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
