@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -325,4 +326,28 @@ func TestReadBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseRates(f *testing.F) {
+	f.Add("500,1000,2000")
+	f.Add(" 0.5 , 3e3")
+	f.Fuzz(func(t *testing.T, s string) {
+		rates, err := ParseRates(s)
+		if err != nil {
+			return
+		}
+		parts := make([]string, len(rates))
+		for i, r := range rates {
+			parts[i] = strconv.FormatFloat(r, 'g', -1, 64)
+		}
+		again, err := ParseRates(strings.Join(parts, ","))
+		if err != nil || len(again) != len(rates) {
+			t.Fatalf("re-parse of %v: %v, %v", rates, again, err)
+		}
+		for i := range rates {
+			if again[i] != rates[i] {
+				t.Fatalf("rate %d: %v became %v", i, rates[i], again[i])
+			}
+		}
+	})
 }

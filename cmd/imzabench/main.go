@@ -1,7 +1,3 @@
-// Command imzabench is the load benchmark of imzagate. With --target it
-// drives a gateway running elsewhere; without, it starts everything on this
-// machine (a private redis-server, the gateway with the test SMSC and
-// simulated SIMs) and reports the gateway's CPU and Redis memory as well.
 package main
 
 import (
