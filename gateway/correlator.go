@@ -159,9 +159,9 @@ func (s *Server) HandleReceipt(ctx context.Context, r Receipt) error {
 		return err
 	}
 	if !slices.Contains(sess.MessageIDs, r.MessageID) {
-		if sess.Submitted.IsZero() && r.Stat != "DELIVRD" {
+		if sess.Submitted.IsZero() {
 			// The receipt outran our own record of the submit: ask the
-			// SMSC to redeliver it in a moment rather than lose a failure.
+			// SMSC to redeliver it in a moment rather than lose it.
 			s.metrics.receipts.WithLabelValues("early").Inc()
 			return errors.New("gateway: receipt before the submit was recorded")
 		}

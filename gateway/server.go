@@ -186,6 +186,11 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /v1/demo/subscribers", s.handleDemoSubscribers)
 	}
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(r.URL.Path, s.demoSubs != nil); allow != "" {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, r, &Error{Code: CodeMethodNotAllowed, Detail: "use " + allow})
+			return
+		}
 		s.writeError(w, r, &Error{Code: CodeNotFound, Detail: "no such endpoint"})
 	})
 	if s.fallback != nil {
@@ -196,6 +201,20 @@ func (s *Server) routes() http.Handler {
 		})
 	}
 	return s.instrument(mux)
+}
+
+// allowedMethods names the methods of a known API path ("" if unknown),
+// so a wrong method gets 405 rather than 404.
+func allowedMethods(path string, demo bool) string {
+	switch {
+	case path == "/v1/authentications", path == "/v1/signatures":
+		return "POST"
+	case path == "/v1/certificates", path == "/v1/openapi.yaml", demo && path == "/v1/demo/subscribers":
+		return "GET, HEAD"
+	case strings.HasPrefix(path, "/v1/sessions/") && !strings.Contains(path[len("/v1/sessions/"):], "/") && len(path) > len("/v1/sessions/"):
+		return "GET, HEAD"
+	}
+	return ""
 }
 
 type ctxKey int

@@ -159,8 +159,12 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 	switch {
 	case errors.Is(err, ErrOutcomeUnknown):
 		// The SMS may be on its way: keep the session; a reply, a receipt
-		// or the timeout finishes it.
+		// or the timeout finishes it. Record what was accepted so receipts
+		// match (and are not asked to wait for a record that never comes).
 		log.LogAttrs(ctx, slog.LevelWarn, "submit outcome unknown", slog.String("err", err.Error()))
+		if err := s.store.MarkSubmitted(ctx, id, ids, s.now()); err != nil && !errors.Is(err, ErrDuplicate) {
+			log.LogAttrs(ctx, slog.LevelWarn, "mark submitted", slog.String("err", err.Error()))
+		}
 	case errors.Is(err, ErrNoRoute), errors.Is(err, ErrOperatorUnavailable):
 		return fail(err)
 	case err != nil:
