@@ -816,3 +816,45 @@ func TestLoadSpreadOverBinds(t *testing.T) {
 		t.Errorf("per bind %v, want 20 segments each (round-robin, a message's segments on one bind)", per)
 	}
 }
+
+func TestInboundOverloadAnswersTemporaryError(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{RedeliveryDelay: 20 * time.Millisecond, MaxAttempts: 50})
+	release := make(chan struct{})
+	var handled atomic.Int32
+	inbound := func(ctx context.Context, _ smpp.PDU) smpp.CommandStatus {
+		<-release // the store is slow
+		handled.Add(1)
+		return smpp.StatusOK
+	}
+	c, err := smpp.NewClient(fastBind(srv.Addr()), smpp.ClientOptions{Inbound: inbound, InboundWorkers: 1, InboundQueue: 1, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(context.Background())
+	defer c.Close(context.Background())
+	for !c.Bound() {
+		time.Sleep(2 * time.Millisecond)
+	}
+	for i := range 4 {
+		srv.Deliver("esme", moPDU(fmt.Sprintf("99450000000%d", i), 0x40, []byte{0x02, 0x71, 0x00, byte(i)}, nil))
+	}
+	// One in the worker, one queued: the other two are refused at once
+	// (ESME_RX_T_APPN) and come back later.
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Stats().Redeliveries == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no redelivery: the reader blocked instead of answering ESME_RX_T_APPN")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(release)
+	for srv.Stats().Deliveries != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v, handled %d", srv.Stats(), handled.Load())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if handled.Load() != 4 {
+		t.Errorf("handled %d, want 4", handled.Load())
+	}
+}
