@@ -73,14 +73,14 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	cmds0, _ := redisInfoInt(ctx, rdb, "stats", "total_commands_processed")
 	self0, _ := procCPU(os.Getpid())
 	redis0, _ := procCPU(rs.Pid())
-	// Sample Redis while the load is on: memory grown since the baseline
-	// over the sessions stored (running, or completed and retained: both
-	// stay until their TTL, longer than these runs), taken at the latest
-	// tick of a measured window.
+	// Sample Redis while the load is on. Sessions stay stored until their
+	// TTL (longer than these runs) whether running or completed, so memory
+	// grows with the sessions started; the slope between the first and the
+	// latest sample of the measured windows leaves out what the load adds
+	// once (connection buffers, script cache).
 	var prior atomic.Int64 // sessions of the runs already done (a sweep)
 	var memMu sync.Mutex
-	var memPerSession float64
-	var started int64
+	var first, last memSample
 	o.OnTick = func(t bench.Tick) {
 		if t.Phase != "measure" {
 			return
@@ -91,9 +91,12 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 		}
 		memMu.Lock()
 		defer memMu.Unlock()
-		if held := prior.Load() + t.Finished + t.InFlight; held > started {
-			started = held
-			memPerSession = float64(m-baseMem) / float64(held)
+		s := memSample{sessions: prior.Load() + t.Finished + t.InFlight, bytes: m}
+		if first.sessions == 0 {
+			first = s
+		}
+		if s.sessions > last.sessions {
+			last = s
 		}
 	}
 	runErr := drive(ctx, o, rates, rep, stderr, func(r *bench.Result) { prior.Add(r.Sessions) })
@@ -112,12 +115,13 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 		sessions += r.Sessions
 	}
 	memMu.Lock()
+	perSession, how := memoryPerSession(memSample{bytes: baseMem}, first, last)
 	gs := &bench.GatewayStats{
 		CPUSeconds:           cpu1 - cpu0,
 		Sessions:             sessions,
 		CPUHow:               "user+system time of the child process running gateway, test SMSC and SIM farm, from /proc",
-		RedisBytesPerSession: memPerSession,
-		RedisHow:             fmt.Sprintf("INFO used_memory growth over %d sessions stored, running or completed and retained until their TTL", started),
+		RedisBytesPerSession: perSession,
+		RedisHow:             how,
 		GeneratorCPUSeconds:  self1 - self0,
 		RedisCPUSeconds:      redis1 - redis0,
 		SIMs:                 c.sims,
@@ -131,6 +135,32 @@ func runAllInOne(ctx context.Context, c *config, o bench.Options, rates []float6
 	}
 	rep.Runs[len(rep.Runs)-1].Gateway = gs
 	return nil
+}
+
+// memSample is Redis's used_memory with the sessions stored so far.
+type memSample struct {
+	sessions int64
+	bytes    int64
+}
+
+// minSlopeSessions is the fewest sessions between two samples for their
+// slope to be trusted over the growth from the baseline.
+const minSlopeSessions = 1000
+
+// memoryPerSession gives the Redis bytes per stored session and how they
+// were found: the slope between the first and last samples of the load
+// when enough sessions separate them, else the growth from the baseline
+// (which then also carries the load's one-off costs).
+func memoryPerSession(base, first, last memSample) (float64, string) {
+	if n := last.sessions - first.sessions; n >= minSlopeSessions {
+		return float64(last.bytes-first.bytes) / float64(n), fmt.Sprintf(
+			"INFO used_memory slope over %d sessions stored, running or completed and kept until their TTL", n)
+	}
+	if last.sessions > 0 {
+		return float64(last.bytes-base.bytes) / float64(last.sessions), fmt.Sprintf(
+			"INFO used_memory growth from before the load over %d sessions stored, one-off costs included", last.sessions)
+	}
+	return 0, "no sample taken during a measured window"
 }
 
 // child is the running gateway process.

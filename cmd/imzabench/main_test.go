@@ -224,3 +224,25 @@ func FuzzParseUserDelay(f *testing.F) {
 		}
 	})
 }
+
+func TestMemoryPerSession(t *testing.T) {
+	base := memSample{bytes: 1_000_000}
+	tests := []struct {
+		name        string
+		first, last memSample
+		want        float64
+		how         string
+	}{
+		{"slope leaves one-off costs out", memSample{1000, 3_000_000}, memSample{11000, 12_000_000}, 900, "slope over 10000"},
+		{"too few for a slope", memSample{100, 1_200_000}, memSample{600, 1_600_000}, 1000, "growth from before the load over 600"},
+		{"no sample", memSample{}, memSample{}, 0, "no sample"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, how := memoryPerSession(base, tt.first, tt.last)
+			if got != tt.want || !strings.Contains(how, tt.how) {
+				t.Errorf("memoryPerSession = %v, %q; want %v, %q", got, how, tt.want, tt.how)
+			}
+		})
+	}
+}
