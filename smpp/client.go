@@ -229,7 +229,7 @@ func NewClient(cfg BindConfig, opts ClientOptions) (*Client, error) {
 		stop:    make(chan struct{}),
 		runDone: make(chan struct{}),
 	}
-	c.m.bindUp.WithLabelValues(opts.Operator, cfg.Name).Set(0)
+	c.m.initBind(opts.Operator, cfg.Name)
 	return c, nil
 }
 

@@ -66,3 +66,42 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Concatenated MO segments, by result (held, completed, expired, dropped)."}, []string{"operator", "result"}),
 	}
 }
+
+// initOperator creates the operator's series at zero, so that dashboards and
+// alert rules see a 0 rather than an absent series before the first event
+// (rate() over a series that appears mid-window misses its first increase).
+func (m *metrics) initOperator(operator string) {
+	m.breakerState.WithLabelValues(operator).Set(0)
+	for _, to := range []string{"closed", "half-open", "open"} {
+		m.breakerChanges.WithLabelValues(operator, to)
+	}
+	m.submits.WithLabelValues(operator, StatusOK.String())
+	m.submits.WithLabelValues(operator, "outcome_unknown")
+	m.submitDuration.WithLabelValues(operator)
+	m.enquireDuration.WithLabelValues(operator)
+	for _, kind := range []string{"mo", "receipt"} {
+		m.deliverReceived.WithLabelValues(operator, kind)
+	}
+	for _, st := range []CommandStatus{StatusOK, StatusXTAppn} {
+		m.deliverAnswered.WithLabelValues(operator, st.String())
+	}
+	for _, result := range []string{"held", "completed", "dropped"} {
+		m.reassembly.WithLabelValues(operator, result)
+	}
+}
+
+// initBind creates the bind's series at zero (see initOperator).
+func (m *metrics) initBind(operator, bind string) {
+	m.bindUp.WithLabelValues(operator, bind).Set(0)
+	m.windowInUse.WithLabelValues(operator, bind)
+	m.throttles.WithLabelValues(operator, bind)
+	m.lateResponses.WithLabelValues(operator, bind)
+	m.enquireFailures.WithLabelValues(operator, bind)
+	m.bindErrors.WithLabelValues(operator, bind, "connect")
+	for _, st := range []CommandStatus{StatusBindFail, StatusInvPaswd, StatusInvSysID, StatusAlyBnd} {
+		m.bindErrors.WithLabelValues(operator, bind, st.String())
+	}
+	for r := ReasonLocalClose; r <= ReasonEnquireLinkTimeout; r++ {
+		m.reconnects.WithLabelValues(operator, bind, r.String())
+	}
+}

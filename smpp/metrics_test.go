@@ -102,3 +102,38 @@ func TestMetricsAndSMSCEnquireLink(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsExistBeforeTheFirstEvent: a new pool exports its operators' and
+// binds' series at zero, so alert rules over rate() or == 0 see a value
+// instead of nothing before the first throttle, reconnect or breaker trip.
+func TestMetricsExistBeforeTheFirstEvent(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	bind := fastBind("127.0.0.1:1")
+	bind.Name = "azercell-1"
+	_, err := smpp.NewPool(smpp.PoolOptions{Registerer: reg, Handler: newRecorder(), Logger: testLogger(t), Operators: []smpp.Operator{{
+		Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{bind}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"imzagate_smpp_bind_up", map[string]string{"operator": "azercell", "bind": "azercell-1"}},
+		{"imzagate_smpp_throttle_events_total", map[string]string{"operator": "azercell", "bind": "azercell-1"}},
+		{"imzagate_smpp_reconnects_total", map[string]string{"operator": "azercell", "reason": "enquire_link_timeout"}},
+		{"imzagate_smpp_bind_errors_total", map[string]string{"operator": "azercell", "status": "ESME_RINVPASWD"}},
+		{"imzagate_smpp_late_responses_total", map[string]string{"operator": "azercell"}},
+		{"imzagate_smpp_enquire_link_failures_total", map[string]string{"operator": "azercell"}},
+		{"imzagate_smpp_enquire_link_duration_seconds", map[string]string{"operator": "azercell"}},
+		{"imzagate_smpp_breaker_state", map[string]string{"operator": "azercell"}},
+		{"imzagate_smpp_breaker_transitions_total", map[string]string{"operator": "azercell", "to": "open"}},
+		{"imzagate_smpp_deliver_sm_answered_total", map[string]string{"operator": "azercell", "status": "ESME_RX_T_APPN"}},
+		{"imzagate_smpp_mo_segments_total", map[string]string{"operator": "azercell", "result": "held"}},
+	} {
+		v, found := metricValue(t, reg, c.name, c.labels)
+		if !found || v != 0 {
+			t.Errorf("%s%v: found=%v value=%v, want a zero series", c.name, c.labels, found, v)
+		}
+	}
+}

@@ -178,7 +178,7 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 			op.clients = append(op.clients, c)
 		}
 		op.cb = gobreaker.NewCircuitBreaker[[]string](p.breakerSettings(oc))
-		p.m.breakerState.WithLabelValues(oc.Name).Set(0)
+		p.m.initOperator(oc.Name)
 		p.ops = append(p.ops, op)
 	}
 	return p, nil
