@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -577,6 +578,26 @@ func (e *env) checkLogs(t *testing.T) {
 				t.Fatalf("logs contain %q in clear", secret)
 			}
 		}
+	}
+	started := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+		if rec["msg"] == "session started" {
+			started++
+			if rec["request_id"] == nil || rec["session_id"] == nil || rec["portal"] == nil {
+				t.Fatalf("request line without request_id/session_id: %s", line)
+			}
+			phone, _ := rec["phone"].(map[string]any)
+			if m, _ := phone["masked"].(string); !regexp.MustCompile(`^\+994\d\d\*\*\*\d{4}$`).MatchString(m) || phone["hash"] == nil {
+				t.Fatalf("phone not masked and hashed: %s", line)
+			}
+		}
+	}
+	if started == 0 {
+		t.Fatal("no session started lines")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

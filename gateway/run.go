@@ -212,6 +212,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	defer cancel()
 	g.draining.Store(true)
 	g.server.metrics.ready.Set(0)
+	g.server.Drain()
 	var errs []error
 	if err := g.api.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("api: %w", err))

@@ -82,6 +82,8 @@ type Server struct {
 	fallback       http.Handler
 	callbacks      *callbacks
 	handler        http.Handler
+	drainOnce      sync.Once
+	draining       chan struct{}
 	timersMu       sync.Mutex
 	timers         map[string]*time.Timer
 	closed         bool
@@ -104,7 +106,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		byID: map[string]*Portal{}, log: opts.Logger, logKey: opts.LogKey, now: opts.Now,
 		userTimeout: opts.UserTimeout, grace: opts.DeliveryGrace,
 		maxPoll: opts.MaxLongPoll, demoSubs: opts.DemoSubscribers, fallback: opts.Fallback,
-		timers: map[string]*time.Timer{},
+		timers: map[string]*time.Timer{}, draining: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -153,10 +155,16 @@ func NewServer(opts ServerOptions) (*Server, error) {
 // Handler returns the portal API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Drain makes running long-polls answer now with the session's current
+// state, so a graceful shutdown does not wait for them; portals poll again
+// (on another instance).
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
 // Close stops the timeout timers and drains the callback queue within ctx.
 // In-flight sessions keep running in the store: another instance, or the
 // store's own expiry, finishes them.
 func (s *Server) Close(ctx context.Context) error {
+	s.Drain()
 	s.timersMu.Lock()
 	s.closed = true
 	for id, t := range s.timers {

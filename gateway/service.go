@@ -399,6 +399,13 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess.State == StateRunning && wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		go func() {
+			select {
+			case <-s.draining:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		got, err := s.store.Wait(ctx, id)
 		cancel()
 		switch {

@@ -429,6 +429,26 @@ func TestLongPollAnswersOnCompletion(t *testing.T) {
 	}
 }
 
+// TestDrainAnswersLongPolls: a long-poll returns the current state as soon
+// as the server drains, instead of holding up the shutdown.
+func TestDrainAnswersLongPolls(t *testing.T) {
+	st := newMemStore(newTestUser(t))
+	st.sessions["00112233445566778899aabbccddeeff"] = Session{ID: "00112233445566778899aabbccddeeff", Portal: "p1", State: StateRunning}
+	waiting := make(chan struct{})
+	st.WaitFn = func(ctx context.Context, id string) (Session, error) {
+		close(waiting)
+		<-ctx.Done()
+		return Session{}, ctx.Err()
+	}
+	s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
+	go func() { <-waiting; s.Drain() }()
+	start := time.Now()
+	resp, m := call(t, s.Handler(), "GET", "/v1/sessions/00112233445566778899aabbccddeeff?timeoutMs=120000", key1, "")
+	if resp.StatusCode != 200 || m["state"] != StateRunning || time.Since(start) > 10*time.Second {
+		t.Fatalf("%d %v after %v", resp.StatusCode, m, time.Since(start))
+	}
+}
+
 // errStoreDown is a store failure the SMSC must be told about.
 var errStoreDown = errors.New("redis: connection refused")
 
