@@ -139,7 +139,7 @@ func decodeCertificates(b []byte) ([]Certificate, error) {
 	if n > MaxCertificates {
 		return nil, invalidf("certificate blob: %d certificates, max %d", n, MaxCertificates)
 	}
-	certs := make([]Certificate, 0, n)
+	var certs []Certificate // nil when there are none, as normalizeCertificates gives
 	for i := range n {
 		var c Certificate
 		typ, st := r.u8("type"), r.u8("status")
@@ -173,6 +173,9 @@ func decodeCertificates(b []byte) ([]Certificate, error) {
 // normalizeCertificates drops sub-second parts and locations, which the
 // stored form does not keep, so a value read back equals the value written.
 func normalizeCertificates(certs []Certificate) []Certificate {
+	if len(certs) == 0 {
+		return nil
+	}
 	out := make([]Certificate, len(certs))
 	for i, c := range certs {
 		c.NotBefore = time.Unix(c.NotBefore.Unix(), 0).UTC()

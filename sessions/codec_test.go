@@ -84,6 +84,65 @@ func FuzzDecodeCertificates(f *testing.F) {
 	})
 }
 
+// goldenSubscriber is the stored record of a subscriber without
+// certificates and with User ID HMAC 0x11×32.
+const goldenSubscriber = "01" + "1111111111111111111111111111111111111111111111111111111111111111" +
+	"0d" + "2b393934353031323334353637" + "13" + "38393939343031323334353637383930313233" +
+	"01" + "08" + "617a657263656c6c" + "0100"
+
+func TestSubscriberRecordGolden(t *testing.T) {
+	sub := Subscriber{Phone: "+994501234567", ICCID: "8999401234567890123", KeyVersion: 1, Operator: "azercell"}
+	uid := bytes.Repeat([]byte{0x11}, 32)
+	if got := hex.EncodeToString(encodeSubscriber(&sub, uid)); got != goldenSubscriber {
+		t.Fatalf("encoded\n%s\nwant\n%s", got, goldenSubscriber)
+	}
+	b, _ := hex.DecodeString(goldenSubscriber)
+	dec, gotUID, err := decodeSubscriber(b)
+	if err != nil || !reflect.DeepEqual(dec, sub) || !bytes.Equal(gotUID, uid) {
+		t.Fatalf("decoded %+v %x, %v", dec, gotUID, err)
+	}
+	bad := []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"version 2", append([]byte{2}, b[1:]...)},
+		{"short hmac", b[:20]},
+		{"phone length past the end", append(bytes.Clone(b[:33]), 0xff)},
+		{"no certificate list", b[:len(b)-2]},
+		{"bad phone", func() []byte { c := bytes.Clone(b); c[34] = '0'; return c }()},
+		{"key version 0", func() []byte { c := bytes.Clone(b); c[68] = 0; return c }()},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := decodeSubscriber(tc.in); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("decodeSubscriber = %v; want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func FuzzDecodeSubscriber(f *testing.F) {
+	b, _ := hex.DecodeString(goldenSubscriber)
+	f.Add(b)
+	full := sampleSubscriber("+994551234567")
+	f.Add(encodeSubscriber(&full, make([]byte, 32)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sub, uid, err := decodeSubscriber(b)
+		if err != nil {
+			return
+		}
+		enc := encodeSubscriber(&sub, uid)
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("re-encoding differs:\n%x\n%x", enc, b)
+		}
+		again, uid2, err := decodeSubscriber(enc)
+		if err != nil || !reflect.DeepEqual(again, sub) || !bytes.Equal(uid2, uid) {
+			t.Fatalf("decode(encode(x)) = %+v, %v", again, err)
+		}
+	})
+}
+
 func FuzzSubscriberLine(f *testing.F) {
 	f.Add([]byte(importLine("+994501234567", "123456")))
 	f.Add([]byte(`{"phone":"+994551234567","iccid":"89994012345678901234","user_id_hmac":"` + strings.Repeat("ab", 32) + `","key_version":15}`))

@@ -1013,6 +1013,14 @@ func testMemoryPerSession(t *testing.T, be backend) {
 		total += n
 	}
 	t.Logf("MEMORY USAGE of a running session: %d bytes", total)
+	sub := sampleSubscriber(phone)
+	sub.Certificates[0].DER = make([]byte, 700) // a real ECDSA certificate's size
+	if err := e.store.PutSubscriber(ctx, sub, "123456"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.rdb.MemoryUsage(ctx, ref.subscriberKey()).Result(); err == nil {
+		t.Logf("MEMORY USAGE of a subscriber with a 700-octet certificate: %d bytes", n)
+	}
 	if total > 1024 {
 		t.Fatalf("a running session uses %d bytes; target ≤ 1024", total)
 	}

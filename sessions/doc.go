@@ -29,7 +29,8 @@
 // truncated to 80 bits, k derived from Options.Pepper. Its top 14 bits pick
 // a bucket that is the Cluster hash tag of every key of that phone:
 //
-//	{bbbb}s:<h>          hash   subscriber (p, i, k, o, c = certificates, u = User ID HMAC)
+//	{bbbb}s:<h>          string subscriber record: User ID HMAC, phone, ICCID, key version,
+//	                            operator, certificates (binary, subscribers.go)
 //	{bbbb}f:<h>          list   times of the latest User ID attempts (lockout)
 //	{bbbb}r:<h>          string "<session id>|<expires ms>": the running session
 //	{bbbb}x:<id>         hash   session record (short field names, see session.go)

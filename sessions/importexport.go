@@ -173,8 +173,8 @@ func appendSubscriberLine(b []byte, sub *Subscriber, uidMAC []byte) ([]byte, err
 }
 
 type importRecord struct {
-	key    string
-	fields []any
+	key string
+	rec []byte
 }
 
 type importBatch struct {
@@ -192,8 +192,7 @@ func (s *Store) parseBatch(b *importBatch) {
 		if uidMAC == nil {
 			uidMAC = s.userIDMAC(sub.Phone, uid)
 		}
-		b.recs = append(b.recs, importRecord{key: s.phone(sub.Phone).subscriberKey(),
-			fields: append(subscriberFields(&sub), fUID, uidMAC)})
+		b.recs = append(b.recs, importRecord{key: s.phone(sub.Phone).subscriberKey(), rec: encodeSubscriber(&sub, uidMAC)})
 	})
 	if err != nil {
 		b.err = fmt.Errorf("sessions: import: %w", err)
@@ -302,7 +301,7 @@ func (s *Store) writeBatch(ctx context.Context, recs []importRecord) error {
 	defer cancel()
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range recs {
-			p.HSet(ctx, r.key, r.fields...)
+			p.Set(ctx, r.key, r.rec, 0)
 		}
 		return nil
 	})
@@ -325,33 +324,33 @@ func (s *Store) ExportSubscribers(ctx context.Context, w io.Writer) (int, error)
 				cancel()
 				return storeErr("export", err)
 			}
-			cmds := make([]*redis.MapStringStringCmd, 0, len(keys))
+			cmds := make([]*redis.StringCmd, 0, len(keys))
 			if len(keys) > 0 {
 				_, err = c.Pipelined(octx, func(p redis.Pipeliner) error {
 					for _, k := range keys {
 						if isSubscriberKey(k) {
-							cmds = append(cmds, p.HGetAll(octx, k))
+							cmds = append(cmds, p.Get(octx, k))
 						}
 					}
 					return nil
 				})
 			}
 			cancel()
-			if err != nil {
+			if err != nil && !errors.Is(err, redis.Nil) { // a miss: deleted since the scan
 				return storeErr("export", err)
 			}
 			var buf []byte
 			n := 0
 			for _, cmd := range cmds {
-				m := cmd.Val()
-				if len(m) == 0 {
+				rec, err := cmd.Bytes()
+				if errors.Is(err, redis.Nil) {
 					continue // deleted since the scan
 				}
-				sub, err := decodeSubscriber(m)
+				sub, uidMAC, err := decodeSubscriber(rec)
 				if err != nil {
 					return fmt.Errorf("sessions: export: %w", err)
 				}
-				if buf, err = appendSubscriberLine(buf, &sub, []byte(m[fUID])); err != nil {
+				if buf, err = appendSubscriberLine(buf, &sub, uidMAC); err != nil {
 					return fmt.Errorf("sessions: export: %w", err)
 				}
 				n++

@@ -17,11 +17,13 @@ var errScriptReply = errors.New("unexpected script reply")
 // number formatting reaches a key or a value, except the MT counter, which
 // is an integer below 2^40 (exact in a Lua double).
 
-// scriptPutKeepUID replaces a subscriber's fields but keeps its User ID
-// HMAC; 0 when there is no subscriber to update.
+// scriptPutKeepUID replaces a subscriber's record but keeps its User ID
+// HMAC (octets 2..33); 0 when there is no subscriber to update. ARGV:
+// version octet, the record after the HMAC.
 const srcPutKeepUID = `
-if redis.call('HEXISTS', KEYS[1], 'u') == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+local old = redis.call('GET', KEYS[1])
+if not old then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. string.sub(old, 2, 33) .. ARGV[2])
 return 1
 `
 
@@ -52,7 +54,8 @@ end
 `
 
 // scriptAttempt counts one User ID attempt for the phone unless it is
-// locked, and returns {'ok', stored-User-ID-HMAC or nil} or
+// locked, and returns {'ok', stored-User-ID-HMAC or nil} (only the 32
+// octets, so a known and an unknown phone answer alike) or
 // {'locked', until-ms}. KEYS: subscriber, failure list. ARGV: now-ms,
 // window-ms, attempts, lock-ms, list-ttl-ms.
 const srcAttempt = lockoutLua + `
@@ -62,7 +65,9 @@ if untl > 0 then redis.call('DEL', KEYS[2]) end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 redis.call('LTRIM', KEYS[2], 0, limit - 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return {'ok', redis.call('HGET', KEYS[1], 'u')}
+local rec = redis.call('GET', KEYS[1])
+if rec then return {'ok', string.sub(rec, 2, 33)} end
+return {'ok', false}
 `
 
 var scriptAttempt = redis.NewScript(srcAttempt)
@@ -73,7 +78,7 @@ var scriptAttempt = redis.NewScript(srcAttempt)
 const srcAttemptOK = lockoutLua + `
 redis.call('LREM', KEYS[2], 1, ARGV[1])
 if lockedUntil() <= now then redis.call('DEL', KEYS[2]) end
-return redis.call('HGETALL', KEYS[1])
+return redis.call('GET', KEYS[1])
 `
 
 var scriptAttemptOK = redis.NewScript(srcAttemptOK)
