@@ -2,8 +2,8 @@ package sessions
 
 import (
 	"context"
-	"errors"
 	"crypto/subtle"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
