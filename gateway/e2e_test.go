@@ -238,7 +238,7 @@ func bound(p *smpp.Pool, op string) bool {
 }
 
 // do sends one API request and decodes the JSON answer.
-func (e *env) do(t *testing.T, portal, method, path string, body any, hdr ...string) (int, map[string]any, http.Header) {
+func (e *env) do(t testing.TB, portal, method, path string, body any, hdr ...string) (int, map[string]any, http.Header) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
