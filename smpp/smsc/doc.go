@@ -21,6 +21,11 @@
 //	                         <-------  deliver_sm(esm 0x04) receipt: DELIVRD, or
 //	                                   UNDELIV/EXPIRED as configured per number
 //
+// Options.MaxBinds caps the bound sessions per account, as an operator's
+// contract does: the bind over the cap is answered ESME_RALYBND, and Bound
+// and Stats (BindsRefused, PeakBinds, Unbinds, Disconnects) let tests check
+// that a fleet of gateways stays within it.
+//
 // Deliveries that cannot be sent yet (no receiver bound) wait in a bounded
 // queue per account. Faults (Options.Faults, or SetFaults at run time):
 // throttle every Nth submit, delay or drop responses, disconnect after N

@@ -71,6 +71,11 @@ type Faults struct {
 type Options struct {
 	// Accounts maps system_id to password.
 	Accounts map[string]string
+	// MaxBinds caps the bound sessions per account, of any type, as
+	// operators do in their contracts; 0 means no cap. A bind over the cap
+	// is answered ESME_RALYBND: the ESME then waits before trying again,
+	// which is right when the SMSC still holds a dead instance's session.
+	MaxBinds int
 	// Handset receives binary MT; nil only answers submits and sends receipts.
 	Handset Handset
 	// Window is the submits in flight allowed per bind (excess gets
@@ -114,6 +119,10 @@ type Stats struct {
 	Redeliveries int64 // deliver_sm attempts after the first
 	Receipts     int64 // receipts queued
 	Lost         int64 // deliveries given up (attempts exhausted, queue full, permanent error)
+	BindsRefused int64 // binds answered ESME_RALYBND because the account was at MaxBinds
+	Unbinds      int64 // bound sessions the ESME ended with unbind
+	Disconnects  int64 // bound sessions that ended without an unbind from the ESME
+	PeakBinds    int64 // the most sessions one account had bound at once
 }
 
 // Server is a running test SMSC.
@@ -132,6 +141,7 @@ type Server struct {
 	submits atomic.Uint64 // for ThrottleEvery/DropEvery
 
 	bindAttempts, binds, okSubmits, throttled, dropped, deliveries, redeliveries, receipts, lost atomic.Int64
+	bindsRefused, unbinds, disconnects, peakBinds                                                atomic.Int64
 
 	mt   chan mtJob
 	stop chan struct{}
@@ -220,6 +230,7 @@ func (s *Server) Stats() Stats {
 		BindAttempts: s.bindAttempts.Load(), Binds: s.binds.Load(), Submits: s.okSubmits.Load(), Throttled: s.throttled.Load(),
 		Dropped: s.dropped.Load(), Deliveries: s.deliveries.Load(), Redeliveries: s.redeliveries.Load(),
 		Receipts: s.receipts.Load(), Lost: s.lost.Load(),
+		BindsRefused: s.bindsRefused.Load(), Unbinds: s.unbinds.Load(), Disconnects: s.disconnects.Load(), PeakBinds: s.peakBinds.Load(),
 	}
 }
 
@@ -244,6 +255,18 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	return err
+}
+
+// Bound returns how many sessions of account systemID are bound now, of
+// any type (0 for an unknown account).
+func (s *Server) Bound(systemID string) int {
+	a := s.accounts[systemID]
+	if a == nil {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.bound
 }
 
 // DisconnectAll drops every bound connection without unbinding.
@@ -303,6 +326,11 @@ func (s *Server) acceptLoop() {
 			c.flushHeld()
 			if c.acct != nil {
 				c.acct.remove(c)
+				if c.sess().Reason() == smpp.ReasonPeerUnbind {
+					s.unbinds.Add(1)
+				} else {
+					s.disconnects.Add(1)
+				}
 			}
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -381,10 +409,16 @@ func (c *conn) handleBind(q *smpp.Bind, f *Faults) {
 		c.respond(resp)
 		return
 	}
+	acct := c.srv.accounts[q.SystemID]
+	if !acct.reserve() {
+		c.srv.bindsRefused.Add(1)
+		c.respond(&smpp.BindResp{Header: smpp.Header{Status: smpp.StatusAlyBnd, Seq: q.Seq}, Type: q.Type})
+		return
+	}
 	resp.TLVs.Set(smpp.TagSCInterfaceVersion, []byte{smpp.InterfaceVersion})
 	c.sess().MarkBound(q.Type)
 	c.srv.binds.Add(1)
-	c.acct = c.srv.accounts[q.SystemID]
+	c.acct = acct
 	c.respond(resp)
 	if q.Type.CanReceive() {
 		c.acct.add(c)
@@ -571,7 +605,8 @@ type account struct {
 	srv     *Server
 	id      string
 	mu      sync.Mutex
-	binds   []*conn
+	binds   []*conn // bound sessions that can receive
+	bound   int     // bound sessions of any type (the MaxBinds count)
 	rr      int
 	changed chan struct{} // closed and replaced when binds change
 	queue   chan *delivery
@@ -591,9 +626,29 @@ func (a *account) add(c *conn) {
 	a.changed = make(chan struct{})
 }
 
+// reserve counts one more bound session unless the account is at
+// MaxBinds; the check and the count are one step, so concurrent binds
+// cannot overshoot the cap.
+func (a *account) reserve() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if m := a.srv.opts.MaxBinds; m > 0 && a.bound >= m {
+		return false
+	}
+	a.bound++
+	for {
+		peak := a.srv.peakBinds.Load()
+		if int64(a.bound) <= peak || a.srv.peakBinds.CompareAndSwap(peak, int64(a.bound)) {
+			return true
+		}
+	}
+}
+
+// remove forgets a bound session when its connection ends.
 func (a *account) remove(c *conn) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.bound--
 	for i, b := range a.binds {
 		if b == c {
 			a.binds = append(a.binds[:i], a.binds[i+1:]...)

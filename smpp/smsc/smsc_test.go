@@ -234,3 +234,47 @@ func TestReplySegmentsStayOnOneBind(t *testing.T) {
 		t.Errorf("replies not spread: a=%v b=%v", perA, perB)
 	}
 }
+
+// TestMaxBinds checks the per-account bind cap: binds of any type count,
+// the one over the cap gets ESME_RALYBND, and a session that unbinds or
+// drops frees its place (counted as an unbind or a disconnect).
+func TestMaxBinds(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Accounts: map[string]string{"esme": "secret", "other": "pw"}, MaxBinds: 2})
+	bind := func(id, pw string, typ smpp.BindType) (*smpp.Session, error) {
+		s := dial(t, srv.Addr(), nil)
+		_, err := s.Bind(context.Background(), &smpp.Bind{Type: typ, SystemID: id, Password: pw})
+		return s, err
+	}
+	tx, err := bind("esme", "secret", smpp.BindTransmitter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, err := bind("esme", "secret", smpp.BindReceiver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *smpp.StatusError
+	if _, err := bind("esme", "secret", smpp.BindTransceiver); !errors.As(err, &se) || se.Status != smpp.StatusAlyBnd {
+		t.Fatalf("third bind: %v, want ESME_RALYBND", err)
+	}
+	if _, err := bind("other", "pw", smpp.BindTransceiver); err != nil {
+		t.Fatalf("another account has its own cap: %v", err)
+	}
+	if n := srv.Bound("esme"); n != 2 {
+		t.Fatalf("Bound = %d, want 2", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tx.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rx.Abort()
+	waitUntil(t, "both places freed", func() bool { return srv.Bound("esme") == 0 })
+	if _, err := bind("esme", "secret", smpp.BindTransceiver); err != nil {
+		t.Fatalf("bind after the others left: %v", err)
+	}
+	st := srv.Stats()
+	if st.BindsRefused != 1 || st.Unbinds != 1 || st.Disconnects != 1 || st.PeakBinds != 2 {
+		t.Fatalf("stats %+v: want 1 refused, 1 unbind, 1 disconnect, peak 2", st)
+	}
+}
