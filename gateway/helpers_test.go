@@ -80,12 +80,13 @@ func newTestServer(t testing.TB, st *fakeStore, snd *fakeSender, ota *fakeOTA, m
 	opts := ServerOptions{
 		Store: st, Sender: snd, OTA: ota, Registerer: reg,
 		Portals: []Portal{
-			{ID: "p1", DisplayName: "e-taxes", APIKeySHA256: HashAPIKey(key1), CallbackHosts: []string{"portal.example"}, RateLimit: 1000, Burst: 1000},
+			{ID: "p1", DisplayName: "e-taxes", APIKeySHA256: HashAPIKey(key1), CallbackHosts: []string{"portal.example"}, CallbackSecretEnv: "P1_CB", RateLimit: 1000, Burst: 1000},
 			{ID: "p2", DisplayName: "bank", APIKeySHA256: HashAPIKey(key2), Operations: []Operation{OpAuthenticate}, RateLimit: 1, Burst: 2},
 		},
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		UserTimeout: 30 * time.Second,
 		Now:         func() time.Time { return testNow },
+		LookupEnv:   func(k string) (string, bool) { return "p1-callback-secret", k == "P1_CB" },
 	}
 	for _, m := range mod {
 		m(&opts)

@@ -176,7 +176,7 @@ func TestStartLoginSubmitsSealedCommand(t *testing.T) {
 		return [][]byte{{1}}, nil
 	}}
 	s, reg := newTestServer(t, &st.fakeStore, snd, ota)
-	resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("0501234567", "123456", `,"displayText":"Giriş"`))
+	resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("0501234567", "123456", `,"displayText":"Giriş","callbackUrl":"https://portal.example/cb"`))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("status %d %v", resp.StatusCode, m)
 	}
@@ -193,7 +193,8 @@ func TestStartLoginSubmitsSealedCommand(t *testing.T) {
 		gotCmd.TxnID != sess.TxnID || gotCmd.UserTimeout != 30 || gotCmd.HashAlg != "SHA256" {
 		t.Fatalf("command %+v", gotCmd)
 	}
-	if sess.State != StateRunning || len(sess.MessageIDs) != 1 || sess.Portal != "p1" || sess.Phone != "+994501234567" {
+	if sess.State != StateRunning || len(sess.MessageIDs) != 1 || sess.Portal != "p1" || sess.Phone != "+994501234567" ||
+		sess.CallbackURL != "https://portal.example/cb" {
 		t.Fatalf("session %+v", sess)
 	}
 	if got := metricValue(t, reg, "imzagate_sessions_started_total", "operation", "AUTHENTICATE", "portal", "p1"); got != 1 {

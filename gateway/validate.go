@@ -241,6 +241,11 @@ func (p *Portal) checkCallbackURL(raw string) error {
 	if len(raw) > 1024 {
 		return errors.New("longer than 1024 characters")
 	}
+	if len(p.callbackSecret) == 0 {
+		// Unsigned callbacks could be forged by anyone who can reach the
+		// portal: without a secret the portal cannot use them.
+		return errors.New("callbacks are not configured for this portal (no callback secret)")
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" {
 		return errors.New("not an absolute URL")

@@ -96,6 +96,7 @@ func TestStartBadInput(t *testing.T) {
 		{"callback relative", "POST", "/v1/authentications", key1, auth(`"SHA256"}`, `"SHA256","callbackUrl":"/cb"}`), nil, 400, CodeInvalidRequest, "callbackUrl"},
 		{"callback credentials", "POST", "/v1/authentications", key1, auth(`"SHA256"}`, `"SHA256","callbackUrl":"https://u:p@portal.example/cb"}`), nil, 400, CodeInvalidRequest, "callbackUrl"},
 		{"callback without allowlist", "POST", "/v1/authentications", key2, auth(`"SHA256"}`, `"SHA256","callbackUrl":"https://portal.example/cb"}`), nil, 400, CodeInvalidRequest, "callbackUrl"},
+		{"callback fragment", "POST", "/v1/authentications", key1, auth(`"SHA256"}`, `"SHA256","callbackUrl":"https://portal.example/cb#x"}`), nil, 400, CodeInvalidRequest, "callbackUrl"},
 		{"idempotency key bad", "POST", "/v1/authentications", key1, auth(), []string{"Idempotency-Key", "a b"}, 400, CodeInvalidRequest, "Idempotency-Key"},
 		{"sign without certificate", "POST", "/v1/signatures", key1, auth(), nil, 400, CodeInvalidRequest, "certificate"},
 		{"sign type unknown", "POST", "/v1/signatures", key1, sign(`{"type":"royal"}`), nil, 400, CodeInvalidRequest, "certificate.type"},
