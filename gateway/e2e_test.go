@@ -3,15 +3,18 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -53,6 +56,7 @@ const (
 	cardRevoked
 	cardOtherPortal
 	cardWrongOnce
+	cardCallback
 	numCards
 )
 
@@ -120,6 +124,14 @@ type env struct {
 	keys     map[string]string // portal → API key
 	mu       sync.Mutex
 	sigs     map[string]bool // signature values seen, which must never reach the logs
+	cbURL    string
+	cbs      chan callbackHit
+}
+
+// callbackHit is one callback the portal's server received.
+type callbackHit struct {
+	body []byte
+	sig  string
 }
 
 type syncBuffer struct {
@@ -169,6 +181,14 @@ func startEnv(t *testing.T) *env {
 	})
 	// The flaky operator's SMSC never answers a submit: its breaker opens.
 	flaky := smsctest.Start(t, smsc.Options{Accounts: map[string]string{"gw": "secret"}, Faults: smsc.Faults{DropEvery: 1}})
+	e.cbs = make(chan callbackHit, 10)
+	cbSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		e.cbs <- callbackHit{body: b, sig: r.Header.Get(gateway.CallbackSignatureHeader)}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(cbSrv.Close)
+	e.cbURL = cbSrv.URL + "/imza/callback"
 	e.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{srv.Addr}, ""))
 	t.Cleanup(func() { rdb.Close() })
@@ -183,11 +203,14 @@ func startEnv(t *testing.T) *env {
 		},
 		Server: gateway.ServerOptions{
 			Portals: []gateway.Portal{
-				{ID: "p1", DisplayName: "e-taxes", APIKeySHA256: gateway.HashAPIKey(e.keys["p1"]), RateLimit: 1000, Burst: 1000},
+				{ID: "p1", DisplayName: "e-taxes", APIKeySHA256: gateway.HashAPIKey(e.keys["p1"]), RateLimit: 1000, Burst: 1000,
+					CallbackHosts: []string{"127.0.0.1"}, CallbackSecretEnv: "E2E_CALLBACK_SECRET"},
 				{ID: "p2", DisplayName: "bank", APIKeySHA256: gateway.HashAPIKey(e.keys["p2"]), RateLimit: 1000, Burst: 1000},
 				{ID: "slow", DisplayName: "slow", APIKeySHA256: gateway.HashAPIKey(e.keys["slow"]), RateLimit: 0.001, Burst: 1},
 			},
 			UserTimeout: 10 * time.Second, DeliveryGrace: 3 * time.Second,
+			Callbacks: gateway.CallbackOptions{Client: cbSrv.Client(), Backoff: 10 * time.Millisecond},
+			LookupEnv: func(k string) (string, bool) { return "e2e-secret", k == "E2E_CALLBACK_SECRET" },
 		},
 		Logger: logger, Registry: e.registry, ShutdownTimeout: 5 * time.Second,
 	})
@@ -381,6 +404,30 @@ func TestEndToEnd(t *testing.T) {
 			})
 		}
 	})
+	t.Run("callback", func(t *testing.T) {
+		req := e.startReq(cardCallback, "SHA256", map[string]any{"type": "personal"})
+		req["callbackUrl"] = e.cbURL
+		st, m, _ := e.do(t, "p1", "POST", "/v1/signatures", req)
+		if st != 201 {
+			t.Fatalf("%d %v", st, m)
+		}
+		select {
+		case hit := <-e.cbs:
+			var got map[string]any
+			if err := json.Unmarshal(hit.body, &got); err != nil || got["sessionId"] != m["sessionId"] || got["result"] != gateway.ResultOK {
+				t.Fatalf("callback body %s: %v", hit.body, err)
+			}
+			ts, v1, _ := strings.Cut(strings.TrimPrefix(hit.sig, "t="), ",v1=")
+			mac := hmac.New(sha256.New, []byte("e2e-secret"))
+			mac.Write([]byte(ts + "."))
+			mac.Write(hit.body)
+			if want := hex.EncodeToString(mac.Sum(nil)); !hmac.Equal([]byte(v1), []byte(want)) {
+				t.Fatalf("callback signature %q does not verify", hit.sig)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no callback")
+		}
+	})
 	t.Run("start errors", func(t *testing.T) {
 		t.Run("outstanding transaction", func(t *testing.T) {
 			t.Parallel()
@@ -542,6 +589,7 @@ func (e *env) checkMetrics(t *testing.T) {
 		`imzagate_sessions_completed_total{result="SIGNATURE_INVALID"}`: 1,
 		`imzagate_sessions_completed_total{result="DELIVERY_ERROR"}`:    2, // undeliverable + the open breaker
 		`imzagate_ota_errors_total{reason="checksum"}`:                  1,
+		`imzagate_callbacks_sent_total`:                                 1,
 		`imzagate_api_errors_total{code="OUTSTANDING_TRANSACTION"}`:     1,
 		`imzagate_api_errors_total{code="USER_LOCKED"}`:                 1,
 	}
