@@ -21,7 +21,7 @@ type metrics struct {
 
 // knownCommands bounds the command label; anything else is "other".
 var knownCommands = map[string]bool{
-	"evalsha": true, "eval": true, "hgetall": true, "hset": true, "get": true, "del": true,
+	"evalsha": true, "eval": true, "hgetall": true, "hset": true, "get": true, "set": true, "del": true,
 	"scan": true, "ping": true, "subscribe": true, "publish": true, "memory": true,
 	"pipeline": true, "script": true, "hello": true, "client": true, "cluster": true,
 }

@@ -32,6 +32,9 @@ type notifier struct {
 	// subscriptions counts SUBSCRIBE attempts (tests check there is one
 	// per process, not one per waiter).
 	subscriptions atomic.Int64
+	// confirmed counts subscription confirmations, including those after
+	// go-redis reconnected the subscription by itself.
+	confirmed atomic.Int64
 	// live is true while the subscription is confirmed.
 	live atomic.Bool
 }
@@ -135,9 +138,12 @@ func (n *notifier) run() {
 	defer close(n.done)
 	backoff := 50 * time.Millisecond
 	for n.ctx.Err() == nil {
-		err := n.listen()
+		wasLive, err := n.listen()
 		if n.ctx.Err() != nil {
 			return
+		}
+		if wasLive {
+			backoff = 50 * time.Millisecond // a new outage starts with a quick retry
 		}
 		n.s.log.Warn("completion subscription lost; resubscribing", "err", err, "backoff", backoff)
 		select {
@@ -149,8 +155,9 @@ func (n *notifier) run() {
 	}
 }
 
-// listen subscribes and dispatches until the connection fails.
-func (n *notifier) listen() error {
+// listen subscribes and dispatches until the connection fails; wasLive
+// reports whether the subscription was confirmed before that.
+func (n *notifier) listen() (wasLive bool, err error) {
 	n.subscriptions.Add(1)
 	ps := n.s.rdb.Subscribe(n.ctx, CompletionChannel)
 	stop := context.AfterFunc(n.ctx, func() { _ = ps.Close() })
@@ -161,7 +168,8 @@ func (n *notifier) listen() error {
 	}()
 	pinged := false
 	for {
-		msg, err := ps.ReceiveTimeout(n.ctx, pubsubPing)
+		var msg any
+		msg, err = ps.ReceiveTimeout(n.ctx, pubsubPing)
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() && !pinged {
@@ -173,12 +181,14 @@ func (n *notifier) listen() error {
 					continue
 				}
 			}
-			return err
+			return wasLive, err
 		}
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
+				wasLive = true
+				n.confirmed.Add(1)
 				n.live.Store(true)
 				n.wakeAll() // anything published before this point must be re-read
 			}
