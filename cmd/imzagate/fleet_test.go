@@ -200,9 +200,28 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// gateway writes the configuration of one instance and starts it. bindType
-// is transceiver, transmitter or receiver.
+// gateway writes the configuration of one instance, starts it and waits
+// until it is ready. bindType is transceiver, transmitter or receiver. A
+// port found free can be taken before the child binds it (a Redis Cluster
+// node's bus port is its port + 10000), so that case is retried on new ports.
 func (f *fleet) gateway(name, bindType string) *gwProc {
+	t := f.t
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		g := f.launch(name, bindType)
+		err := g.waitReadyErr(30 * time.Second)
+		if err == nil {
+			return g
+		}
+		if attempt < 5 && strings.Contains(g.logs.String(), "address already in use") {
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// launch writes the configuration on fresh ports and starts the child.
+func (f *fleet) launch(name, bindType string) *gwProc {
 	t := f.t
 	t.Helper()
 	httpPort, err := redistest.FreePort()
@@ -344,14 +363,25 @@ func (g *gwProc) readyStatus() int {
 // waitReady waits until /readyz answers 200: Redis reachable and the bind
 // up.
 func (g *gwProc) waitReady(d time.Duration) {
-	t := g.f.t
-	t.Helper()
-	waitFor(t, d, "gateway "+g.name+" ready", func() bool {
+	g.f.t.Helper()
+	if err := g.waitReadyErr(d); err != nil {
+		g.f.t.Fatal(err)
+	}
+}
+
+// waitReadyErr is waitReady returning the failure.
+func (g *gwProc) waitReadyErr(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for g.readyStatus() != http.StatusOK {
 		if g.exited() {
-			t.Fatalf("gateway %s exited: %v\n%s", g.name, g.wait(0), tail(g.logs.String(), 30))
+			return fmt.Errorf("gateway %s exited: %v\n%s", g.name, g.wait(0), tail(g.logs.String(), 30))
 		}
-		return g.readyStatus() == http.StatusOK
-	})
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gateway %s not ready after %v\n%s", g.name, d, tail(g.logs.String(), 30))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }
 
 // metric sums the samples of the series of /metrics whose name is name and

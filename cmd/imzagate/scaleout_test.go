@@ -39,9 +39,6 @@ func TestScaleOutThreeInstances(t *testing.T) {
 			const n = 30
 			f := newFleet(t, fleetOptions{RedisAddrs: tc.redis(t), Cards: n, UserDelay: 50 * time.Millisecond})
 			a, b, c := f.gateway("a", "transmitter"), f.gateway("b", "transceiver"), f.gateway("c", "transmitter")
-			for _, g := range []*gwProc{a, b, c} {
-				g.waitReady(30 * time.Second)
-			}
 			ctx := t.Context()
 			ss := make([]*session, n)
 			var wg sync.WaitGroup
@@ -231,9 +228,6 @@ func TestSentinelFailover(t *testing.T) {
 	f := newFleet(t, fleetOptions{RedisAddrs: set.SentinelAddrs, MasterName: redistest.SentinelMasterName,
 		Cards: cards, UserDelay: 100 * time.Millisecond})
 	gws := []*gwProc{f.gateway("a", "transceiver"), f.gateway("b", "transceiver"), f.gateway("c", "transceiver")}
-	for _, g := range gws {
-		g.waitReady(30 * time.Second)
-	}
 	pool := make([]int, cards)
 	for i := range pool {
 		pool[i] = i
@@ -250,6 +244,7 @@ func TestSentinelFailover(t *testing.T) {
 		addr, err := set.MasterAddr()
 		return err == nil && addr != oldMaster
 	})
+	// Followed: every instance reaches the new master (readyz pings it).
 	for _, g := range gws {
 		g.waitReady(30 * time.Second)
 	}
@@ -321,9 +316,6 @@ func TestProcessFaults(t *testing.T) {
 		SlowFrom: slowFrom, SlowDelay: slowDelay})
 	a, b, c := f.gateway("a", "transceiver"), f.gateway("b", "transceiver"), f.gateway("c", "transceiver")
 	gws := []*gwProc{a, b, c}
-	for _, g := range gws {
-		g.waitReady(30 * time.Second)
-	}
 	if n := f.sm.Bound(fleetAccount); n != fleetBindCap {
 		t.Fatalf("%d binds, want %d", n, fleetBindCap)
 	}
