@@ -87,6 +87,7 @@ func runContract(t *testing.T, be backend) {
 		{"SubscriberInvalid", testSubscriberInvalid},
 		{"ImportExport", testImportExport},
 		{"ImportBadLine", testImportBadLine},
+		{"ImportLaterLineWins", testImportLaterLineWins},
 		{"CheckUserID", testCheckUserID},
 		{"UnknownAndWrongLookAlike", testUnknownAndWrongLookAlike},
 		{"LockoutTiming", testLockoutTiming},
@@ -272,6 +273,34 @@ func testImportExport(t *testing.T, be backend) {
 	}
 	if _, err := e.store.CheckUserID(ctx, phones[42], "000042"); err != nil {
 		t.Fatalf("CheckUserID after export/import: %v", err)
+	}
+}
+
+// Batches are written concurrently, yet a later line for the same phone
+// (here two batches apart, both in flight at once) must win.
+func testImportLaterLineWins(t *testing.T, be backend) {
+	e := newEnv(t, be, nil)
+	ctx := context.Background()
+	dup := newPhone()
+	var in strings.Builder
+	for i := range 2500 {
+		switch i {
+		case 4:
+			in.WriteString(importLine(dup, "111111") + "\n")
+		case 2400:
+			in.WriteString(importLine(dup, "222222") + "\n")
+		default:
+			in.WriteString(importLine(newPhone(), "333333") + "\n")
+		}
+	}
+	if n, err := e.store.ImportSubscribers(ctx, strings.NewReader(in.String()), nil); err != nil || n != 2500 {
+		t.Fatalf("ImportSubscribers = %d, %v", n, err)
+	}
+	if _, err := e.store.CheckUserID(ctx, dup, "222222"); err != nil {
+		t.Fatalf("the later line's User ID: %v; want a match", err)
+	}
+	if _, err := e.store.CheckUserID(ctx, dup, "111111"); !errors.Is(err, ErrBadUserID) {
+		t.Fatalf("the earlier line's User ID: %v; want ErrBadUserID", err)
 	}
 }
 
@@ -794,7 +823,7 @@ func testWaitAcrossInstances(t *testing.T, be backend) {
 func testWaitContextEnd(t *testing.T, be backend) {
 	e := newEnv(t, be, nil)
 	sess := e.start(newPhone())
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	got, err := e.store.Wait(ctx, sess.ID)
 	if !errors.Is(err, context.DeadlineExceeded) || got.ID != sess.ID || got.State != StateRunning {

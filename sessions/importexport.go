@@ -266,29 +266,112 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 			return nil
 		})
 	}
-	var total int
+	var w *importWriter
 	g.Go(func() error {
+		w = &importWriter{s: s, ctx: gctx, progress: progress}
 		for b := range order {
 			select {
 			case <-b.done:
 			case <-gctx.Done():
+				_ = w.drain()
 				return gctx.Err()
 			}
 			if b.err != nil {
+				if err := w.drain(); err != nil {
+					return err
+				}
 				return b.err
 			}
-			if err := s.writeBatch(gctx, b.recs); err != nil {
+			if err := w.send(b.recs); err != nil {
+				_ = w.drain()
 				return err
 			}
-			total += len(b.recs)
-			if progress != nil {
-				progress(total)
-			}
 		}
-		return nil
+		return w.drain()
 	})
 	err := g.Wait()
-	return total, err
+	return w.total, err
+}
+
+// importInFlight is how many batch pipelines may be in flight at once:
+// while Redis applies one, the next is already on the wire.
+const importInFlight = 3
+
+// importWriter sends batches with up to importInFlight pipelines in
+// flight, each on its own connection, and keeps the file's order where it
+// matters: a batch that writes a key an in-flight batch also writes waits
+// for it, so a later line for the same phone always wins. Progress is
+// reported in file order.
+type importWriter struct {
+	s        *Store
+	ctx      context.Context
+	progress func(int)
+	inflight []*importFlight
+	total    int
+}
+
+type importFlight struct {
+	keys map[string]struct{}
+	n    int
+	done chan error
+}
+
+func (w *importWriter) send(recs []importRecord) error {
+	keys := make(map[string]struct{}, len(recs))
+	for _, r := range recs {
+		keys[r.key] = struct{}{}
+	}
+	for _, f := range w.inflight {
+		if overlaps(keys, f.keys) {
+			if err := w.drain(); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for len(w.inflight) >= importInFlight {
+		if err := w.finishOldest(); err != nil {
+			return err
+		}
+	}
+	f := &importFlight{keys: keys, n: len(recs), done: make(chan error, 1)}
+	go func() { f.done <- w.s.writeBatch(w.ctx, recs) }()
+	w.inflight = append(w.inflight, f)
+	return nil
+}
+
+func overlaps(a, b map[string]struct{}) bool {
+	for k := range a {
+		if _, ok := b[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *importWriter) finishOldest() error {
+	f := w.inflight[0]
+	w.inflight = w.inflight[1:]
+	if err := <-f.done; err != nil {
+		return err
+	}
+	w.total += f.n
+	if w.progress != nil {
+		w.progress(w.total)
+	}
+	return nil
+}
+
+// drain waits for every batch in flight and returns the first error; after
+// it no goroutine of the writer is left running.
+func (w *importWriter) drain() error {
+	var first error
+	for len(w.inflight) > 0 {
+		if err := w.finishOldest(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // importBatchTimeouts is the deadline of one import pipeline in units of
