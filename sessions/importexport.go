@@ -201,12 +201,14 @@ func (s *Store) parseBatch(b *importBatch) {
 }
 
 // ImportSubscribers reads subscribers in the bulk format (see above) and
-// writes them with pipelined HSETs, batches of 1000, parsing on every CPU
-// while the previous batch is in flight. Batches are applied in file order.
+// writes them with pipelined SETs in batches of 1000: one parser per CPU,
+// up to three pipelines in flight. A later line for the same phone wins.
 // progress, if not nil, is called after each batch with the number imported
-// so far. It stops at the first bad line, with the line number in the
-// error; the batches before it are stored. Each batch's pipeline has a
-// deadline of four times OpTimeout.
+// so far, in file order. It stops at the first bad line, with the line
+// number in the error; batches before it may be stored, none after it. Each
+// batch's pipeline has a deadline of four times OpTimeout. The reader is
+// read to the end or to the first bad line even when ctx ends, so pass a
+// file, not a stream that can block forever.
 func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress func(n int)) (int, error) {
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	g, gctx := errgroup.WithContext(ctx)
