@@ -206,9 +206,9 @@ func (s *Store) parseBatch(b *importBatch) {
 // progress, if not nil, is called after each batch with the number imported
 // so far, in file order. It stops at the first bad line, with the line
 // number in the error; batches before it may be stored, none after it. Each
-// batch's pipeline has a deadline of four times OpTimeout. The reader is
-// read to the end or to the first bad line even when ctx ends, so pass a
-// file, not a stream that can block forever.
+// batch's pipeline has a deadline of four times OpTimeout. When ctx ends
+// the import stops at the next batch, but a Read that blocks is not
+// interrupted, so pass a file rather than a stream that can stall.
 func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress func(n int)) (int, error) {
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	g, gctx := errgroup.WithContext(ctx)
