@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +89,22 @@ func TestCloseReleasesWaiters(t *testing.T) {
 		t.Fatalf("Wait on a closed store = %v; want ErrUnavailable", err)
 	}
 	_ = s.Close() // idempotent
+}
+
+// An import whose context ends stops at a batch boundary and says why.
+func TestImportStopsOnCancel(t *testing.T) {
+	s := embeddedStore(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var in strings.Builder
+	for range 10_000 {
+		in.WriteString(importLine(newPhone(), "123456") + "\n")
+	}
+	n, err := s.ImportSubscribers(ctx, strings.NewReader(in.String()), func(int) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ImportSubscribers after cancel = %d, %v; want context.Canceled", n, err)
+	}
+	if n < 1000 || n > 4000 || n%1000 != 0 {
+		t.Fatalf("imported %d; want whole batches, the first and at most those already in flight", n)
+	}
 }
