@@ -38,6 +38,14 @@ func registerMetrics(rdb redis.UniversalClient, reg prometheus.Registerer) error
 			Help: "Failed Redis commands by command and kind (timeout, network, redis).",
 		}, []string{"command", "kind"}),
 	}
+	// The store's main commands get their error series at zero up front, so
+	// an alert on the error rate sees 0 rather than no series until the
+	// first failure (whose increase rate() would then miss).
+	for _, cmd := range []string{"evalsha", "hgetall", "pipeline"} {
+		for _, kind := range []string{"timeout", "network", "redis"} {
+			m.errors.WithLabelValues(cmd, kind)
+		}
+	}
 	for _, c := range []prometheus.Collector{m.duration, m.errors, poolCollector{rdb}} {
 		if err := reg.Register(c); err != nil {
 			return err
