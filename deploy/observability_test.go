@@ -218,6 +218,8 @@ func TestMetricsUsedByDashboardAndAlertsAreExported(t *testing.T) {
 		{`imzagate_mo_received_total{kind="reply"}`, 2},
 		{`imzagate_smpp_bind_up{bind="demo-operator-1",operator="demo-operator"}`, 1},
 		{`imzagate_session_stage_seconds_count{stage="end_to_end"}`, 2},
+		// Current at scrape time although nothing has polled /readyz.
+		{`imzagate_ready`, 1},
 	}
 	for _, c := range checks {
 		got, ok := series[c.series]

@@ -267,23 +267,44 @@ func (g *Gateway) Ready(ctx context.Context) error {
 	return nil
 }
 
+// readyCheckTimeout bounds the readiness check done for each scrape.
+const readyCheckTimeout = time.Second
+
+// checkReady runs Ready and records its answer in imzagate_ready.
+func (g *Gateway) checkReady(ctx context.Context) error {
+	err := g.Ready(ctx)
+	if err != nil {
+		g.server.metrics.ready.Set(0)
+	} else {
+		g.server.metrics.ready.Set(1)
+	}
+	return err
+}
+
 // adminHandler serves /metrics, /healthz, /readyz and /debug/pprof/.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.opts.Registry, promhttp.HandlerOpts{Registry: g.opts.Registry}))
+	metrics := promhttp.HandlerFor(g.opts.Registry, promhttp.HandlerOpts{Registry: g.opts.Registry})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		// imzagate_ready must be current at every scrape, not only after
+		// the last probe: a host without probes (systemd) would otherwise
+		// export a stale value and the not-ready alert would lie.
+		ctx, cancel := context.WithTimeout(r.Context(), readyCheckTimeout)
+		_ = g.checkReady(ctx)
+		cancel()
+		metrics.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := g.Ready(r.Context()); err != nil {
-			g.server.metrics.ready.Set(0)
+		if err := g.checkReady(r.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
 			return
 		}
-		g.server.metrics.ready.Set(1)
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
