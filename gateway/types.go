@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/imzagate/imzagate/sessions"
 )
 
 // Operation is what a portal asks of the card.
@@ -17,24 +19,25 @@ const (
 	OpSign Operation = "SIGN"
 )
 
-// Session states.
+// Session states, as the store keeps them.
 const (
-	StateRunning  = "RUNNING"
-	StateComplete = "COMPLETE"
+	StateRunning  = sessions.StateRunning
+	StateComplete = sessions.StateComplete
 )
 
 // Final results of a session (architecture.md, "Portal-facing results").
+// They are the store's codes: a session's result is stored and served as is.
 const (
-	ResultOK               = "OK"
-	ResultUserCancelled    = "USER_CANCELLED"
-	ResultTimeout          = "TIMEOUT"
-	ResultPINBlocked       = "PIN_BLOCKED"
-	ResultCardBlocked      = "CARD_BLOCKED"
-	ResultNoKey            = "NO_KEY"
-	ResultDeliveryError    = "DELIVERY_ERROR"
-	ResultPhoneAbsent      = "PHONE_ABSENT"
-	ResultSIMError         = "SIM_ERROR"
-	ResultSignatureInvalid = "SIGNATURE_INVALID"
+	ResultOK               = sessions.ResultOK
+	ResultUserCancelled    = sessions.ResultUserCancelled
+	ResultTimeout          = sessions.ResultTimeout
+	ResultPINBlocked       = sessions.ResultPINBlocked
+	ResultCardBlocked      = sessions.ResultCardBlocked
+	ResultNoKey            = sessions.ResultNoKey
+	ResultDeliveryError    = sessions.ResultDeliveryError
+	ResultPhoneAbsent      = sessions.ResultPhoneAbsent
+	ResultSIMError         = sessions.ResultSIMError
+	ResultSignatureInvalid = sessions.ResultSignatureInvalid
 )
 
 // allResults lists every final result, for metric pre-registration and tests.
