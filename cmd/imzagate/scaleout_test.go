@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -222,6 +224,7 @@ func checkCounters(t *testing.T, f *fleet, ss []*session) (total int) {
 // What asynchronous replication may lose (a session written just before
 // the kill) may only end as TIMEOUT or not found, never as a wrong result.
 func TestSentinelFailover(t *testing.T) {
+	t.Parallel() // alongside TestSentinelLossyFailover, which mostly waits
 	redistest.RequireBinaries(t, "redis-server", "redis-cli", "redis-sentinel")
 	set := redistest.StartSentinel(t)
 	const cards = 48
@@ -428,4 +431,132 @@ func countOn(ss []*session, name string) int {
 		}
 	}
 	return n
+}
+
+// TestSentinelLossyFailover makes asynchronous replication lose writes on
+// purpose, to show what a portal then sees. Replication is cut (the
+// replica frozen and its link dropped) while session Z, already replicated,
+// completes on the master and session X starts there; then the master dies
+// and the stale replica is promoted. Z's completion is gone: it runs again
+// and ends TIMEOUT. X is unknown: the poll answers not found and the card's
+// reply, redelivered until there is a master, is acknowledged without
+// effect. Neither ends with a wrong result, and both cards accept their next
+// session (their MT counters were not reused).
+func TestSentinelLossyFailover(t *testing.T) {
+	t.Parallel() // mostly waits for Z's timeout: let the other failover test use the time
+	redistest.RequireBinaries(t, "redis-server", "redis-cli", "redis-sentinel")
+	set := redistest.StartSentinel(t)
+	const cardZ, cardX = 2, 3 // cards 2 and 3 take 2 s to answer: Z is still running when replication is cut
+	f := newFleet(t, fleetOptions{RedisAddrs: set.SentinelAddrs, MasterName: redistest.SentinelMasterName,
+		Cards: 4, UserDelay: 50 * time.Millisecond, SlowFrom: 2, SlowDelay: 2 * time.Second})
+	a, b := f.gateway("a", "transceiver"), f.gateway("b", "transceiver")
+	ctx := t.Context()
+	both := func(int) []*gwProc { return []*gwProc{a, b} }
+	run := func(g *gwProc, card int) *session {
+		t.Helper()
+		s := f.startSession(ctx, g, card, false)
+		if s.outcome != "" {
+			t.Fatalf("start card %d: %s %s", card, s.outcome, s.code)
+		}
+		return s
+	}
+	var all []*session
+	for card := range 2 { // warm-up: both instances have worked against this master
+		s := run(a, card)
+		f.poll(ctx, s, time.Now().Add(20*time.Second), both)
+		all = append(all, s)
+	}
+
+	z := run(a, cardZ)
+	offset := replOffset(t, set.Master, "master_repl_offset")
+	waitFor(t, 10*time.Second, "the replica to hold session Z", func() bool {
+		return replOffset(t, set.Replica, "slave_repl_offset") >= offset
+	})
+	if err := set.Replica.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := set.Master.Do("CLIENT", "KILL", "TYPE", "replica"); err != nil {
+		t.Fatal(err)
+	}
+	if st, m, err := f.get(ctx, b, z.id, 5000); err != nil || m["result"] != gateway.ResultOK {
+		t.Fatalf("Z on the master before the failover: %d %v %v", st, m, err)
+	}
+	x := run(b, cardX)
+	if st, m, err := f.get(ctx, a, x.id, 0); err != nil || m["state"] != "RUNNING" {
+		t.Fatalf("X on the master: %d %v %v", st, m, err)
+	}
+	set.Master.Stop()
+	if err := set.Replica.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the stale replica promoted", func() bool {
+		addr, err := set.MasterAddr()
+		return err == nil && addr == set.Replica.Addr
+	})
+	a.waitReady(30 * time.Second)
+	b.waitReady(30 * time.Second)
+
+	// Z: its completion was lost, so it is running again, and its timer
+	// (on a, which started it) ends it as TIMEOUT; never another result.
+	var zState any
+	waitFor(t, 10*time.Second, "Z readable on the new master", func() bool {
+		st, m, err := f.get(ctx, b, z.id, 0)
+		zState = m["state"]
+		return err == nil && st == http.StatusOK
+	})
+	if zState != "RUNNING" {
+		t.Fatalf("Z after the lossy failover is %v: replication was not cut, the test proves nothing", zState)
+	}
+	f.poll(ctx, z, time.Now().Add(30*time.Second), both)
+	if z.outcome != gateway.ResultTimeout {
+		t.Fatalf("Z ended %s, want TIMEOUT", z.outcome)
+	}
+	// X: unknown to the new master; its reply is acknowledged without effect.
+	f.poll(ctx, x, time.Now().Add(10*time.Second), both)
+	if x.outcome != outcomeNotFound {
+		t.Fatalf("X ended %s, want not found", x.outcome)
+	}
+	waitFor(t, 30*time.Second, "X's reply acknowledged without effect", func() bool {
+		return a.mustMetric("imzagate_mo_unmatched_total", `reason="no_session"`)+
+			b.mustMetric("imzagate_mo_unmatched_total", `reason="no_session"`) >= 1
+	})
+	// Both phones work again, with MT counters the cards accept.
+	for _, card := range []int{cardZ, cardX} {
+		s := run(a, card)
+		f.poll(ctx, s, time.Now().Add(20*time.Second), both)
+		if s.outcome != gateway.ResultOK {
+			t.Fatalf("card %d after the failover: %s", card, s.outcome)
+		}
+		all = append(all, s)
+	}
+	for _, card := range []int{cardZ, cardX} {
+		if cs := f.hs.counters(f.records[card].MSISDN); len(cs) != 2 || cs[1] <= cs[0] {
+			t.Fatalf("card %d accepted MT counters %v, want two increasing", card, cs)
+		}
+	}
+	if st := f.sm.Stats(); st.Lost != 0 {
+		t.Fatalf("SMSC gave up %d deliveries", st.Lost)
+	}
+	t.Logf("lossy failover: session Z (completed, completion lost) ended TIMEOUT; session X (start lost) not found, its reply acknowledged without effect; "+
+		"%d other sessions OK, both cards accepted higher MT counters afterwards", len(all))
+}
+
+// replOffset reads a replication offset field from INFO replication.
+func replOffset(t *testing.T, s *redistest.Server, field string) int64 {
+	t.Helper()
+	info, err := s.Do("INFO", "replication")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", field, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("INFO replication of %s has no %s", s.Addr, field)
+	return 0
 }
