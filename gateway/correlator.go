@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -123,11 +122,14 @@ func (s *Server) checkSignature(sub Subscriber, sess Session, mo MO) error {
 		if c.KeyRef != sess.KeyRef {
 			continue
 		}
-		x, err := x509.ParseCertificate(c.DER)
-		if err != nil {
-			return fmt.Errorf("certificate: %w", err)
+		pc := certs.get(c.DER)
+		switch {
+		case pc.err != nil:
+			return fmt.Errorf("certificate: %w", pc.err)
+		case pc.keyErr != nil:
+			return pc.keyErr
 		}
-		return verifySignature(x, mo.SigAlg, sess.Hash, mo.Signature)
+		return verifyWithKey(pc.pub, mo.SigAlg, sess.Hash, mo.Signature)
 	}
 	return errors.New("no certificate for the key reference")
 }

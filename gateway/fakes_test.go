@@ -81,7 +81,7 @@ func (f *fakeStore) RunningByPhone(ctx context.Context, phone string) (Session, 
 	}
 	return f.RunningByPhoneFn(ctx, phone)
 }
-func (f *fakeStore) Wait(ctx context.Context, id string) (Session, error) {
+func (f *fakeStore) Wait(ctx context.Context, id, _ string) (Session, error) {
 	if f.WaitFn == nil {
 		return Session{}, errUnexpected
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -305,11 +304,12 @@ func tp(t time.Time) *time.Time {
 func DescribeCertificate(c Certificate, now time.Time) CertificateInfo {
 	j := CertificateInfo{Type: c.Type, TaxID: c.TaxID, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: certStatus(c, now)}
 	j.RenewalOpen = j.Status == CertActive && c.NotAfter.Sub(now) <= renewalWindow
-	if x, err := x509.ParseCertificate(c.DER); err == nil {
-		j.Subject = subjectString(x)
-		j.SerialNumber = x.SerialNumber.Text(16)
+	pc := certs.get(c.DER)
+	if pc.err == nil {
+		j.Subject = pc.subject
+		j.SerialNumber = pc.serial
 	}
-	j.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
+	j.PEM = pc.pem
 	return j
 }
 
@@ -350,13 +350,21 @@ func (s *Server) sessionView(ctx context.Context, sess Session) sessionJSON {
 		v.Signature = &signatureJSON{Algorithm: sess.SigAlg, Value: base64.StdEncoding.EncodeToString(sess.Signature)}
 		if sub, err := s.store.Subscriber(ctx, sess.Phone); err == nil {
 			now := s.now()
+			if sess.Operation == OpAuthenticate {
+				v.Certificates = make([]CertificateInfo, 0, len(sub.Certificates))
+			}
 			for _, c := range sub.Certificates {
+				var cj CertificateInfo
+				described := false
 				if c.KeyRef == sess.KeyRef {
-					cj := DescribeCertificate(c, now)
+					cj, described = DescribeCertificate(c, now), true
 					v.Certificate = &cj
 				}
 				if sess.Operation == OpAuthenticate {
-					v.Certificates = append(v.Certificates, DescribeCertificate(c, now))
+					if !described {
+						cj = DescribeCertificate(c, now)
+					}
+					v.Certificates = append(v.Certificates, cj)
 				}
 			}
 		}
@@ -389,37 +397,47 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = time.Duration(ms) * time.Millisecond
 	}
-	sess, err := s.store.Get(r.Context(), id)
-	if err == nil && sess.Portal != p.ID {
-		err = ErrNotFound
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if sess.State == StateRunning && wait > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		go func() {
-			select {
-			case <-s.draining:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		got, err := s.store.Wait(ctx, id)
-		cancel()
-		switch {
-		case err == nil:
-			sess = got
-		case ctx.Err() != nil && r.Context().Err() == nil:
-			// The wait ran out: answer with the current state.
-			if cur, err := s.store.Get(r.Context(), id); err == nil {
-				sess = cur
-			}
-		default:
+	if wait == 0 {
+		sess, err := s.store.Get(r.Context(), id)
+		if err == nil && sess.Portal != p.ID {
+			err = ErrNotFound
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		writeJSON(w, http.StatusOK, s.sessionView(r.Context(), sess))
+		return
+	}
+	// A long-poll: the wait's own first read (made after it registered for
+	// the completion notice) answers a session that is already complete
+	// or unknown, so no separate read comes before it.
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	go func() {
+		select {
+		case <-s.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	sess, err := s.store.Wait(ctx, id, p.ID)
+	cancel()
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && r.Context().Err() == nil:
+		// The wait ran out (or the server drains): answer with the current
+		// state (a stage may have been stamped while it waited).
+		if sess, err = s.store.Get(r.Context(), id); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+	if sess.Portal != p.ID {
+		s.writeError(w, r, ErrNotFound)
+		return
 	}
 	writeJSON(w, http.StatusOK, s.sessionView(r.Context(), sess))
 }

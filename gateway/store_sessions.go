@@ -136,8 +136,8 @@ func (a *SessionsStore) RunningByPhone(ctx context.Context, phone string) (Sessi
 }
 
 // Wait implements Store.
-func (a *SessionsStore) Wait(ctx context.Context, id string) (Session, error) {
-	s, err := a.st.Wait(ctx, id)
+func (a *SessionsStore) Wait(ctx context.Context, id, portal string) (Session, error) {
+	s, err := a.st.WaitOwned(ctx, id, portal)
 	return fromSession(s), storeError(err)
 }
 

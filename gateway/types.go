@@ -133,7 +133,11 @@ type Store interface {
 	Get(ctx context.Context, id string) (Session, error)
 	ByTxn(ctx context.Context, txn [8]byte) (Session, error)
 	RunningByPhone(ctx context.Context, phone string) (Session, error)
-	Wait(ctx context.Context, id string) (Session, error)
+	// Wait reads the session and, while it runs, waits for its completion
+	// (or expiry, or ctx). A session whose Portal is not portal reads as
+	// ErrNotFound at once. When ctx ends first it returns the last state
+	// read (zero if none) with ctx's error.
+	Wait(ctx context.Context, id, portal string) (Session, error)
 	NextMTCounter(ctx context.Context, iccid string) (uint64, error)
 	AcceptMOCounter(ctx context.Context, iccid string, counter uint64) error
 	Ping(ctx context.Context) error

@@ -62,6 +62,12 @@ func verifySignature(cert *x509.Certificate, alg string, hash, sig []byte) error
 	if err != nil {
 		return err
 	}
+	return verifyWithKey(pub, alg, hash, sig)
+}
+
+// verifyWithKey is verifySignature with the key already taken from the
+// certificate (the certificate cache keeps it parsed).
+func verifyWithKey(pub any, alg string, hash, sig []byte) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		if alg != SigECDSAP256 || k.Curve != elliptic.P256() || len(sig) != 64 {

@@ -102,6 +102,7 @@ func runContract(t *testing.T, be backend) {
 		{"StartInvalid", testStartInvalid},
 		{"WaitAcrossInstances", testWaitAcrossInstances},
 		{"WaitContextEnd", testWaitContextEnd},
+		{"WaitOwned", testWaitOwned},
 		{"WaitExpiry", testWaitExpiry},
 		{"MTCounter", testMTCounter},
 		{"MOCounter", testMOCounter},
@@ -831,6 +832,36 @@ func testWaitContextEnd(t *testing.T, be backend) {
 	}
 	if e.store.notify.waiting() != 0 {
 		t.Fatal("waiter left registered after Wait returned")
+	}
+}
+
+// WaitOwned answers another portal's session as not found at once, and
+// the owner's completed session at once, each after exactly one read.
+func testWaitOwned(t *testing.T, be backend) {
+	e := newEnv(t, be, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess := e.start(newPhone())
+	start := time.Now()
+	if _, err := e.store.WaitOwned(ctx, sess.ID, "another-portal"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("WaitOwned(other portal) = %v; want ErrNotFound", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("WaitOwned(other portal) took %v; want an answer at once", d)
+	}
+	if _, err := e.store.Complete(ctx, sess.ID, Result{Code: ResultUserCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	e.hook.reset()
+	got, err := e.store.WaitOwned(ctx, sess.ID, sess.Portal)
+	if err != nil || got.ID != sess.ID || got.Result != ResultUserCancelled {
+		t.Fatalf("WaitOwned(completed) = %+v, %v", got, err)
+	}
+	if n := e.hook.n.Load(); n != 1 {
+		t.Fatalf("WaitOwned on a completed session took %d round trips (%s); want 1", n, e.hook.commands())
+	}
+	if e.store.notify.waiting() != 0 {
+		t.Fatal("waiter left registered after WaitOwned returned")
 	}
 }
 

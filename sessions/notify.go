@@ -205,11 +205,24 @@ func (n *notifier) listen() (wasLive bool, err error) {
 // waiter registers before it reads the state, so a completion between the
 // read and the wait is not missed.
 func (s *Store) Wait(ctx context.Context, id string) (Session, error) {
+	return s.WaitOwned(ctx, id, "")
+}
+
+// WaitOwned is Wait for a session the given portal started: a session of
+// another portal reads as ErrNotFound at once, as Get's caller would have
+// answered. It spares a long-poll the Get before the Wait: the first read
+// inside the wait serves as both (an empty portal checks nothing). When
+// the process already has Options.MaxWaiters waiters, a session that is
+// complete is still returned; only a running one gets ErrUnavailable.
+func (s *Store) WaitOwned(ctx context.Context, id, portal string) (Session, error) {
 	if _, err := refFromID(id); err != nil {
 		return Session{}, fmt.Errorf("sessions: wait: %w", ErrNotFound)
 	}
 	ch, err := s.notify.add(id)
 	if err != nil {
+		if sess, gerr := s.Get(ctx, id); gerr == nil && sess.State == StateComplete && (portal == "" || sess.Portal == portal) {
+			return sess, nil
+		}
 		return Session{}, err
 	}
 	defer s.notify.remove(id, ch)
@@ -227,6 +240,9 @@ func (s *Store) Wait(ctx context.Context, id string) (Session, error) {
 				return last, ctx.Err()
 			}
 			return Session{}, err
+		}
+		if portal != "" && sess.Portal != portal {
+			return Session{}, fmt.Errorf("sessions: wait: %w", ErrNotFound)
 		}
 		last = sess
 		if sess.State == StateComplete {

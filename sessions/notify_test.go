@@ -48,6 +48,17 @@ func TestWaitersBounded(t *testing.T) {
 	if _, err := s.Wait(ctx, sess.ID); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("third Wait = %v; want ErrUnavailable", err)
 	}
+	// A complete session needs no waiter: it is answered even at the bound.
+	done := sampleSession(newPhone())
+	if err := s.Start(ctx, done, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Complete(ctx, done.ID, Result{Code: ResultUserCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Wait(ctx, done.ID); err != nil || got.Result != ResultUserCancelled {
+		t.Fatalf("Wait on a complete session at the waiter bound = %+v, %v", got, err)
+	}
 	cancel()
 	for range 2 {
 		if err := <-errs; !errors.Is(err, context.Canceled) {
