@@ -53,6 +53,10 @@ type fleetOptions struct {
 	// sentinels (with MasterName).
 	RedisAddrs []string
 	MasterName string
+	// ProvisionAddr, with MasterName, is the master to write the
+	// subscribers to directly: a Sentinel client in this process would log
+	// through go-redis's global logger into the test output.
+	ProvisionAddr string
 	// Cards in the farm; each card is one phone (one running session).
 	Cards int
 	// UserDelay is how long the simulated user takes to approve.
@@ -102,7 +106,11 @@ func newFleet(t *testing.T, opts fleetOptions) *fleet {
 	f.hs = &countingHandset{farm: farm, accepted: map[string][]uint64{}}
 	f.sm = smsctest.Start(t, smsc.Options{Accounts: map[string]string{fleetAccount: fleetPassword}, Handset: f.hs,
 		MaxBinds: fleetBindCap, MaxAttempts: 1000, RedeliveryDelay: 50 * time.Millisecond, RequestTimeout: 5 * time.Second})
-	rdb := redis.NewUniversalClient(sessions.ClientOptions(opts.RedisAddrs, opts.MasterName))
+	ro := sessions.ClientOptions(opts.RedisAddrs, opts.MasterName)
+	if opts.MasterName != "" {
+		ro = sessions.ClientOptions([]string{opts.ProvisionAddr}, "")
+	}
+	rdb := redis.NewUniversalClient(ro)
 	defer rdb.Close()
 	st, err := sessions.New(rdb, sessions.Options{Pepper: []byte(f.pepper)})
 	if err != nil {
@@ -132,7 +140,9 @@ func newFleet(t *testing.T, opts fleetOptions) *fleet {
 // counter the card accepted (its last accepted counter moved). The card
 // rejects a counter that is not higher than the last one with an error PoR,
 // so a reused counter shows up twice: as a missing entry here and as a
-// SIM_ERROR result.
+// SIM_ERROR result. MT segments are handed over one at a time (the SMSC
+// has several workers) so that each before/after pair sees only its own
+// segment's effect; the farm answers asynchronously, so this costs little.
 type countingHandset struct {
 	farm     *simcard.Farm
 	mu       sync.Mutex
@@ -145,12 +155,12 @@ func (h *countingHandset) HandleMT(msisdn string, ud []byte, reply func([]byte))
 	if !ok {
 		return simcard.ErrUnknownNumber
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	before, _ := c.Counters()
 	err := h.farm.HandleMT(msisdn, ud, reply)
 	if after, _ := c.Counters(); after != before {
-		h.mu.Lock()
 		h.accepted[msisdn] = append(h.accepted[msisdn], after)
-		h.mu.Unlock()
 	}
 	return err
 }
@@ -165,18 +175,17 @@ func (h *countingHandset) counters(msisdn string) []uint64 {
 // gwProc is one gateway child process; it can be killed and started again
 // on the same ports with the same configuration.
 type gwProc struct {
-	name      string
-	f         *fleet
-	cfgPath   string
-	api       string // http://host:port
-	admin     string // http://host:port
-	env       []string
-	mu        sync.Mutex
-	cmd       *exec.Cmd
-	done      chan struct{}
-	exitErr   error
-	logs      *lockedBuffer
-	startings int
+	name    string
+	f       *fleet
+	cfgPath string
+	api     string // http://host:port
+	admin   string // http://host:port
+	env     []string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+	logs    *lockedBuffer
 }
 
 // lockedBuffer collects a child's output; the child writes while tests read.
@@ -290,7 +299,6 @@ func (g *gwProc) start() {
 	done := make(chan struct{})
 	g.mu.Lock()
 	g.cmd, g.done, g.exitErr = cmd, done, nil
-	g.startings++
 	g.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -450,14 +458,12 @@ const (
 
 // session is one session driven by the portal client.
 type session struct {
-	card     int
-	startOn  string
-	id       string
-	code     string // the start problem's code, for outcomeStartFailed
-	outcome  string // a final result (OK, TIMEOUT, ...) or one of the outcome* values
-	started  time.Time
-	finished time.Time
-	polls    int
+	card    int
+	startOn string
+	id      string
+	code    string // the start problem's code, for outcomeStartFailed
+	outcome string // a final result (OK, TIMEOUT, ...) or one of the outcome* values
+	started time.Time
 }
 
 // startSession starts a login for card on g. It returns the session with
@@ -494,20 +500,19 @@ func (f *fleet) startSession(ctx context.Context, g *gwProc, card int, noKeepAli
 // each attempt (the first live one that answers), until deadline.
 func (f *fleet) poll(ctx context.Context, s *session, deadline time.Time, order func(attempt int) []*gwProc) {
 	for attempt := 0; time.Now().Before(deadline) && ctx.Err() == nil; attempt++ {
+		answered := false
 		for _, g := range order(attempt) {
 			st, m, err := f.get(ctx, g, s.id, 3000)
-			s.polls++
 			if err != nil {
 				continue // that instance is gone: ask another
 			}
+			answered = true
 			switch {
 			case st == http.StatusOK && m["state"] == "COMPLETE":
 				s.outcome, _ = m["result"].(string)
-				s.finished = time.Now()
 				return
 			case st == http.StatusNotFound:
 				s.outcome = outcomeNotFound
-				s.finished = time.Now()
 				return
 			case st == http.StatusOK:
 				// Still running: poll again.
@@ -519,6 +524,12 @@ func (f *fleet) poll(ctx context.Context, s *session, deadline time.Time, order 
 				}
 			}
 			break
+		}
+		if !answered { // no instance answered: do not spin
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 	s.outcome = outcomeNoResult

@@ -228,7 +228,7 @@ func TestSentinelFailover(t *testing.T) {
 	redistest.RequireBinaries(t, "redis-server", "redis-cli", "redis-sentinel")
 	set := redistest.StartSentinel(t)
 	const cards = 48
-	f := newFleet(t, fleetOptions{RedisAddrs: set.SentinelAddrs, MasterName: redistest.SentinelMasterName,
+	f := newFleet(t, fleetOptions{RedisAddrs: set.SentinelAddrs, MasterName: redistest.SentinelMasterName, ProvisionAddr: set.Master.Addr,
 		Cards: cards, UserDelay: 100 * time.Millisecond})
 	gws := []*gwProc{f.gateway("a", "transceiver"), f.gateway("b", "transceiver"), f.gateway("c", "transceiver")}
 	pool := make([]int, cards)
@@ -447,7 +447,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 	redistest.RequireBinaries(t, "redis-server", "redis-cli", "redis-sentinel")
 	set := redistest.StartSentinel(t)
 	const cardZ, cardX = 2, 3 // cards 2 and 3 take 2 s to answer: Z is still running when replication is cut
-	f := newFleet(t, fleetOptions{RedisAddrs: set.SentinelAddrs, MasterName: redistest.SentinelMasterName,
+	f := newFleet(t, fleetOptions{RedisAddrs: set.SentinelAddrs, MasterName: redistest.SentinelMasterName, ProvisionAddr: set.Master.Addr,
 		Cards: 4, UserDelay: 50 * time.Millisecond, SlowFrom: 2, SlowDelay: 2 * time.Second})
 	a, b := f.gateway("a", "transceiver"), f.gateway("b", "transceiver")
 	ctx := t.Context()
