@@ -260,10 +260,10 @@ operators:
   - name: azercell
     prefixes: ["99450"]
     binds:
-      - {addr: %q, systemId: %s, passwordEnv: TEST_SMPP_PW, type: %s, window: 10, sourceAddr: "9944000"}
+      - {addr: %q, systemId: %s, systemType: %s, passwordEnv: TEST_SMPP_PW, type: %s, window: 10, sourceAddr: "9944000"}
 portals:
   - {id: p1, displayName: Test, apiKeySHA256: %s, rateLimit: 1000, burst: 1000}
-`, name, httpPort, adminPort, strings.Join(addrs, ", "), masterName, f.sm.Addr(), fleetAccount, bindType,
+`, name, httpPort, adminPort, strings.Join(addrs, ", "), masterName, f.sm.Addr(), fleetAccount, name, bindType,
 		gateway.HashAPIKey(fleetAPIKey))
 	path := filepath.Join(f.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -332,7 +332,14 @@ func TestProcessFaults(t *testing.T) {
 		stop := l.run(t.Context(), 6, 0)
 		l.waitDone(t, 20, 30*time.Second)
 		before := f.sm.Stats()
+		// Freeze b first (SIGSTOP) so that the SMSC's round robin hands it
+		// replies it never answers, then kill it: replies are certainly in
+		// the dead instance's hands. (The bind's system_type is the
+		// instance's name.)
 		l.down.Store(b, true)
+		b.signal(syscall.SIGSTOP)
+		waitFor(t, 10*time.Second, "b to hold a reply", func() bool { return f.sm.PendingReplies(fleetAccount, "b") > 0 })
+		held := f.sm.PendingReplies(fleetAccount, "b")
 		b.kill()
 		l.waitDone(t, 30, 60*time.Second)
 		ss := stop()
@@ -352,8 +359,8 @@ func TestProcessFaults(t *testing.T) {
 			t.Errorf("SMSC %+v: want nothing lost and the killed bind seen as a disconnect", after)
 		}
 		checkCounters(t, f, ss)
-		t.Logf("SIGKILL of b mid-load: %d sessions started, all OK (%d started on b); %d starts cut by the kill; %d redeliveries; outcomes %v",
-			started, countOn(ss, "b"), got[outcomeStartCut], after.Redeliveries-before.Redeliveries, got)
+		t.Logf("SIGKILL of b mid-load, holding %d unacknowledged replies: %d sessions started, all OK (%d started on b); %d starts cut by the kill; %d redeliveries; outcomes %v",
+			held, started, countOn(ss, "b"), got[outcomeStartCut], after.Redeliveries-before.Redeliveries, got)
 	})
 
 	t.Run("restart rebinds within the bind cap", func(t *testing.T) {
@@ -387,13 +394,13 @@ func TestProcessFaults(t *testing.T) {
 		c.signal(syscall.SIGTERM)
 		// Unready (or gone) first; after that no new session starts there.
 		waitFor(t, 10*time.Second, "c to turn unready", func() bool { return c.readyStatus() != http.StatusOK })
-		refused := 0
+		var refused []string
 		for card := loadCards + 1; card <= loadCards+3; card++ {
 			s := f.startSession(ctx, c, card, true)
 			if s.outcome == "" {
 				t.Fatalf("a session started on c while it drains: %s", s.id)
 			}
-			refused++
+			refused = append(refused, s.outcome+" "+s.code)
 		}
 		if err := c.wait(15 * time.Second); err != nil {
 			t.Fatalf("c did not exit cleanly within its bound: %v", err)
@@ -418,7 +425,7 @@ func TestProcessFaults(t *testing.T) {
 		if st := f.sm.Stats(); st.BindsRefused != 0 || f.sm.Bound(fleetAccount) != fleetBindCap {
 			t.Fatalf("c restarted: %d bound, stats %+v", f.sm.Bound(fleetAccount), st)
 		}
-		t.Logf("SIGTERM of c: exited in %v; %d in-flight sessions finished OK on a and b; %d starts refused while draining; bind unbound, then rebound within the cap",
+		t.Logf("SIGTERM of c: exited in %v; %d in-flight sessions finished OK on a and b; starts while draining refused (%q); bind unbound, then rebound within the cap",
 			drained.Round(time.Millisecond), len(inflight), refused)
 	})
 }

@@ -24,7 +24,8 @@
 // Options.MaxBinds caps the bound sessions per account, as an operator's
 // contract does: the bind over the cap is answered ESME_RALYBND, and Bound
 // and Stats (BindsRefused, PeakBinds, Unbinds, Disconnects) let tests check
-// that a fleet of gateways stays within it.
+// that a fleet of gateways stays within it. PendingReplies tells how many
+// handset replies a bind (by system_id and system_type) holds unanswered.
 //
 // Deliveries that cannot be sent yet (no receiver bound) wait in a bounded
 // queue per account. Faults (Options.Faults, or SetFaults at run time):

@@ -269,6 +269,23 @@ func (s *Server) Bound(systemID string) int {
 	return a.bound
 }
 
+// PendingReplies counts the handset replies (MO deliver_sm) sent to the
+// bound sessions of account systemID that bound with systemType and not
+// answered yet: a test can wait until a gateway instance it has frozen
+// holds a reply, then kill it, and know that a reply was in its hands.
+func (s *Server) PendingReplies(systemID, systemType string) int {
+	key := systemID + "\x00" + systemType
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if k := c.bindKey.Load(); k != nil && *k == key {
+			n += int(c.pendingMO.Load())
+		}
+	}
+	return n
+}
+
 // DisconnectAll drops every bound connection without unbinding.
 func (s *Server) DisconnectAll() {
 	s.mu.Lock()
@@ -346,6 +363,9 @@ type conn struct {
 	acct     *account
 	inflight atomic.Int64
 	requests atomic.Int64
+	// bindKey is system_id NUL system_type once bound (PendingReplies).
+	bindKey   atomic.Pointer[string]
+	pendingMO atomic.Int64 // handset replies sent and not answered
 
 	hmu   sync.Mutex
 	held  []smpp.PDU
@@ -419,6 +439,8 @@ func (c *conn) handleBind(q *smpp.Bind, f *Faults) {
 	c.sess().MarkBound(q.Type)
 	c.srv.binds.Add(1)
 	c.acct = acct
+	key := q.SystemID + "\x00" + q.SystemType
+	c.bindKey.Store(&key)
 	c.respond(resp)
 	if q.Type.CanReceive() {
 		c.acct.add(c)
@@ -753,6 +775,10 @@ func (a *account) send(c *conn, d *delivery) {
 		s.redeliveries.Add(1)
 	}
 	p := d.pdu // a fresh copy: Request sets the header
+	if d.grp != nil {
+		c.pendingMO.Add(1)
+		defer c.pendingMO.Add(-1)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	defer cancel()
 	go func() { // end the wait when the server stops

@@ -278,3 +278,43 @@ func TestMaxBinds(t *testing.T) {
 		t.Fatalf("stats %+v: want 1 refused, 1 unbind, 1 disconnect, peak 2", st)
 	}
 }
+
+// oneReply answers every MT with one MO segment.
+type oneReply struct{}
+
+func (oneReply) HandleMT(_ string, _ []byte, reply func([]byte)) error {
+	reply([]byte{0x02, 0x71, 0x00})
+	return nil
+}
+
+// TestPendingReplies: a handset reply sent to a bind that does not answer
+// counts as pending for that bind's system_id and system_type only, and
+// stops counting when the link drops (it is then redelivered).
+func TestPendingReplies(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Handset: oneReply{}, RedeliveryDelay: time.Millisecond})
+	var held atomic.Int32
+	frozen := dial(t, srv.Addr(), func(s *smpp.Session, p smpp.PDU) {
+		if _, ok := p.(*smpp.DeliverSM); ok {
+			held.Add(1) // never answered, like a stopped process
+		}
+	})
+	if _, err := frozen.Bind(context.Background(), &smpp.Bind{Type: smpp.BindTransceiver, SystemID: "esme", Password: "secret", SystemType: "frozen"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := frozen.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: "994500000021", ShortMessage: []byte{1}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the reply held by the frozen bind", func() bool { return srv.PendingReplies("esme", "frozen") == 1 })
+	for _, other := range [][2]string{{"esme", ""}, {"esme", "other"}, {"nobody", "frozen"}} {
+		if n := srv.PendingReplies(other[0], other[1]); n != 0 {
+			t.Errorf("PendingReplies(%q, %q) = %d, want 0", other[0], other[1], n)
+		}
+	}
+	frozen.Abort()
+	waitUntil(t, "nothing pending after the link dropped", func() bool { return srv.PendingReplies("esme", "frozen") == 0 })
+	good := bindReceiver(t, srv.Addr(), nil)
+	waitUntil(t, "the reply redelivered to the other bind", func() bool { return good.count() == 1 })
+	if st := srv.Stats(); st.Redeliveries != 1 || st.Lost != 0 || held.Load() != 1 {
+		t.Errorf("stats %+v, held %d: want one redelivery, nothing lost", st, held.Load())
+	}
+}
