@@ -85,6 +85,23 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 		log.LogAttrs(ctx, slog.LevelWarn, "MO transaction belongs to another phone")
 		return nil
 	}
+	if rc, ok := s.store.(replyCompleter); ok && sess.State == StateRunning {
+		// A reply to a running session completes it whether its counter is
+		// new or already accepted (see below), so the counter and the
+		// completion go to the store together.
+		res := s.replyResult(ctx, log, sub, sess, mo)
+		done, counterErr, err := rc.AcceptMOAndComplete(ctx, sub.ICCID, mo.Counter, sess.ID, res)
+		if err := s.completed(ctx, log, sess, res, done, err); err != nil {
+			return err
+		}
+		if counterErr != nil && !errors.Is(counterErr, ErrReplay) {
+			// The completion is stored but the counter is not: ask for the
+			// MO again, whose second pass stores the counter and finds the
+			// session complete.
+			return counterErr
+		}
+		return nil
+	}
 	if err := s.store.AcceptMOCounter(ctx, sub.ICCID, mo.Counter); err != nil {
 		if !errors.Is(err, ErrReplay) {
 			return err
@@ -104,6 +121,12 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 		s.metrics.moUnmatched.WithLabelValues("late").Inc()
 		return nil
 	}
+	return s.completeLocal(ctx, log, sess, s.replyResult(ctx, log, sub, sess, mo))
+}
+
+// replyResult is the result a reply gives its session: the card's status,
+// and for OK the signature, which must verify against the certificate.
+func (s *Server) replyResult(ctx context.Context, log *slog.Logger, sub Subscriber, sess Session, mo MO) Result {
 	res := Result{Result: resultForStatus(mo.Status), Completed: s.now()}
 	if res.Result == ResultOK {
 		res.SigAlg = mo.SigAlg
@@ -113,7 +136,7 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 			res = Result{Result: ResultSignatureInvalid, Completed: res.Completed}
 		}
 	}
-	return s.completeLocal(ctx, log, sess, res)
+	return res
 }
 
 // checkSignature verifies the reply against the certificate of the session's key reference.

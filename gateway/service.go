@@ -106,23 +106,39 @@ func randomID(n int) string {
 // check (with lockout), certificate policy, the session in the store (one per
 // phone), the OTA command sealed with a fresh counter, and the submit.
 func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, in startInput, idemKey string) (Session, error) {
-	sub, err := s.store.CheckUserID(ctx, in.Phone, in.UserID)
-	if err != nil {
-		return Session{}, err
-	}
-	now := s.now()
-	cert, err := pickCertificate(sub, in, now)
-	if err != nil {
-		return Session{}, err
-	}
+	var sess Session
+	var cert Certificate
 	ttl := s.userTimeout + s.grace
-	sess := Session{
-		Portal: p.ID, Operation: in.Operation, Phone: in.Phone, ICCID: sub.ICCID,
-		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashType,
-		VerificationCode: formatCode(VerificationCode(in.Hash)),
-		State:            StateRunning, CallbackURL: in.CallbackURL, IdempotencyKey: idemKey,
+	// build applies the certificate policy to the subscriber whose User ID
+	// matched and lays out the session.
+	build := func(sub Subscriber) (*Session, time.Duration, error) {
+		var err error
+		if cert, err = pickCertificate(sub, in, s.now()); err != nil {
+			return nil, 0, err
+		}
+		sess = Session{
+			Portal: p.ID, Operation: in.Operation, Phone: in.Phone, ICCID: sub.ICCID,
+			KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashType,
+			VerificationCode: formatCode(VerificationCode(in.Hash)),
+			State:            StateRunning, CallbackURL: in.CallbackURL, IdempotencyKey: idemKey,
+		}
+		return &sess, ttl, nil
 	}
-	if err := s.store.Start(ctx, &sess, ttl); err != nil {
+	var sub Subscriber
+	var counter uint64
+	var err error
+	if cs, ok := s.store.(checkStarter); ok {
+		// User ID check, start and MT counter in two round trips.
+		sub, counter, err = cs.CheckAndStart(ctx, in.Phone, in.UserID, build)
+	} else {
+		if sub, err = s.store.CheckUserID(ctx, in.Phone, in.UserID); err == nil {
+			var sp *Session
+			if sp, _, err = build(sub); err == nil {
+				err = s.store.Start(ctx, sp, ttl)
+			}
+		}
+	}
+	if err != nil {
 		if errors.Is(err, ErrDuplicate) && sess.ID != "" && sess.Portal == p.ID {
 			// The same Idempotency-Key within its window: the earlier session, no second SMS.
 			return sess, nil
@@ -140,9 +156,10 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 		s.completeLocal(context.WithoutCancel(ctx), log, sess, Result{Result: ResultDeliveryError, Completed: s.now()})
 		return Session{}, err
 	}
-	counter, err := s.store.NextMTCounter(ctx, sub.ICCID)
-	if err != nil {
-		return fail(err)
+	if counter == 0 {
+		if counter, err = s.store.NextMTCounter(ctx, sub.ICCID); err != nil {
+			return fail(err)
+		}
 	}
 	var ref [1]byte
 	_, _ = rand.Read(ref[:])
@@ -224,6 +241,13 @@ func (s *Server) disarm(id string) {
 // metrics and schedules the callback. It returns the store's error.
 func (s *Server) completeLocal(ctx context.Context, log *slog.Logger, sess Session, res Result) error {
 	done, err := s.store.Complete(ctx, sess.ID, res)
+	return s.completed(ctx, log, sess, res, done, err)
+}
+
+// completed finishes completeLocal after the store's Complete answered
+// (done, err): metrics, the log line and the callback when this call
+// completed the session.
+func (s *Server) completed(ctx context.Context, log *slog.Logger, sess Session, res Result, done Session, err error) error {
 	if err != nil {
 		if errors.Is(err, ErrDuplicate) || errors.Is(err, ErrNotFound) {
 			return nil

@@ -17,7 +17,11 @@ type SessionsStore struct {
 	rdb redis.UniversalClient
 }
 
-var _ Store = (*SessionsStore)(nil)
+var (
+	_ Store          = (*SessionsStore)(nil)
+	_ checkStarter   = (*SessionsStore)(nil)
+	_ replyCompleter = (*SessionsStore)(nil)
+)
 
 // NewSessionsStore wraps a sessions store and the client it uses (for Ping).
 func NewSessionsStore(st *sessions.Store, rdb redis.UniversalClient) *SessionsStore {
@@ -99,6 +103,33 @@ func (a *SessionsStore) Start(ctx context.Context, s *Session, ttl time.Duration
 		*s = fromSession(ss)
 	}
 	return storeError(err)
+}
+
+// CheckAndStart does CheckUserID, Start and NextMTCounter in two round
+// trips (see sessions.Store.CheckAndStart).
+func (a *SessionsStore) CheckAndStart(ctx context.Context, phone, userID string,
+	build func(Subscriber) (*Session, time.Duration, error)) (Subscriber, uint64, error) {
+	var gs *Session
+	var ss sessions.Session
+	sub, counter, err := a.st.CheckAndStart(ctx, phone, userID, func(sub sessions.Subscriber) (*sessions.Session, time.Duration, error) {
+		s, ttl, err := build(fromSubscriber(sub))
+		if err != nil {
+			return nil, 0, err // the certificate policy's *Error passes through storeError unchanged
+		}
+		gs, ss = s, toSession(s)
+		return &ss, ttl, nil
+	})
+	if gs != nil && (err == nil || errors.Is(err, sessions.ErrDuplicate)) {
+		*gs = fromSession(ss)
+	}
+	return fromSubscriber(sub), counter, storeError(err)
+}
+
+// AcceptMOAndComplete does AcceptMOCounter and Complete in one round trip
+// (see sessions.Store.AcceptMOAndComplete).
+func (a *SessionsStore) AcceptMOAndComplete(ctx context.Context, iccid string, counter uint64, id string, res Result) (Session, error, error) {
+	s, cerr, err := a.st.AcceptMOAndComplete(ctx, iccid, counter, id, sessions.Result{Code: res.Result, SigAlg: res.SigAlg, Signature: res.Signature})
+	return fromSession(s), storeError(cerr), storeError(err)
 }
 
 // MarkSubmitted implements Store.

@@ -143,6 +143,23 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// checkStarter is a Store that does CheckUserID, Start and NextMTCounter
+// in fewer round trips (SessionsStore does). build returns the session to
+// start for the subscriber whose User ID matched, or the error to answer;
+// counter is 0 when it was not drawn with the start (the caller then calls
+// NextMTCounter). Errors are those of CheckUserID, build and Start.
+type checkStarter interface {
+	CheckAndStart(ctx context.Context, phone, userID string,
+		build func(Subscriber) (*Session, time.Duration, error)) (sub Subscriber, counter uint64, err error)
+}
+
+// replyCompleter is a Store that does AcceptMOCounter and Complete for a
+// running session in one round trip (SessionsStore does). counterErr is
+// AcceptMOCounter's verdict; the session and err are Complete's.
+type replyCompleter interface {
+	AcceptMOAndComplete(ctx context.Context, iccid string, counter uint64, id string, res Result) (done Session, counterErr, err error)
+}
+
 // Sender hands OTA segments to the user's operator (package smpp).
 // msisdn is E.164 digits without '+'.
 type Sender interface {

@@ -107,6 +107,8 @@ func runContract(t *testing.T, be backend) {
 		{"MTCounter", testMTCounter},
 		{"MOCounter", testMOCounter},
 		{"RoundTrips", testRoundTrips},
+		{"CheckAndStart", testCheckAndStart},
+		{"AcceptMOAndComplete", testAcceptMOAndComplete},
 		{"KeyNames", testKeyNames},
 		{"MemoryPerSession", testMemoryPerSession},
 	}

@@ -338,44 +338,59 @@ func (s *Store) Start(ctx context.Context, sess *Session, ttl time.Duration) err
 	defer cancel()
 	now := s.opts.Now()
 	for range 3 { // a fresh ID or txn id collides with probability ~2^-50
-		id, txn := newIDs(ref)
-		next := *sess
-		next.ID, next.TxnID, next.State = id, txn, StateRunning
-		next.Accepted = fromMS(ms(now))
-		next.ExpiresAt = fromMS(ms(now.Add(ttl)))
-		keys := []string{ref.sessionKey(id), ref.runKey(), txnKey(txn)}
-		if sess.IdempotencyKey != "" {
-			keys = append(keys, ref.idemKey(b32.EncodeToString(mac(s.kIdem, sess.Portal, sess.IdempotencyKey)[:phoneHashLen])))
-		}
-		exp := ms(next.ExpiresAt)
-		args := append([]any{
-			ms(now), id, id + "|" + strconv.FormatInt(exp, 10), durMS(ttl),
-			durMS(ttl + s.opts.Retention), durMS(s.opts.IdempotencyTTL),
-		}, encodeSession(&next)...)
+		next, keys, args := s.startCall(sess, ttl, ref, now)
 		res, err := scriptStart.Run(ctx, s.rdb, keys, args...).StringSlice()
 		if err != nil {
 			return storeErr("start", err)
 		}
-		switch {
-		case len(res) == 1 && res[0] == "ok":
-			*sess = next
-			return nil
-		case len(res) == 1 && res[0] == "busy":
-			return fmt.Errorf("sessions: start: %w", ErrOutstanding)
-		case len(res) == 2 && res[0] == "idem":
-			prev, err := s.Get(ctx, res[1])
-			if err != nil {
-				return err
-			}
-			*sess = prev
-			return fmt.Errorf("sessions: start: idempotent replay: %w", ErrDuplicate)
-		case len(res) == 1 && res[0] == "collision":
-			continue
-		default:
-			return storeErr("start", errScriptReply)
+		if retry, err := s.startReply(ctx, sess, &next, res); !retry {
+			return err
 		}
 	}
 	return storeErr("start", errors.New("id collisions"))
+}
+
+// startCall draws fresh ids and lays out one run of scriptStart for a
+// validated sess: the session it would store, its KEYS and ARGV.
+func (s *Store) startCall(sess *Session, ttl time.Duration, ref phoneRef, now time.Time) (Session, []string, []any) {
+	id, txn := newIDs(ref)
+	next := *sess
+	next.ID, next.TxnID, next.State = id, txn, StateRunning
+	next.Accepted = fromMS(ms(now))
+	next.ExpiresAt = fromMS(ms(now.Add(ttl)))
+	keys := []string{ref.sessionKey(id), ref.runKey(), txnKey(txn)}
+	if sess.IdempotencyKey != "" {
+		keys = append(keys, ref.idemKey(b32.EncodeToString(mac(s.kIdem, sess.Portal, sess.IdempotencyKey)[:phoneHashLen])))
+	}
+	exp := ms(next.ExpiresAt)
+	args := append([]any{
+		ms(now), id, id + "|" + strconv.FormatInt(exp, 10), durMS(ttl),
+		durMS(ttl + s.opts.Retention), durMS(s.opts.IdempotencyTTL),
+	}, encodeSession(&next)...)
+	return next, keys, args
+}
+
+// startReply applies scriptStart's reply res for the attempt that would
+// have stored next; retry reports an id collision (draw new ids and run
+// again).
+func (s *Store) startReply(ctx context.Context, sess, next *Session, res []string) (retry bool, err error) {
+	switch {
+	case len(res) == 1 && res[0] == "ok":
+		*sess = *next
+		return false, nil
+	case len(res) == 1 && res[0] == "busy":
+		return false, fmt.Errorf("sessions: start: %w", ErrOutstanding)
+	case len(res) == 2 && res[0] == "idem":
+		prev, err := s.Get(ctx, res[1])
+		if err != nil {
+			return false, err
+		}
+		*sess = prev
+		return false, fmt.Errorf("sessions: start: idempotent replay: %w", ErrDuplicate)
+	case len(res) == 1 && res[0] == "collision":
+		return true, nil
+	}
+	return false, storeErr("start", errScriptReply)
 }
 
 // markReply maps scriptMark's reply.
@@ -449,18 +464,31 @@ func (s *Store) Complete(ctx context.Context, id string, res Result) (Session, e
 	if err != nil {
 		return Session{}, err
 	}
-	switch {
-	case !validResultCode(res.Code):
-		return Session{}, invalidf("result code %q", res.Code)
-	case len(res.Signature) > MaxSignatureLen:
-		return Session{}, invalidf("signature: %d octets, max %d", len(res.Signature), MaxSignatureLen)
-	case len(res.SigAlg) > MaxAlgLen || !printable(res.SigAlg, false):
-		return Session{}, invalidf("signature algorithm: up to %d printable characters", MaxAlgLen)
+	now := s.opts.Now()
+	args, err := completeArgs(id, res, now, s.opts.Retention)
+	if err != nil {
+		return Session{}, err
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	now := s.opts.Now()
-	args := []any{ms(now), id, durMS(s.opts.Retention), CompletionChannel,
+	reply, err := scriptComplete.Run(ctx, s.rdb, []string{ref.sessionKey(id), ref.runKey()}, args...).Slice()
+	if err != nil {
+		return Session{}, storeErr("complete", err)
+	}
+	return s.completeReply(id, res, reply, now)
+}
+
+// completeArgs checks res and lays out scriptComplete's ARGV.
+func completeArgs(id string, res Result, now time.Time, retention time.Duration) ([]any, error) {
+	switch {
+	case !validResultCode(res.Code):
+		return nil, invalidf("result code %q", res.Code)
+	case len(res.Signature) > MaxSignatureLen:
+		return nil, invalidf("signature: %d octets, max %d", len(res.Signature), MaxSignatureLen)
+	case len(res.SigAlg) > MaxAlgLen || !printable(res.SigAlg, false):
+		return nil, invalidf("signature algorithm: up to %d printable characters", MaxAlgLen)
+	}
+	args := []any{ms(now), id, durMS(retention), CompletionChannel,
 		sState, stComplete, sResult, res.Code, sComplete, ms(now)}
 	if res.SigAlg != "" {
 		args = append(args, sSigAlg, res.SigAlg)
@@ -468,10 +496,11 @@ func (s *Store) Complete(ctx context.Context, id string, res Result) (Session, e
 	if len(res.Signature) > 0 {
 		args = append(args, sSig, res.Signature)
 	}
-	reply, err := scriptComplete.Run(ctx, s.rdb, []string{ref.sessionKey(id), ref.runKey()}, args...).Slice()
-	if err != nil {
-		return Session{}, storeErr("complete", err)
-	}
+	return args, nil
+}
+
+// completeReply maps scriptComplete's reply (run at now).
+func (s *Store) completeReply(id string, res Result, reply []any, now time.Time) (Session, error) {
 	if len(reply) == 1 && reply[0] == "nf" {
 		return Session{}, fmt.Errorf("sessions: complete: %w", ErrNotFound)
 	}

@@ -246,35 +246,15 @@ func (s *Store) CheckUserID(ctx context.Context, phone, userID string) (Subscrib
 		return Subscriber{}, err
 	}
 	ref := s.phone(phone)
-	want := s.userIDMAC(phone, userID)
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	now := strconv.FormatInt(ms(s.opts.Now()), 10)
-	keys := []string{ref.subscriberKey(), ref.failKey()}
-	args := []any{now, durMS(s.opts.LockoutWindow), s.opts.LockoutAttempts, durMS(s.opts.LockoutDuration),
-		durMS(s.opts.LockoutWindow + s.opts.LockoutDuration)}
+	keys, args := s.attemptCall(ref)
 	res, err := scriptAttempt.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return Subscriber{}, storeErr("check user id", err)
 	}
-	if len(res) != 2 {
-		return Subscriber{}, storeErr("check user id", errScriptReply)
-	}
-	if res[0] == "locked" {
-		until, _ := strconv.ParseInt(toString(res[1]), 10, 64)
-		retry := time.Duration(until-ms(s.opts.Now())) * time.Millisecond
-		s.log.Info("user id check refused: phone locked", "msisdn_hash", ref.hash)
-		return Subscriber{}, &LockedError{RetryAfter: max(retry, time.Second)}
-	}
-	// An unknown phone compares against a value no HMAC equals in practice,
-	// with the same cost as a wrong User ID.
-	stored := toString(res[1])
-	if len(stored) != len(want) {
-		stored = string(make([]byte, len(want)))
-	}
-	if subtle.ConstantTimeCompare([]byte(stored), want) != 1 {
-		s.log.Info("user id check failed", "msisdn_hash", ref.hash)
-		return Subscriber{}, ErrBadUserID
+	if err := s.judgeAttempt(ref, res, s.userIDMAC(phone, userID)); err != nil {
+		return Subscriber{}, err
 	}
 	rec, err := scriptAttemptOK.Run(ctx, s.rdb, keys, args...).Text()
 	if errors.Is(err, redis.Nil) { // deleted between the two calls
@@ -285,6 +265,41 @@ func (s *Store) CheckUserID(ctx context.Context, phone, userID string) (Subscrib
 	}
 	sub, _, err := decodeSubscriber([]byte(rec))
 	return sub, err
+}
+
+// attemptCall lays out the KEYS and ARGV shared by scriptAttempt and
+// scriptAttemptOK for one User ID check (the same now-ms in both, so the
+// second removes exactly the entry the first pushed).
+func (s *Store) attemptCall(ref phoneRef) ([]string, []any) {
+	now := strconv.FormatInt(ms(s.opts.Now()), 10)
+	return []string{ref.subscriberKey(), ref.failKey()},
+		[]any{now, durMS(s.opts.LockoutWindow), s.opts.LockoutAttempts, durMS(s.opts.LockoutDuration),
+			durMS(s.opts.LockoutWindow + s.opts.LockoutDuration)}
+}
+
+// judgeAttempt reads scriptAttempt's reply: nil when the stored HMAC
+// equals want, a *LockedError or ErrBadUserID otherwise.
+func (s *Store) judgeAttempt(ref phoneRef, res []any, want []byte) error {
+	if len(res) != 2 {
+		return storeErr("check user id", errScriptReply)
+	}
+	if res[0] == "locked" {
+		until, _ := strconv.ParseInt(toString(res[1]), 10, 64)
+		retry := time.Duration(until-ms(s.opts.Now())) * time.Millisecond
+		s.log.Info("user id check refused: phone locked", "msisdn_hash", ref.hash)
+		return &LockedError{RetryAfter: max(retry, time.Second)}
+	}
+	// An unknown phone compares against a value no HMAC equals in practice,
+	// with the same cost as a wrong User ID.
+	stored := toString(res[1])
+	if len(stored) != len(want) {
+		stored = string(make([]byte, len(want)))
+	}
+	if subtle.ConstantTimeCompare([]byte(stored), want) != 1 {
+		s.log.Info("user id check failed", "msisdn_hash", ref.hash)
+		return ErrBadUserID
+	}
+	return nil
 }
 
 func toString(v any) string {
