@@ -85,6 +85,9 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 		log.LogAttrs(ctx, slog.LevelWarn, "MO transaction belongs to another phone")
 		return nil
 	}
+	if sess.State == StateRunning && sess.Submitted.IsZero() {
+		s.awaitSubmit(ctx, sess.ID)
+	}
 	if rc, ok := s.store.(replyCompleter); ok && sess.State == StateRunning {
 		// A reply to a running session completes it whether its counter is
 		// new or already accepted (see below), so the counter and the

@@ -42,6 +42,11 @@ type Options struct {
 	Pepper []byte
 	// Operators are the SMPP binds by operator.
 	Operators []smpp.Operator
+	// InboundWorkers is the number of goroutines per SMPP bind that handle
+	// MOs and receipts (each waits on Redis, so more of them keep a busy
+	// bind's replies from queueing behind one another); 0 means smpp's
+	// default of 4, at most 256.
+	InboundWorkers int
 	// MasterKeys derive each card's OTA keys.
 	MasterKeys applet.MasterKeys
 
@@ -57,6 +62,9 @@ type Options struct {
 	// ShutdownTimeout bounds a graceful stop (default 20 s).
 	ShutdownTimeout time.Duration
 }
+
+// maxInboundWorkers bounds Options.InboundWorkers (goroutines per bind).
+const maxInboundWorkers = 256
 
 // Gateway is a running gateway. Tests start it in-process on :0.
 type Gateway struct {
@@ -84,6 +92,9 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	if len(opts.Operators) == 0 {
 		return nil, errors.New("gateway: at least one operator is required")
+	}
+	if opts.InboundWorkers < 0 || opts.InboundWorkers > maxInboundWorkers {
+		return nil, fmt.Errorf("gateway: InboundWorkers %d outside 0..%d", opts.InboundWorkers, maxInboundWorkers)
 	}
 	if opts.HTTPAddr == "" {
 		opts.HTTPAddr = "127.0.0.1:8080"
@@ -113,6 +124,7 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	handler := &SMPPHandler{}
 	g.pool, err = smpp.NewPool(smpp.PoolOptions{
 		Operators: opts.Operators, Handler: handler, Logger: opts.Logger.With("component", "smpp"), Registerer: opts.Registry,
+		InboundWorkers: opts.InboundWorkers,
 	})
 	if err != nil {
 		g.store.Close()

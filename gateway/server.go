@@ -86,6 +86,10 @@ type Server struct {
 	draining       chan struct{}
 	timersMu       sync.Mutex
 	timers         map[string]*time.Timer
+	// submitting holds, per session this instance is submitting, a channel
+	// closed once the submit is recorded (MarkSubmitted answered), so a
+	// reply racing it completes the session only after its stamp is stored.
+	submitting map[string]chan struct{}
 	closed         bool
 	background     sync.WaitGroup
 	backgroundStop context.CancelFunc
@@ -106,7 +110,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		byID: map[string]*Portal{}, log: opts.Logger, logKey: opts.LogKey, now: opts.Now,
 		userTimeout: opts.UserTimeout, grace: opts.DeliveryGrace,
 		maxPoll: opts.MaxLongPoll, demoSubs: opts.DemoSubscribers, fallback: opts.Fallback,
-		timers: map[string]*time.Timer{}, draining: make(chan struct{}),
+		timers: map[string]*time.Timer{}, submitting: map[string]chan struct{}{}, draining: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -161,6 +161,7 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 			return fail(err)
 		}
 	}
+	defer s.beginSubmit(id)()
 	var ref [1]byte
 	_, _ = rand.Read(ref[:])
 	cmd := &Command{
@@ -196,6 +197,49 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 	}
 	s.armTimeout(sess, log)
 	return sess, nil
+}
+
+// beginSubmit registers a submit in progress for session id; the returned
+// func (called once MarkSubmitted answered, or the submit failed) releases
+// every reply waiting in awaitSubmit.
+func (s *Server) beginSubmit(id string) (end func()) {
+	ch := make(chan struct{})
+	s.timersMu.Lock()
+	s.submitting[id] = ch
+	s.timersMu.Unlock()
+	return func() {
+		s.timersMu.Lock()
+		delete(s.submitting, id)
+		s.timersMu.Unlock()
+		close(ch)
+	}
+}
+
+// maxSubmitWait bounds how long a reply waits for its session's submit to
+// be recorded. The submit itself has already been answered (the card got
+// the SMS), so only the MarkSubmitted round trip is left.
+const maxSubmitWait = 2 * time.Second
+
+// awaitSubmit waits, when this instance is still recording the submit of
+// session id, until it is recorded: a reply can outrun the MarkSubmitted
+// that follows the SMSC's answer, and completing first would leave the
+// session without its submitted stamp. Another instance's submit cannot be
+// waited for; MarkSubmitted then still stores the stamp on the completed
+// record.
+func (s *Server) awaitSubmit(ctx context.Context, id string) {
+	s.timersMu.Lock()
+	ch := s.submitting[id]
+	s.timersMu.Unlock()
+	if ch == nil {
+		return
+	}
+	t := time.NewTimer(maxSubmitWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // armTimeout completes the session as TIMEOUT just before it expires in the

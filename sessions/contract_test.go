@@ -103,6 +103,7 @@ func runContract(t *testing.T, be backend) {
 		{"WaitAcrossInstances", testWaitAcrossInstances},
 		{"WaitContextEnd", testWaitContextEnd},
 		{"WaitOwned", testWaitOwned},
+		{"SubmittedAfterCompletion", testSubmittedAfterCompletion},
 		{"WaitExpiry", testWaitExpiry},
 		{"MTCounter", testMTCounter},
 		{"MOCounter", testMOCounter},
@@ -834,6 +835,40 @@ func testWaitContextEnd(t *testing.T, be backend) {
 	}
 	if e.store.notify.waiting() != 0 {
 		t.Fatal("waiter left registered after Wait returned")
+	}
+}
+
+// A reply that completes the session before its submit is recorded does
+// not lose the submitted stamp: MarkSubmitted still stores it (once) and
+// reports ErrDuplicate; a late receipt's stamp is not added.
+func testSubmittedAfterCompletion(t *testing.T, be backend) {
+	e := newEnv(t, be, nil)
+	ctx := context.Background()
+	sess := e.start(newPhone())
+	if _, err := e.store.Complete(ctx, sess.ID, Result{Code: ResultOK, SigAlg: "ED25519", Signature: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	at := e.clock.Now().Add(-time.Millisecond)
+	steps := []struct {
+		name string
+		call func() error
+	}{
+		{"submit after completion", func() error { return e.store.MarkSubmitted(ctx, sess.ID, []string{"m1", "m2"}, at) }},
+		{"second submit", func() error { return e.store.MarkSubmitted(ctx, sess.ID, []string{"x"}, at.Add(time.Second)) }},
+		{"receipt after completion", func() error { return e.store.MarkDelivered(ctx, sess.ID, at.Add(time.Second)) }},
+	}
+	for _, st := range steps {
+		if err := st.call(); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("%s = %v; want ErrDuplicate", st.name, err)
+		}
+	}
+	got, err := e.store.Get(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != StateComplete || got.Result != ResultOK || !got.Submitted.Equal(at.Truncate(time.Millisecond)) ||
+		!reflect.DeepEqual(got.MessageIDs, []string{"m1", "m2"}) || !got.Delivered.IsZero() {
+		t.Fatalf("after a late submit: %+v", got)
 	}
 }
 

@@ -111,15 +111,20 @@ return {'ok'}
 var scriptStart = redis.NewScript(srcStart)
 
 // scriptMark records a stage (submitted, delivered) of a running session
-// once. KEYS: session. ARGV: now-ms, the stage's field, field/value pairs.
-// Replies: 'ok', 'nf', 'done' (complete), 'exp' (expired), 'dup' (stage set).
+// once. KEYS: session. ARGV: now-ms, the stage's field, '1' to record the
+// stage on a complete session that lacks it (still replying 'done'), then
+// field/value pairs. Replies: 'ok', 'nf', 'done' (complete), 'exp'
+// (expired), 'dup' (stage set).
 const srcMark = `
 local h = redis.call('HMGET', KEYS[1], 'st', 'ex', ARGV[2])
 if not h[1] then return 'nf' end
-if h[1] == 'C' then return 'done' end
+if h[1] == 'C' then
+  if ARGV[3] == '1' and not h[3] then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+  return 'done'
+end
 if tonumber(h[2]) <= tonumber(ARGV[1]) then return 'exp' end
 if h[3] then return 'dup' end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 return 'ok'
 `
 

@@ -412,7 +412,11 @@ func markReply(op, r string) error {
 
 // MarkSubmitted records, once, that the MT segments were accepted by the
 // SMSC with these message ids. A second call, or one after completion,
-// returns ErrDuplicate; after expiry ErrExpired.
+// returns ErrDuplicate; after expiry ErrExpired. A reply can complete the
+// session before its submit is recorded (the SMSC's answer and the card's
+// reply race); the stamp and ids are then still stored on the completed
+// record (once), so completion never loses them, and the call returns
+// ErrDuplicate as before.
 func (s *Store) MarkSubmitted(ctx context.Context, id string, messageIDs []string, at time.Time) error {
 	ref, err := refFromID(id)
 	if err != nil {
@@ -428,7 +432,7 @@ func (s *Store) MarkSubmitted(ctx context.Context, id string, messageIDs []strin
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, ms(s.opts.Now()), sSubmit,
+	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, ms(s.opts.Now()), sSubmit, "1",
 		sSubmit, ms(at), sMsgIDs, strings.Join(messageIDs, "\n")).Text()
 	if err != nil {
 		return storeErr("mark submitted", err)
@@ -445,7 +449,7 @@ func (s *Store) MarkDelivered(ctx context.Context, id string, at time.Time) erro
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, ms(s.opts.Now()), sDeliver,
+	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, ms(s.opts.Now()), sDeliver, "0",
 		sDeliver, ms(at)).Text()
 	if err != nil {
 		return storeErr("mark delivered", err)

@@ -44,6 +44,10 @@ const (
 	smppWindow = 200
 	// smppBinds is the number of binds to the test SMSC.
 	smppBinds = 4
+	// inboundWorkers per bind handle MOs and receipts; each spends most of
+	// its time waiting on Redis, so the default 4 per bind queues replies
+	// at a few thousand per second.
+	inboundWorkers = 16
 )
 
 // stackOptions describe the all-in-one gateway the child runs.
@@ -166,6 +170,7 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 			Name: benchOperator, Prefixes: []string{"994"},
 			Binds: binds(sc.Addr(), password),
 		}},
+		InboundWorkers: inboundWorkers,
 		Server: gateway.ServerOptions{
 			Portals: []gateway.Portal{{ID: benchPortal, DisplayName: "Benchmark", APIKeySHA256: gateway.HashAPIKey(st.apiKey),
 				RateLimit: 1e6, Burst: 1e6}},
