@@ -75,21 +75,21 @@ type Server struct {
 	logKey  []byte
 	now     func() time.Time
 
-	userTimeout    time.Duration
-	grace          time.Duration
-	maxPoll        time.Duration
-	demoSubs       func(ctx context.Context) (any, error)
-	fallback       http.Handler
-	callbacks      *callbacks
-	handler        http.Handler
-	drainOnce      sync.Once
-	draining       chan struct{}
-	timersMu       sync.Mutex
-	timers         map[string]*time.Timer
+	userTimeout time.Duration
+	grace       time.Duration
+	maxPoll     time.Duration
+	demoSubs    func(ctx context.Context) (any, error)
+	fallback    http.Handler
+	callbacks   *callbacks
+	handler     http.Handler
+	drainOnce   sync.Once
+	draining    chan struct{}
+	timersMu    sync.Mutex
+	timers      map[string]*time.Timer
 	// submitting holds, per session this instance is submitting, a channel
 	// closed once the submit is recorded (MarkSubmitted answered), so a
 	// reply racing it completes the session only after its stamp is stored.
-	submitting map[string]chan struct{}
+	submitting     map[string]chan struct{}
 	closed         bool
 	background     sync.WaitGroup
 	backgroundStop context.CancelFunc
