@@ -33,7 +33,14 @@ func phoneFromAddr(addr string) string {
 func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) error {
 	phone := phoneFromAddr(source)
 	log := s.log.With(s.phoneAttrs(phone))
-	sub, err := s.store.Subscriber(ctx, phone)
+	var sub Subscriber
+	var runningID string
+	var err error
+	if rr, ok := s.store.(runningReader); ok {
+		sub, runningID, err = rr.SubscriberAndRunning(ctx, phone)
+	} else {
+		sub, err = s.store.Subscriber(ctx, phone)
+	}
 	if errors.Is(err, ErrNotFound) {
 		s.metrics.moReceived.WithLabelValues("invalid").Inc()
 		s.metrics.moUnmatched.WithLabelValues("unknown_phone").Inc()
@@ -71,7 +78,7 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 	default:
 		return nil
 	}
-	sess, err := s.store.ByTxn(ctx, mo.TxnID)
+	sess, err := s.sessionOfTxn(ctx, runningID, mo.TxnID)
 	if errors.Is(err, ErrNotFound) {
 		s.metrics.moUnmatched.WithLabelValues("no_session").Inc()
 		return nil
@@ -125,6 +132,18 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 		return nil
 	}
 	return s.completeLocal(ctx, log, sess, s.replyResult(ctx, log, sub, sess, mo))
+}
+
+// sessionOfTxn finds the session of an MO's transaction id: the phone's
+// running session when its transaction id matches (one read), otherwise
+// through the transaction index.
+func (s *Server) sessionOfTxn(ctx context.Context, runningID string, txn [8]byte) (Session, error) {
+	if runningID != "" {
+		if sess, err := s.store.Get(ctx, runningID); err == nil && sess.TxnID == txn {
+			return sess, nil
+		}
+	}
+	return s.store.ByTxn(ctx, txn)
 }
 
 // replyResult is the result a reply gives its session: the card's status,

@@ -406,6 +406,12 @@ func subjectString(x *x509.Certificate) string {
 // sessionView builds the portal's view; for a successful session it adds
 // the certificate used and, after a login, all of the user's certificates.
 func (s *Server) sessionView(ctx context.Context, sess Session) sessionJSON {
+	return s.sessionViewWith(ctx, sess, nil)
+}
+
+// sessionViewWith is sessionView with the subscriber already read (nil:
+// read it when needed).
+func (s *Server) sessionViewWith(ctx context.Context, sess Session, known *Subscriber) sessionJSON {
 	v := sessionJSON{
 		SessionID: sess.ID, State: sess.State, Operation: sess.Operation, VerificationCode: sess.VerificationCode,
 		ExpiresAt: sess.ExpiresAt.UTC(),
@@ -416,7 +422,14 @@ func (s *Server) sessionView(ctx context.Context, sess Session) sessionJSON {
 	}
 	if sess.State == StateComplete && sess.Result == ResultOK {
 		v.Signature = &signatureJSON{Algorithm: sess.SigAlg, Value: base64.StdEncoding.EncodeToString(sess.Signature)}
-		if sub, err := s.store.Subscriber(ctx, sess.Phone); err == nil {
+		var sub Subscriber
+		var err error
+		if known != nil {
+			sub = *known
+		} else {
+			sub, err = s.store.Subscriber(ctx, sess.Phone)
+		}
+		if err == nil {
 			now := s.now()
 			if sess.Operation == OpAuthenticate {
 				v.Certificates = make([]CertificateInfo, 0, len(sub.Certificates))
@@ -488,7 +501,14 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	sess, err := s.store.Wait(ctx, id, p.ID)
+	var sess Session
+	var sub Subscriber
+	var err error
+	if sw, ok := s.store.(subscriberWaiter); ok {
+		sess, sub, err = sw.WaitWithSubscriber(ctx, id, p.ID)
+	} else {
+		sess, err = s.store.Wait(ctx, id, p.ID)
+	}
 	cancel()
 	switch {
 	case err == nil:
@@ -499,6 +519,7 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		sub = Subscriber{}
 	default:
 		s.writeError(w, r, err)
 		return
@@ -507,7 +528,11 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ErrNotFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionView(r.Context(), sess))
+	var known *Subscriber
+	if sub.Phone == sess.Phone && sub.Phone != "" {
+		known = &sub
+	}
+	writeJSON(w, http.StatusOK, s.sessionViewWith(r.Context(), sess, known))
 }
 
 // certificatesJSON is the body of GET /v1/certificates.

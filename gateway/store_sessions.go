@@ -18,9 +18,11 @@ type SessionsStore struct {
 }
 
 var (
-	_ Store          = (*SessionsStore)(nil)
-	_ checkStarter   = (*SessionsStore)(nil)
-	_ replyCompleter = (*SessionsStore)(nil)
+	_ Store            = (*SessionsStore)(nil)
+	_ checkStarter     = (*SessionsStore)(nil)
+	_ replyCompleter   = (*SessionsStore)(nil)
+	_ runningReader    = (*SessionsStore)(nil)
+	_ subscriberWaiter = (*SessionsStore)(nil)
 )
 
 // NewSessionsStore wraps a sessions store and the client it uses (for Ping).
@@ -125,6 +127,13 @@ func (a *SessionsStore) CheckAndStart(ctx context.Context, phone, userID string,
 	return fromSubscriber(sub), counter, storeError(err)
 }
 
+// SubscriberAndRunning reads a phone's subscriber and the id of its
+// running session in one round trip (see sessions.Store.SubscriberAndRunning).
+func (a *SessionsStore) SubscriberAndRunning(ctx context.Context, phone string) (Subscriber, string, error) {
+	s, id, err := a.st.SubscriberAndRunning(ctx, phone)
+	return fromSubscriber(s), id, storeError(err)
+}
+
 // AcceptMOAndComplete does AcceptMOCounter and Complete in one round trip
 // (see sessions.Store.AcceptMOAndComplete).
 func (a *SessionsStore) AcceptMOAndComplete(ctx context.Context, iccid string, counter uint64, id string, res Result) (Session, error, error) {
@@ -170,6 +179,17 @@ func (a *SessionsStore) RunningByPhone(ctx context.Context, phone string) (Sessi
 func (a *SessionsStore) Wait(ctx context.Context, id, portal string) (Session, error) {
 	s, err := a.st.WaitOwned(ctx, id, portal)
 	return fromSession(s), storeError(err)
+}
+
+// WaitWithSubscriber is Wait that reads the subscriber with the completed
+// session when the completion woke it (see sessions.Store.WaitOwnedSubscriber).
+func (a *SessionsStore) WaitWithSubscriber(ctx context.Context, id, portal string) (Session, Subscriber, error) {
+	s, sub, err := a.st.WaitOwnedSubscriber(ctx, id, portal)
+	var gsub Subscriber
+	if sub.Phone != "" {
+		gsub = fromSubscriber(sub)
+	}
+	return fromSession(s), gsub, storeError(err)
 }
 
 // NextMTCounter implements Store.

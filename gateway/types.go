@@ -153,6 +153,20 @@ type checkStarter interface {
 		build func(Subscriber) (*Session, time.Duration, error)) (sub Subscriber, counter uint64, err error)
 }
 
+// runningReader is a Store that reads a phone's subscriber and the id of
+// its running session ("" when none) in one round trip (SessionsStore
+// does).
+type runningReader interface {
+	SubscriberAndRunning(ctx context.Context, phone string) (Subscriber, string, error)
+}
+
+// subscriberWaiter is a Store whose long-poll wait, when woken by the
+// completion, reads the subscriber with the completed session in one
+// round trip (SessionsStore does); sub.Phone is "" when it did not.
+type subscriberWaiter interface {
+	WaitWithSubscriber(ctx context.Context, id, portal string) (sess Session, sub Subscriber, err error)
+}
+
 // replyCompleter is a Store that does AcceptMOCounter and Complete for a
 // running session in one round trip (SessionsStore does). counterErr is
 // AcceptMOCounter's verdict; the session and err are Complete's.

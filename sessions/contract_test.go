@@ -110,6 +110,9 @@ func runContract(t *testing.T, be backend) {
 		{"RoundTrips", testRoundTrips},
 		{"CheckAndStart", testCheckAndStart},
 		{"AcceptMOAndComplete", testAcceptMOAndComplete},
+		{"SubscriberAndRunning", testSubscriberAndRunning},
+		{"StartScriptRerun", testStartScriptRerun},
+		{"WaitOwnedSubscriber", testWaitOwnedSubscriber},
 		{"KeyNames", testKeyNames},
 		{"MemoryPerSession", testMemoryPerSession},
 	}

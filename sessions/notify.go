@@ -215,6 +215,26 @@ func (s *Store) Wait(ctx context.Context, id string) (Session, error) {
 // the process already has Options.MaxWaiters waiters, a session that is
 // complete is still returned; only a running one gets ErrUnavailable.
 func (s *Store) WaitOwned(ctx context.Context, id, portal string) (Session, error) {
+	return s.wait(ctx, id, portal, nil)
+}
+
+// WaitOwnedSubscriber is WaitOwned that, when a completion notice woke it,
+// reads the subscriber in the same round trip as the completed session
+// (a portal's answer to a successful login lists the user's certificates,
+// so it would read the subscriber next). sub is the zero Subscriber when
+// it was not read that way (the session was complete at the first read,
+// or the subscriber is gone or unreadable): the caller reads it itself.
+func (s *Store) WaitOwnedSubscriber(ctx context.Context, id, portal string) (sess Session, sub Subscriber, err error) {
+	sess, err = s.wait(ctx, id, portal, &sub)
+	if err != nil || sess.State != StateComplete {
+		sub = Subscriber{}
+	}
+	return sess, sub, err
+}
+
+// wait is WaitOwned; with sub set, each read after a wakeup also reads the
+// subscriber into *sub.
+func (s *Store) wait(ctx context.Context, id, portal string, sub *Subscriber) (Session, error) {
 	if _, err := refFromID(id); err != nil {
 		return Session{}, fmt.Errorf("sessions: wait: %w", ErrNotFound)
 	}
@@ -233,8 +253,15 @@ func (s *Store) WaitOwned(ctx context.Context, id, portal string) (Session, erro
 		}
 	}()
 	var last Session
+	woken := false
 	for {
-		sess, err := s.Get(ctx, id)
+		var sess Session
+		var err error
+		if woken && sub != nil {
+			sess, err = s.getWithSubscriber(ctx, id, sub)
+		} else {
+			sess, err = s.Get(ctx, id)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return last, ctx.Err()
@@ -255,6 +282,7 @@ func (s *Store) WaitOwned(ctx context.Context, id, portal string) (Session, erro
 		} else {
 			timer.Reset(d)
 		}
+		woken = true
 		select {
 		case <-ctx.Done():
 			return sess, ctx.Err()
@@ -264,4 +292,42 @@ func (s *Store) WaitOwned(ctx context.Context, id, portal string) (Session, erro
 			return sess, fmt.Errorf("sessions: wait: %w: %w", ErrUnavailable, errClosed)
 		}
 	}
+}
+
+// getWithSubscriber is Get with the session's subscriber read in the same
+// round trip (both keys share the phone's slot). *sub is left zero when the
+// subscriber is missing or unreadable; that is not an error of the Get.
+func (s *Store) getWithSubscriber(ctx context.Context, id string, sub *Subscriber) (Session, error) {
+	ref, err := refFromID(id)
+	if err != nil {
+		return Session{}, fmt.Errorf("sessions: get: %w", ErrNotFound)
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	hget := pipe.HGetAll(octx, ref.sessionKey(id))
+	sget := pipe.Get(octx, ref.subscriberKey())
+	_, _ = pipe.Exec(octx)
+	m, err := hget.Result()
+	if err != nil {
+		return Session{}, storeErr("get", err)
+	}
+	if len(m) == 0 {
+		return Session{}, fmt.Errorf("sessions: get: %w", ErrNotFound)
+	}
+	sess, err := decodeSession(id, m)
+	if err != nil {
+		return Session{}, err
+	}
+	v, ok := s.view(sess, s.opts.Now())
+	if !ok {
+		return Session{}, fmt.Errorf("sessions: get: %w", ErrNotFound)
+	}
+	*sub = Subscriber{}
+	if rec, err := sget.Bytes(); err == nil {
+		if got, _, err := decodeSubscriber(rec); err == nil && got.Phone == v.Phone {
+			*sub = got
+		}
+	}
+	return v, nil
 }

@@ -19,6 +19,30 @@ import (
 // or the server restarted) falls back to the single-step method, which
 // loads it.
 
+// onceCmd is a script call that go-redis must not send again on its own:
+// a pipeline is retried after a read timeout (a single command is not), and
+// a state change that ran before the timeout would then run twice (a start
+// would find its own running marker and report the phone busy; a
+// completion would report itself a duplicate and skip the callback). A
+// pipeline holding one is not retried at all; a failure is the caller's.
+type onceCmd struct{ *redis.Cmd }
+
+// NoRetry implements redis.Cmder.
+func (onceCmd) NoRetry() bool { return true }
+
+// evalOnce queues sc by its hash on pipe as a onceCmd.
+func evalOnce(ctx context.Context, pipe redis.Pipeliner, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, "evalsha", sc.Hash(), len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	a = append(a, args...)
+	cmd := redis.NewCmd(ctx, a...)
+	_ = pipe.Process(ctx, onceCmd{cmd})
+	return cmd
+}
+
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
@@ -60,7 +84,7 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 
 	// Round trip 1: count the attempt, read the record.
 	pipe := s.rdb.Pipeline()
-	att := scriptAttempt.EvalSha(octx, pipe, keys, args...)
+	att := evalOnce(octx, pipe, scriptAttempt, keys, args...)
 	get := pipe.Get(octx, ref.subscriberKey())
 	_, _ = pipe.Exec(octx)
 	res, err := att.Slice()
@@ -112,9 +136,9 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 	// Round trip 2: clear the attempt, start, draw the counter.
 	next, skeys, sargs := s.startCall(sess, ttl, ref, s.opts.Now())
 	pipe = s.rdb.Pipeline()
-	ok := scriptAttemptOK.EvalSha(octx, pipe, keys, args...)
-	st := scriptStart.EvalSha(octx, pipe, skeys, sargs...)
-	ctr := scriptNextMT.EvalSha(octx, pipe, []string{s.counterKey(sess.ICCID)}, counterEpoch, MaxCounter)
+	ok := evalOnce(octx, pipe, scriptAttemptOK, keys, args...)
+	st := evalOnce(octx, pipe, scriptStart, skeys, sargs...)
+	ctr := evalOnce(octx, pipe, scriptNextMT, []string{s.counterKey(sess.ICCID)}, counterEpoch, MaxCounter)
 	_, _ = pipe.Exec(octx)
 	if err := ok.Err(); isNoScript(err) {
 		if err := clear(); err != nil {
@@ -187,8 +211,8 @@ func (s *Store) AcceptMOAndComplete(ctx context.Context, iccid string, cntr uint
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 	pipe := s.rdb.Pipeline()
-	acc := scriptAcceptMO.EvalSha(octx, pipe, []string{s.counterKey(iccid)}, cntr)
-	cmp := scriptComplete.EvalSha(octx, pipe, []string{ref.sessionKey(id), ref.runKey()}, args...)
+	acc := evalOnce(octx, pipe, scriptAcceptMO, []string{s.counterKey(iccid)}, cntr)
+	cmp := evalOnce(octx, pipe, scriptComplete, []string{ref.sessionKey(id), ref.runKey()}, args...)
 	_, _ = pipe.Exec(octx)
 
 	switch n, err := acc.Int(); {
@@ -209,4 +233,38 @@ func (s *Store) AcceptMOAndComplete(ctx context.Context, iccid string, cntr uint
 	}
 	sess, err = s.completeReply(id, res, reply, now)
 	return sess, counterErr, err
+}
+
+// SubscriberAndRunning reads, in one round trip, the subscriber of phone
+// and the id of its running session ("" when none), for an MO: the reply
+// usually answers the running session, whose id then spares the lookup by
+// transaction id. ErrNotFound when the phone is unknown.
+func (s *Store) SubscriberAndRunning(ctx context.Context, phone string) (Subscriber, string, error) {
+	if err := validPhone(phone); err != nil {
+		return Subscriber{}, "", err
+	}
+	ref := s.phone(phone)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	get := pipe.Get(ctx, ref.subscriberKey())
+	run := pipe.Get(ctx, ref.runKey())
+	_, _ = pipe.Exec(ctx)
+	rec, err := get.Bytes()
+	if err != nil {
+		return Subscriber{}, "", storeErr("subscriber", err)
+	}
+	sub, _, err := decodeSubscriber(rec)
+	if err != nil {
+		return Subscriber{}, "", err
+	}
+	v, err := run.Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Subscriber{}, "", storeErr("running by phone", err)
+	}
+	id, _, _ := strings.Cut(v, "|")
+	if _, err := refFromID(id); err != nil {
+		id = ""
+	}
+	return sub, id, nil
 }

@@ -250,3 +250,120 @@ func testAcceptMOAndComplete(t *testing.T, be backend) {
 		t.Fatalf("bad id = %v; want ErrInvalid", err)
 	}
 }
+
+// SubscriberAndRunning gives the subscriber and the running session's id
+// in one round trip; "" once the session completed; ErrNotFound for an
+// unknown phone.
+func testSubscriberAndRunning(t *testing.T, be backend) {
+	e := newEnv(t, be, nil)
+	ctx := context.Background()
+	phone := newPhone()
+	sub := sampleSubscriber(phone)
+	if err := e.store.PutSubscriber(ctx, sub, "123123"); err != nil {
+		t.Fatal(err)
+	}
+	sess := e.start(phone)
+	steps := []struct {
+		name    string
+		phone   string
+		before  func()
+		wantID  string
+		wantErr error
+	}{
+		{"running", phone, func() {}, sess.ID, nil},
+		{"completed", phone, func() {
+			if _, err := e.store.Complete(ctx, sess.ID, Result{Code: ResultUserCancelled}); err != nil {
+				t.Fatal(err)
+			}
+		}, "", nil},
+		{"unknown phone", newPhone(), func() {}, "", ErrNotFound},
+		{"malformed phone", "+0", func() {}, "", ErrInvalid},
+	}
+	for _, st := range steps {
+		st.before()
+		e.hook.reset()
+		got, id, err := e.store.SubscriberAndRunning(ctx, st.phone)
+		if !errors.Is(err, st.wantErr) || st.wantErr == nil && err != nil {
+			t.Fatalf("%s: err %v; want %v", st.name, err, st.wantErr)
+		}
+		if id != st.wantID {
+			t.Fatalf("%s: running id %q; want %q", st.name, id, st.wantID)
+		}
+		if st.wantErr == nil && got.ICCID != sub.ICCID {
+			t.Fatalf("%s: subscriber %+v", st.name, got)
+		}
+		if n := e.hook.n.Load(); st.wantErr == nil && n != 1 {
+			t.Fatalf("%s: %d round trips (%s); want 1", st.name, n, e.hook.commands())
+		}
+	}
+}
+
+// WaitOwnedSubscriber, woken by the completion, returns the subscriber read
+// in the same round trip as the completed session; a session complete at
+// the first read comes without it.
+func testWaitOwnedSubscriber(t *testing.T, be backend) {
+	e := newEnv(t, be, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	phone := newPhone()
+	sub := sampleSubscriber(phone)
+	if err := e.store.PutSubscriber(ctx, sub, "321321"); err != nil {
+		t.Fatal(err)
+	}
+	sess := e.start(phone)
+	type answer struct {
+		sess Session
+		sub  Subscriber
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		s, u, err := e.store.WaitOwnedSubscriber(ctx, sess.ID, sess.Portal)
+		got <- answer{s, u, err}
+	}()
+	for e.store.notify.waiting() == 0 || !e.store.notify.live.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := e.peer().Complete(ctx, sess.ID, Result{Code: ResultOK, SigAlg: "ED25519", Signature: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	a := <-got
+	if a.err != nil || a.sess.Result != ResultOK || a.sub.ICCID != sub.ICCID || len(a.sub.Certificates) != len(sub.Certificates) {
+		t.Fatalf("woken wait = %+v, subscriber %+v, %v", a.sess, a.sub, a.err)
+	}
+	s, u, err := e.store.WaitOwnedSubscriber(ctx, sess.ID, sess.Portal)
+	if err != nil || s.Result != ResultOK || u.Phone != "" {
+		t.Fatalf("wait on a complete session = %+v, subscriber %+v, %v; want no subscriber", s, u, err)
+	}
+	if _, _, err := e.store.WaitOwnedSubscriber(ctx, sess.ID, "other"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("other portal = %v; want ErrNotFound", err)
+	}
+}
+
+// The start script run twice with the same arguments (a resend after a
+// lost reply) answers 'ok' both times and stores one session, also with
+// an idempotency key.
+func testStartScriptRerun(t *testing.T, be backend) {
+	e := newEnv(t, be, nil)
+	ctx := context.Background()
+	for _, key := range []string{"", "order-7"} {
+		sess := sampleSession(newPhone())
+		sess.IdempotencyKey = key
+		next, keys, args := e.store.startCall(sess, time.Minute, e.store.phone(sess.Phone), e.clock.Now())
+		for run := range 2 {
+			res, err := scriptStart.Run(ctx, e.rdb, keys, args...).StringSlice()
+			if err != nil || len(res) != 1 || res[0] != "ok" {
+				t.Fatalf("key %q, run %d: %v, %v; want [ok]", key, run, res, err)
+			}
+		}
+		got, err := e.store.Get(ctx, next.ID)
+		if err != nil || got.TxnID != next.TxnID {
+			t.Fatalf("key %q: stored %+v, %v", key, got, err)
+		}
+		// A different start for the phone is still refused.
+		other := sampleSession(sess.Phone)
+		if err := e.store.Start(ctx, other, time.Minute); !errors.Is(err, ErrOutstanding) {
+			t.Fatalf("key %q: second start = %v; want ErrOutstanding", key, err)
+		}
+	}
+}

@@ -87,15 +87,18 @@ var scriptAttemptOK = redis.NewScript(srcAttemptOK)
 // KEYS: session, phone's running marker, txn index, [idempotency key].
 // ARGV: now-ms, id, marker value ("<id>|<expires-ms>"), running-ttl-ms,
 // record-ttl-ms, idempotency-ttl-ms, then the record's field/value pairs.
-// Replies: {'ok'}, {'idem', id}, {'busy'}, {'collision'}.
+// Replies: {'ok'}, {'idem', id}, {'busy'}, {'collision'}. The same call
+// run again (a client library resending it after a lost reply) finds its
+// own id in the running marker and replies {'ok'} again, not {'busy'}.
 const srcStart = `
 local now = tonumber(ARGV[1])
 if KEYS[4] then
   local prev = redis.call('GET', KEYS[4])
-  if prev then return {'idem', prev} end
+  if prev and prev ~= ARGV[2] then return {'idem', prev} end
 end
 local run = redis.call('GET', KEYS[2])
 if run then
+  if string.sub(run, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then return {'ok'} end
   local sep = string.find(run, '|', 1, true)
   if sep and tonumber(string.sub(run, sep + 1)) > now then return {'busy'} end
 end
