@@ -197,6 +197,22 @@ func (s *Server) failRunning(ctx context.Context, log *slog.Logger, phone, resul
 // UNDELIV/REJECTD end it as DELIVERY_ERROR, EXPIRED as PHONE_ABSENT.
 func (s *Server) HandleReceipt(ctx context.Context, r Receipt) error {
 	phone := phoneFromAddr(r.Source)
+	if stat := strings.ToUpper(r.Stat); stat == "DELIVRD" || stat == "ACCEPTD" || stat == "ENROUTE" {
+		// This instance submitted the segment: the session is known
+		// without reading it, and the mark script refuses a session that
+		// is no longer running.
+		// Anything but a fresh mark (a receipt already applied, a session
+		// completed by another instance) takes the store path below, which
+		// counts it as it always did.
+		if m, ok := s.msgs.take(r.MessageID); ok && m.phone == phone {
+			at := s.now()
+			if err := s.store.MarkDelivered(ctx, m.sessionID, at); err == nil {
+				s.metrics.receipts.WithLabelValues("delivered").Inc()
+				s.metrics.stageLatency.WithLabelValues("submitted_delivered").Observe(at.Sub(m.submitted).Seconds())
+				return nil
+			}
+		}
+	}
 	sess, err := s.store.RunningByPhone(ctx, phone)
 	if errors.Is(err, ErrNotFound) {
 		s.metrics.receipts.WithLabelValues("unmatched").Inc()

@@ -89,7 +89,9 @@ type Server struct {
 	// submitting holds, per session this instance is submitting, a channel
 	// closed once the submit is recorded (MarkSubmitted answered), so a
 	// reply racing it completes the session only after its stamp is stored.
-	submitting     map[string]chan struct{}
+	submitting map[string]chan struct{}
+	// msgs maps this instance's recent MT message ids to their sessions.
+	msgs           *msgIndex
 	closed         bool
 	background     sync.WaitGroup
 	backgroundStop context.CancelFunc
@@ -110,7 +112,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		byID: map[string]*Portal{}, log: opts.Logger, logKey: opts.LogKey, now: opts.Now,
 		userTimeout: opts.UserTimeout, grace: opts.DeliveryGrace,
 		maxPoll: opts.MaxLongPoll, demoSubs: opts.DemoSubscribers, fallback: opts.Fallback,
-		timers: map[string]*time.Timer{}, submitting: map[string]chan struct{}{}, draining: make(chan struct{}),
+		timers: map[string]*time.Timer{}, submitting: map[string]chan struct{}{}, msgs: newMsgIndex(), draining: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

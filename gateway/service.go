@@ -190,7 +190,10 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 		return sess, nil
 	default:
 		at := s.now()
-		if err := s.store.MarkSubmitted(ctx, id, ids, at); err != nil && !errors.Is(err, ErrDuplicate) {
+		switch err := s.store.MarkSubmitted(ctx, id, ids, at); {
+		case err == nil:
+			s.msgs.put(ids, submittedMsg{sessionID: id, phone: in.Phone, submitted: at})
+		case !errors.Is(err, ErrDuplicate):
 			log.LogAttrs(ctx, slog.LevelWarn, "mark submitted", slog.String("err", err.Error()))
 		}
 		s.metrics.stageLatency.WithLabelValues("accepted_submitted").Observe(at.Sub(sess.Accepted).Seconds())
@@ -300,6 +303,9 @@ func (s *Server) completed(ctx context.Context, log *slog.Logger, sess Session, 
 		return err
 	}
 	s.disarm(sess.ID)
+	for _, m := range done.MessageIDs {
+		s.msgs.take(m) // a later receipt finds no running session: the store path says so
+	}
 	s.metrics.sessionsDone.WithLabelValues(res.Result).Inc()
 	if !done.Accepted.IsZero() {
 		d := res.Completed.Sub(done.Accepted).Seconds()
