@@ -54,14 +54,29 @@ fuzz-short:
 	@$(MAKE) --no-print-directory fuzz LONGFUZZTIME=$(FUZZTIME)
 
 ## fuzz: every Fuzz target for $(LONGFUZZTIME).
+# A target fails on a finding (a failing input written to testdata/fuzz, a
+# panic, a test error). Go 1.26's coordinator can also end a clean run with a
+# bare "context deadline exceeded" exactly at the -fuzztime boundary when the
+# machine is loaded (golang/go#75804, fixed in Go 1.27): that case, and only
+# that case, is reported and not counted as a failure.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@log=$$(mktemp); clean=0; findings=0; flakes=0; \
+	for pkg in $$($(GO) list ./...); do \
 	  for target in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$target ($(LONGFUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(LONGFUZZTIME) "$$pkg" >/tmp/imzagate-fuzz.log 2>&1 || { cat /tmp/imzagate-fuzz.log; exit 1; }; \
-	    tail -1 /tmp/imzagate-fuzz.log; \
+	    if $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(LONGFUZZTIME) "$$pkg" >"$$log" 2>&1; then \
+	      clean=$$((clean+1)); tail -1 "$$log"; \
+	    elif grep -q 'context deadline exceeded' "$$log" && \
+	         ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:|fuzzing process hung|unexpectedly' "$$log"; then \
+	      flakes=$$((flakes+1)); echo "  deadline at the -fuzztime boundary with no finding (golang/go#75804): not a failure"; \
+	    else \
+	      findings=$$((findings+1)); cat "$$log"; \
+	    fi; \
 	  done; \
-	done
+	done; \
+	rm -f "$$log"; \
+	echo "fuzz: $$clean targets clean, $$findings with findings, $$flakes boundary deadlines ignored"; \
+	[ "$$findings" -eq 0 ]
 
 ## bench: a short pass of the Go micro-benchmarks, then the all-in-one load
 ## benchmark (real redis-server, gateway, test SMSC, 100,000 simulated SIMs):
