@@ -13,14 +13,27 @@
 //	          → Sender.Submit (SMPP) → Store.MarkSubmitted → 201 {sessionId, verificationCode}
 //	SMSC ── deliver_sm (MO) ─▶ Server.HandleMO
 //	          Store.Subscriber (ICCID) → OTA.Open (card keys, checksum, decipher)
-//	          → Store.ByTxn → Store.AcceptMOCounter (replay) → verify signature
+//	          → Store.ByTxn (or the running session) → Store.AcceptMOCounter (replay) → verify signature
 //	          → Store.Complete (atomic, publishes) → callback; nil ⇒ deliver_sm_resp OK
 //	SMSC ── deliver_sm (receipt) ─▶ Server.HandleReceipt
 //	          DELIVRD → MarkDelivered; UNDELIV/REJECTD → DELIVERY_ERROR; EXPIRED → PHONE_ABSENT
 //	portal ── GET /v1/sessions/{id}?timeoutMs=N ──▶ Store.Get / Store.Wait (long-poll)
 //
-// The gateway owns no state besides timers: any instance may receive the
-// MO of a session another started and any may answer the poll. The store
+// When the Store also implements the pipelined forms (SessionsStore does),
+// the same steps take fewer Redis round trips: CheckUserID, Start and
+// NextMTCounter become CheckAndStart (two); the MO reads the subscriber and
+// the running session's id together and sends AcceptMOCounter with
+// Complete; the long-poll's wait does the only read before the completion
+// notice and reads the subscriber with the session after it; a DELIVRD
+// receipt for a segment this instance submitted goes straight to
+// MarkDelivered. A reply that outruns the MarkSubmitted of its session on
+// this instance waits for it (at most 2 s), so the submitted stamp is
+// never lost.
+//
+// The gateway owns no state besides timers and two bounded caches (parsed
+// certificates by DER hash; recent MT message ids, a shortcut only): any
+// instance may receive the MO of a session another started and any may
+// answer the poll. The store
 // write comes before the acknowledgement of an MO, so a reply is never lost;
 // an error from HandleMO makes the SMSC redeliver, and a redelivered or
 // replayed MO changes nothing (Complete is idempotent, the MO counter only

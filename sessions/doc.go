@@ -23,6 +23,21 @@
 // Start, MarkSubmitted and Complete cost one round trip each (three in all;
 // the target was six), once the scripts are cached (Ready loads them).
 //
+// The gateway's hot paths use pipelined forms of the same scripts, which
+// save the waits between steps but keep each step atomic on its own slot:
+//
+//	portal request      CheckAndStart(phone, userID, build)   2 round trips: attempt + subscriber read,
+//	                                                          then attempt clear + Start + MT counter
+//	MO from the card    SubscriberAndRunning(phone)           1 round trip: subscriber + running marker
+//	                    AcceptMOAndComplete(iccid, c, id, r)  1 round trip: MO counter + completion
+//	portal long poll    WaitOwned / WaitOwnedSubscriber       the wait's first read is the poll's
+//	                                                          only read before the notice; the
+//	                                                          read after it brings the subscriber
+//
+// A pipeline that holds a state change is never resent by go-redis (a
+// resend after a lost reply would run it twice); a script missing from the
+// server's cache falls back to the single-step call.
+//
 // # Keys
 //
 // A phone is named in keys only by a keyed hash: h = HMAC-SHA256(k, phone)
