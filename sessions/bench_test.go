@@ -61,6 +61,99 @@ func BenchmarkSessionFlow(b *testing.B) {
 	b.ReportMetric(float64(h.n.Load())/float64(n), "roundtrips/flow")
 }
 
+// BenchmarkLoginFlow is a login's whole store traffic, one step at a time
+// and in the pipelined forms the gateway uses: User ID check, start, MT
+// counter, submit stamp, then the reply (subscriber, session, MO counter,
+// completion). It reports Redis round trips per login.
+func BenchmarkLoginFlow(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		pipelined bool
+	}{{"single-step", false}, {"pipelined", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s, h := benchStore(b)
+			ctx := context.Background()
+			var phones []string
+			for i := range 256 {
+				p := benchPhoneNumber()
+				sub := sampleSubscriber(p)
+				sub.ICCID = fmt.Sprintf("89994%014d", i) // a card each: counters never wait for the clock
+				if err := s.PutSubscriber(ctx, sub, "123456"); err != nil {
+					b.Fatal(err)
+				}
+				phones = append(phones, p)
+			}
+			build := func(sub Subscriber) (*Session, time.Duration, error) {
+				sess := sampleSession(sub.Phone)
+				sess.ICCID = sub.ICCID
+				return sess, time.Minute, nil
+			}
+			h.reset()
+			n := 0
+			cntr := uint64(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				phone := phones[n%len(phones)]
+				n++
+				cntr++
+				res := Result{Code: ResultOK, SigAlg: "ECDSA-P256", Signature: make([]byte, 64)}
+				var sess *Session
+				if tc.pipelined {
+					_, _, err := s.CheckAndStart(ctx, phone, "123456", func(sub Subscriber) (*Session, time.Duration, error) {
+						var err error
+						var ttl time.Duration
+						sess, ttl, err = build(sub)
+						return sess, ttl, err
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					sub, err := s.CheckUserID(ctx, phone, "123456")
+					if err != nil {
+						b.Fatal(err)
+					}
+					sess, _, _ = build(sub)
+					if err := s.Start(ctx, sess, time.Minute); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.NextMTCounter(ctx, sess.ICCID); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := s.MarkSubmitted(ctx, sess.ID, []string{"m1"}, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				if tc.pipelined {
+					if _, _, err := s.SubscriberAndRunning(ctx, phone); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.Get(ctx, sess.ID); err != nil {
+						b.Fatal(err)
+					}
+					if _, _, err := s.AcceptMOAndComplete(ctx, sess.ICCID, cntr, sess.ID, res); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					if _, err := s.Subscriber(ctx, phone); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.ByTxn(ctx, sess.TxnID); err != nil {
+						b.Fatal(err)
+					}
+					if err := s.AcceptMOCounter(ctx, sess.ICCID, cntr); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.Complete(ctx, sess.ID, res); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(h.n.Load())/float64(n), "roundtrips/login")
+		})
+	}
+}
+
 // BenchmarkStoreOps measures single operations per second against a local
 // redis-server, with as many concurrent callers as GOMAXPROCS×4.
 func BenchmarkStoreOps(b *testing.B) {
