@@ -144,9 +144,11 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 		if err := clear(); err != nil {
 			return Subscriber{}, 0, err
 		}
-	} else if err != nil && !errors.Is(err, redis.Nil) {
-		// The session may have started; the attempt stays counted, as when
-		// CheckUserID's second call fails.
+	} else if err != nil && !errors.Is(err, redis.Nil) && st.Err() != nil {
+		// Nothing reached Redis (or nothing came back). When only the clear
+		// failed and the session started, the start stands: the attempt
+		// stays counted, as when CheckUserID's second call fails, and the
+		// next match clears it.
 		return Subscriber{}, 0, storeErr("check user id", err)
 	}
 	sres, err := st.StringSlice()
