@@ -84,6 +84,10 @@ type Server struct {
 	handler     http.Handler
 	drainOnce   sync.Once
 	draining    chan struct{}
+	// drainCtx ends when draining starts, so a long-poll can stop with
+	// context.AfterFunc instead of a goroutine of its own.
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
 	timersMu    sync.Mutex
 	timers      map[string]*time.Timer
 	// submitting holds, per session this instance is submitting, a channel
@@ -114,6 +118,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		maxPoll: opts.MaxLongPoll, demoSubs: opts.DemoSubscribers, fallback: opts.Fallback,
 		timers: map[string]*time.Timer{}, submitting: map[string]chan struct{}{}, msgs: newMsgIndex(), draining: make(chan struct{}),
 	}
+	s.drainCtx, s.drainCancel = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -164,7 +169,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Drain makes running long-polls answer now with the session's current
 // state, so a graceful shutdown does not wait for them; portals poll again
 // (on another instance).
-func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+func (s *Server) Drain() {
+	s.drainOnce.Do(func() {
+		close(s.draining)
+		s.drainCancel()
+	})
+}
 
 // Close stops the timeout timers and drains the callback queue within ctx.
 // In-flight sessions keep running in the store: another instance, or the

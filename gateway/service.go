@@ -500,13 +500,8 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 	// the completion notice) answers a session that is already complete
 	// or unknown, so no separate read comes before it.
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
-	go func() {
-		select {
-		case <-s.draining:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(s.drainCtx, cancel)
+	defer stop()
 	var sess Session
 	var sub Subscriber
 	var err error
