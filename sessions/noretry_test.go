@@ -73,6 +73,10 @@ func startDropProxy(t *testing.T, addr string) *dropProxy {
 					n, err := s.Read(buf)
 					if n > 0 {
 						if p.dropNext.CompareAndSwap(true, false) {
+							// The first reply is here; let the server read
+							// and run the rest of the pipeline (already in
+							// its socket buffer) before the line breaks.
+							time.Sleep(200 * time.Millisecond)
 							_ = s.Close()
 							return
 						}
