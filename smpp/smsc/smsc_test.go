@@ -314,7 +314,12 @@ func TestPendingReplies(t *testing.T) {
 	waitUntil(t, "nothing pending after the link dropped", func() bool { return srv.PendingReplies("esme", "frozen") == 0 })
 	good := bindReceiver(t, srv.Addr(), nil)
 	waitUntil(t, "the reply redelivered to the other bind", func() bool { return good.count() == 1 })
-	if st := srv.Stats(); st.Redeliveries != 1 || st.Lost != 0 || held.Load() != 1 {
-		t.Errorf("stats %+v, held %d: want one redelivery, nothing lost", st, held.Load())
+	// The redelivery may first hit the dead link before the SMSC has noticed
+	// it dropped, so count at least one redelivery, and the frozen client may
+	// be aborted before its reader hands the PDU on (held 0 or 1); what
+	// matters is that the reply reached the live bind exactly once and
+	// nothing was lost.
+	if st := srv.Stats(); st.Redeliveries < 1 || st.Lost != 0 || held.Load() > 1 || good.count() != 1 {
+		t.Errorf("stats %+v, held %d, live bind got %d: want a redelivery, one delivery, nothing lost", st, held.Load(), good.count())
 	}
 }
