@@ -27,6 +27,7 @@ const (
 	CodeRateLimited          = "RATE_LIMITED"
 	CodeOperatorUnavailable  = "OPERATOR_UNAVAILABLE"
 	CodeStoreUnavailable     = "STORE_UNAVAILABLE"
+	CodeShuttingDown         = "SHUTTING_DOWN"
 	CodeSessionNotFound      = "SESSION_NOT_FOUND"
 	CodeNotFound             = "NOT_FOUND"
 	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
@@ -49,6 +50,7 @@ var codeStatus = map[string]int{
 	CodeRateLimited:          http.StatusTooManyRequests,
 	CodeOperatorUnavailable:  http.StatusServiceUnavailable,
 	CodeStoreUnavailable:     http.StatusServiceUnavailable,
+	CodeShuttingDown:         http.StatusServiceUnavailable,
 	CodeSessionNotFound:      http.StatusNotFound,
 	CodeNotFound:             http.StatusNotFound,
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
@@ -71,6 +73,7 @@ var codeTitle = map[string]string{
 	CodeRateLimited:          "Too many requests",
 	CodeOperatorUnavailable:  "The mobile operator is unavailable",
 	CodeStoreUnavailable:     "The session store is unavailable",
+	CodeShuttingDown:         "This gateway instance is shutting down",
 	CodeSessionNotFound:      "No such session",
 	CodeNotFound:             "Not found",
 	CodeMethodNotAllowed:     "Method not allowed",

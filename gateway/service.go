@@ -106,6 +106,14 @@ func randomID(n int) string {
 // check (with lockout), certificate policy, the session in the store (one per
 // phone), the OTA command sealed with a fresh counter, and the submit.
 func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, in startInput, idemKey string) (Session, error) {
+	// A draining instance takes no new session: the portal gets a clear 503
+	// it can retry at once (another instance, or this one's successor, takes
+	// it) instead of a session whose SMS this process may never send.
+	select {
+	case <-s.draining:
+		return Session{}, &Error{Code: CodeShuttingDown, Detail: "this gateway instance is shutting down; retry the request", RetryAfter: time.Second}
+	default:
+	}
 	var sess Session
 	var cert Certificate
 	ttl := s.userTimeout + s.grace

@@ -482,3 +482,25 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Fatalf("openapi %q", doc.OpenAPI)
 	}
 }
+
+// TestDrainingRefusesNewSessions: once draining starts, a start is answered
+// 503 SHUTTING_DOWN with Retry-After, and nothing reaches the store or the
+// operator; reads still work so in-flight sessions can be polled to the end.
+func TestDrainingRefusesNewSessions(t *testing.T) {
+	u := newTestUser(t)
+	st := newMemStore(u)
+	submits := 0
+	snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) {
+		submits++
+		return []string{"m1"}, nil
+	}}
+	s, _ := newTestServer(t, &st.fakeStore, snd, &fakeOTA{})
+	s.Drain()
+	resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("0501234567", "123456", ""))
+	if resp.StatusCode != http.StatusServiceUnavailable || m["code"] != CodeShuttingDown || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("start while draining: %d %v Retry-After=%q", resp.StatusCode, m, resp.Header.Get("Retry-After"))
+	}
+	if submits != 0 || len(st.sessions) != 0 {
+		t.Fatalf("draining start reached the operator (%d submits) or the store (%d sessions)", submits, len(st.sessions))
+	}
+}
