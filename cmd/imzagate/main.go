@@ -1,5 +1,3 @@
-// Command imzagate is the gateway's single binary. Each subcommand lives in
-// its own file and registers in the subcommands table below.
 package main
 
 import (

@@ -1,8 +1,3 @@
-// Command smscsim runs the test SMSC: it accepts SMPP 3.4 binds for the
-// given accounts, answers submit_sm, sends delivery receipts and can inject
-// faults. Without a handset it only answers submits and sends receipts.
-//
-//	smscsim -listen 127.0.0.1:2775 -accounts esme:secret,other:pw -throttle-every 10
 package main
 
 import (

@@ -1,4 +1,3 @@
-// Package smsctest starts the test SMSC for other packages' tests.
 package smsctest
 
 import (

@@ -1,0 +1,20 @@
+// Command imzagate is the gateway's single binary. Each subcommand lives in
+// its own file and registers in the subcommands table of main.go.
+//
+//	imzagate serve --config FILE     production: Redis (single, Sentinel or Cluster),
+//	                                 operators' SMPP binds, portals; secrets from env/files
+//	imzagate demo [--sims N]         all in one: embedded Redis, test SMSC over loopback
+//	                                 SMPP, simulated SIMs, the demo portal page
+//	imzagate provision --redis URL FILE   import subscribers and certificates
+//	imzagate ota seal|open ...       seal or open OTA secured packets (operators' engineers)
+//	imzagate version
+//
+// Flow of serve and demo: parse flags and configuration into gateway.Options,
+// then signal.NotifyContext, then gateway.Run, which serves until SIGINT or
+// SIGTERM and drains within the configured bound (new starts answered 503,
+// in-flight sessions finish, binds unbind).
+//
+// The process-level tests in this directory run real gateway processes over
+// real Redis, Sentinel and Cluster servers to prove the scale-out and failure
+// behaviour (see README, "Scale-out and failure").
+package main
