@@ -185,6 +185,8 @@ func normalizeCertificates(certs []Certificate) []Certificate {
 	return out
 }
 
+// String describes the certificate for logs and test failures without its
+// DER, so a log line never carries the whole certificate.
 func (c Certificate) String() string {
 	return fmt.Sprintf("%s key_ref=%02X status=%s", c.Type, c.KeyRef, c.Status)
 }

@@ -49,6 +49,7 @@ type LockedError struct {
 	RetryAfter time.Duration
 }
 
+// Error says the phone is locked and for how long, rounded to seconds.
 func (e *LockedError) Error() string {
 	return fmt.Sprintf("sessions: phone locked after wrong User IDs (retry after %s)", e.RetryAfter.Round(time.Second))
 }
