@@ -12,19 +12,29 @@ import (
 // from the master keys and the ICCID (applet-protocol §1), commands sealed
 // with the MT keys, replies opened with the MO keys.
 type AppletOTA struct {
-	master applet.MasterKeys
+	keys *applet.KeyCache
 }
+
+// otaKeyCacheSize bounds the card keys AppletOTA holds. A session needs its
+// card's keys twice within seconds (seal, then open the reply), so a cache
+// far smaller than the card population still hits on every reply; an entry
+// is about 150 bytes with the map's overhead, so the bound is near 2.5 MB.
+// Holding derived keys is acceptable because the master keys they come from
+// are in this process anyway (see applet.KeyCache).
+const otaKeyCacheSize = 16384
 
 var _ OTA = (*AppletOTA)(nil)
 
 // NewAppletOTA returns the OTA codec for cards provisioned under master.
-func NewAppletOTA(master applet.MasterKeys) *AppletOTA { return &AppletOTA{master: master} }
+func NewAppletOTA(master applet.MasterKeys) *AppletOTA {
+	return &AppletOTA{keys: applet.NewKeyCache(master, otaKeyCacheSize)}
+}
 
 var hashAlgs = map[string]applet.HashAlg{"SHA256": applet.HashSHA256, "SHA384": applet.HashSHA384, "SHA512": applet.HashSHA512}
 
 // Seal builds the applet command and secures it for the card.
 func (a *AppletOTA) Seal(iccid string, counter uint64, cmd *Command, concatRef byte) ([][]byte, error) {
-	keys, err := applet.DeriveCardKeys(a.master, iccid)
+	keys, err := a.keys.CardKeys(iccid)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +55,7 @@ func (a *AppletOTA) Seal(iccid string, counter uint64, cmd *Command, concatRef b
 
 // Open opens one complete MO and classifies failures for the metrics.
 func (a *AppletOTA) Open(iccid string, userData []byte) (MO, error) {
-	keys, err := applet.DeriveCardKeys(a.master, iccid)
+	keys, err := a.keys.CardKeys(iccid)
 	if err != nil {
 		return MO{}, &OTAError{Reason: "keys", Err: err}
 	}
