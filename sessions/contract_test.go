@@ -115,6 +115,13 @@ func runContract(t *testing.T, be backend) {
 		{"WaitOwnedSubscriber", testWaitOwnedSubscriber},
 		{"KeyNames", testKeyNames},
 		{"MemoryPerSession", testMemoryPerSession},
+		{"SegmentsAnyOrder", testSegmentsAnyOrder},
+		{"SegmentsInvalid", testSegmentsInvalid},
+		{"SegmentsTwoInstances", testSegmentsTwoInstances},
+		{"SegmentsConcurrent", testSegmentsConcurrent},
+		{"SegmentsTTL", testSegmentsTTL},
+		{"SegmentsLease", testSegmentsLease},
+		{"SegmentsKeyNames", testSegmentsKeyNames},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,6 +52,8 @@
 //	{bbbb}t:<txn hex>    string transaction id → session id
 //	{bbbb}i:<k>          string idempotency key (keyed hash of portal + key) → session id
 //	{c:<keyed ICCID>}    hash   the card's counters: t = last MT, o = last accepted MO
+//	{m:<keyed message>}  hash   parts of one concatenated MO (SegmentStore): n = total,
+//	                            u = last part ms, c = claimed until ms, "1".."n" = parts
 //
 // A session ID is h (16 base32hex characters) followed by 96 random bits (20
 // characters), so every key of a session can be named from its ID; a
@@ -115,6 +117,38 @@
 // woken to re-read whenever the subscription is (re)established, so no
 // completion is missed across reconnects. Expiry publishes nothing: a
 // waiter also wakes at the session's expiry and reads TIMEOUT.
+//
+// # Concatenated MO parts
+//
+// A signature reply is about 20 SMS. The SMSC may hand its parts to
+// several gateway instances, and each part is acknowledged once stored, so
+// the parts live in Redis (MOSegments), not in one process: one hash per
+// message, named by a keyed hash of the SMPP layer's message key (operator,
+// originator MSISDN, reference, count), so no MSISDN appears in a key name.
+// Each Add is one script: HSETNX the part (a duplicate keeps the first
+// copy), refresh the TTL, and when the count reaches the total, claim the
+// set (c = now + lease) and return it. The script runs atomically, so of
+// two instances adding the last parts only the one whose Add completed the
+// set gets it; a concurrent duplicate of the last part finds the claim and
+// gets ErrSegmentsBusy.
+//
+// The pool calls Done (which deletes the hash) only after the handler has
+// stored the reply's effect. If the handling fails (Redis down while
+// completing the session), the pool answers a temporary error, the SMSC
+// redelivers that part, and the set is still there, claimed. A part that
+// arrives while the claim holds is refused with ErrSegmentsBusy, which
+// matches ErrUnavailable, so it is not acknowledged either: the SMSC keeps
+// redelivering it until the claim is released by Done (the handling
+// succeeded; the redelivered part then starts a new hash that expires
+// unused) or the lease has passed, when that part re-claims the set and
+// its instance handles the whole message again. Refusing rather than
+// acknowledging during the lease is what makes "a redelivery of any part
+// after a failed handling gets the full set again" hold: a part answered
+// "held" while claimed would be acknowledged and might be the last one the
+// SMSC ever sends. A second handling of the same reply is harmless: the
+// MO counter check and Complete make it a duplicate. The lease (30 s by
+// default) must exceed the handler's timeout. Staleness is judged from
+// Options.Now like session expiry; the Redis TTL only reclaims memory.
 //
 // # Failures
 //

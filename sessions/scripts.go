@@ -187,5 +187,5 @@ var scriptAcceptMO = redis.NewScript(srcAcceptMO)
 // scriptSources lists every script's source, for Ready. (Script.Load would
 // not do: inside a pipeline it records an empty hash in the shared Script.)
 func scriptSources() []string {
-	return []string{srcPutKeepUID, srcDelete, srcAttempt, srcAttemptOK, srcStart, srcMark, srcComplete, srcNextMT, srcAcceptMO}
+	return []string{srcPutKeepUID, srcDelete, srcAttempt, srcAttemptOK, srcStart, srcMark, srcComplete, srcNextMT, srcAcceptMO, srcSegmentAdd}
 }
