@@ -98,6 +98,11 @@ type Options struct {
 	EnquireLinkInterval time.Duration
 	// TLS, when set, serves SMPP over TLS.
 	TLS *tls.Config
+	// SpreadReplyParts hands the segments of one handset reply to the
+	// account's receiver binds round-robin, one segment per bind, instead
+	// of keeping them on one bind. Some SMSCs do this with several binds of
+	// one account; it tests that gateway instances share reassembly.
+	SpreadReplyParts bool
 	// Faults to inject from the start.
 	Faults Faults
 	// OnSubmit, when set, sees every accepted submit_sm in the order the
@@ -697,7 +702,7 @@ func (a *account) next() (*conn, <-chan struct{}) {
 // pick returns the bind for d: its group's bind while that is still bound,
 // else the next one round-robin (which becomes the group's).
 func (a *account) pick(d *delivery) (*conn, <-chan struct{}) {
-	if d.grp == nil {
+	if d.grp == nil || a.srv.opts.SpreadReplyParts {
 		return a.next()
 	}
 	d.grp.mu.Lock()

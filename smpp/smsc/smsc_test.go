@@ -235,6 +235,41 @@ func TestReplySegmentsStayOnOneBind(t *testing.T) {
 	}
 }
 
+// TestReplySegmentsSpread: with SpreadReplyParts the segments of each
+// reply go round-robin over the binds, so every reply is split.
+func TestReplySegmentsSpread(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Handset: threeParts{}, SpreadReplyParts: true})
+	a := bindReceiver(t, srv.Addr(), nil)
+	b := bindReceiver(t, srv.Addr(), nil)
+	tx := dial(t, srv.Addr(), nil)
+	if _, err := tx.Bind(context.Background(), &smpp.Bind{Type: smpp.BindTransmitter, SystemID: "esme", Password: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	numbers := []string{"994500000021", "994500000022", "994500000023"}
+	for _, n := range numbers {
+		if _, err := tx.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: n, ShortMessage: []byte{1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "9 segments", func() bool { return a.count()+b.count() == 9 })
+	a.mu.Lock()
+	b.mu.Lock()
+	defer a.mu.Unlock()
+	defer b.mu.Unlock()
+	perA, perB := map[string]int{}, map[string]int{}
+	for _, s := range a.got {
+		perA[s]++
+	}
+	for _, s := range b.got {
+		perB[s]++
+	}
+	for _, n := range numbers {
+		if perA[n] == 0 || perB[n] == 0 || perA[n]+perB[n] != 3 {
+			t.Errorf("reply from %s not spread: a=%d b=%d", n, perA[n], perB[n])
+		}
+	}
+}
+
 // TestMaxBinds checks the per-account bind cap: binds of any type count,
 // the one over the cap gets ESME_RALYBND, and a session that unbinds or
 // drops frees its place (counted as an unbind or a disconnect).
