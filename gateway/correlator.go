@@ -32,7 +32,7 @@ func phoneFromAddr(addr string) string {
 // there is nothing to store); an error asks the SMSC to redeliver.
 func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) error {
 	phone := phoneFromAddr(source)
-	log := s.log.With(s.phoneAttrs(phone))
+	log := lazyWith(s.log, s.phoneAttrs(phone))
 	var sub Subscriber
 	var runningID string
 	var err error
@@ -86,7 +86,7 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 	if err != nil {
 		return err
 	}
-	log = log.With(slog.String("session_id", sess.ID))
+	log = lazyWith(log, slog.String("session_id", sess.ID))
 	if sess.Phone != phone || sess.ICCID != sub.ICCID {
 		s.metrics.moUnmatched.WithLabelValues("phone_mismatch").Inc()
 		log.LogAttrs(ctx, slog.LevelWarn, "MO transaction belongs to another phone")
@@ -189,7 +189,7 @@ func (s *Server) failRunning(ctx context.Context, log *slog.Logger, phone, resul
 	if err != nil {
 		return err
 	}
-	return s.completeLocal(ctx, log.With(slog.String("session_id", sess.ID)), sess, Result{Result: result, Completed: s.now()})
+	return s.completeLocal(ctx, lazyWith(log, slog.String("session_id", sess.ID)), sess, Result{Result: result, Completed: s.now()})
 }
 
 // HandleReceipt applies a delivery receipt to the phone's running session
@@ -231,7 +231,7 @@ func (s *Server) HandleReceipt(ctx context.Context, r Receipt) error {
 		s.metrics.receipts.WithLabelValues("unmatched").Inc()
 		return nil
 	}
-	log := s.log.With(slog.String("session_id", sess.ID), slog.String("stat", r.Stat))
+	log := lazyWith(s.log, slog.String("session_id", sess.ID), slog.String("stat", r.Stat))
 	switch strings.ToUpper(r.Stat) {
 	case "DELIVRD", "ACCEPTD", "ENROUTE":
 		s.metrics.receipts.WithLabelValues("delivered").Inc()

@@ -300,7 +300,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, loggerKey, s.log.With(slog.String("request_id", id)))
+		ctx = context.WithValue(ctx, loggerKey, lazyWith(s.log, slog.String("request_id", id)))
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		s.metrics.httpInFlight.Inc()
@@ -342,11 +342,84 @@ func plainID(s string) bool {
 }
 
 // phoneAttrs are the only forms of a phone number that reach the logs: a
-// keyed hash (to correlate lines) and a masked form (+99450***4567).
+// keyed hash (to correlate lines) and a masked form (+99450***4567). The
+// value is a LogValuer, so the HMAC runs only when a line carrying it is
+// written, not on every MO and start whose lines the level drops.
 func (s *Server) phoneAttrs(phone string) slog.Attr {
-	m := hmac.New(sha256.New, s.logKey)
-	m.Write([]byte(phone))
-	return slog.Group("phone", slog.String("hash", hex.EncodeToString(m.Sum(nil)[:8])), slog.String("masked", MaskPhone(phone)))
+	return slog.Any("phone", loggedPhone{key: s.logKey, phone: phone})
+}
+
+// loggedPhone resolves to the phone group of phoneAttrs when a handler
+// formats it.
+type loggedPhone struct {
+	key   []byte
+	phone string
+}
+
+// LogValue implements slog.LogValuer.
+func (p loggedPhone) LogValue() slog.Value {
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte(p.phone))
+	return slog.GroupValue(slog.String("hash", hex.EncodeToString(m.Sum(nil)[:8])), slog.String("masked", MaskPhone(p.phone)))
+}
+
+// lazyWith is l.With(attrs...) that defers the handler's WithAttrs until a
+// record is actually written. A text or JSON handler formats attributes
+// in WithAttrs, so the per-request and per-MO loggers cost an allocation
+// and formatting each even when nothing at their level is ever logged,
+// which is the common case on the hot paths.
+func lazyWith(l *slog.Logger, attrs ...slog.Attr) *slog.Logger {
+	if lh, ok := l.Handler().(*lazyHandler); ok {
+		return slog.New(lh.withAttrs(attrs))
+	}
+	return slog.New(&lazyHandler{h: l.Handler(), attrs: attrs})
+}
+
+// lazyHandler holds attributes for h without handing them over until a
+// record is handled. It is immutable, so it is safe for concurrent use.
+type lazyHandler struct {
+	h     slog.Handler
+	attrs []slog.Attr
+}
+
+func (lh *lazyHandler) withAttrs(attrs []slog.Attr) *lazyHandler {
+	all := make([]slog.Attr, 0, len(lh.attrs)+len(attrs))
+	all = append(append(all, lh.attrs...), attrs...)
+	return &lazyHandler{h: lh.h, attrs: all}
+}
+
+// Enabled asks the wrapped handler, without its pending attributes.
+func (lh *lazyHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return lh.h.Enabled(ctx, level)
+}
+
+// Handle hands over the pending attributes, then the record.
+func (lh *lazyHandler) Handle(ctx context.Context, r slog.Record) error {
+	return lh.materialize().Handle(ctx, r)
+}
+
+// WithAttrs keeps the new attributes pending too.
+func (lh *lazyHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if len(attrs) == 0 {
+		return lh
+	}
+	return lh.withAttrs(attrs)
+}
+
+// WithGroup hands over the pending attributes first: they belong outside
+// the group.
+func (lh *lazyHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return lh
+	}
+	return lh.materialize().WithGroup(name)
+}
+
+func (lh *lazyHandler) materialize() slog.Handler {
+	if len(lh.attrs) == 0 {
+		return lh.h
+	}
+	return lh.h.WithAttrs(lh.attrs)
 }
 
 // MaskPhone shows the country and operator code and the last four digits:

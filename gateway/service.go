@@ -154,7 +154,7 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 		return Session{}, err
 	}
 	id := sess.ID
-	log = log.With(slog.String("session_id", id), slog.String("portal", p.ID), slog.String("operation", string(in.Operation)))
+	log = lazyWith(log, slog.String("session_id", id), slog.String("portal", p.ID), slog.String("operation", string(in.Operation)))
 	s.metrics.sessionsStarted.WithLabelValues(string(in.Operation), p.ID).Inc()
 	log.LogAttrs(ctx, slog.LevelInfo, "session started", s.phoneAttrs(in.Phone))
 
@@ -477,7 +477,7 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok && plainID(id) {
-		r = r.WithContext(context.WithValue(r.Context(), loggerKey, l.With(slog.String("session_id", id))))
+		r = r.WithContext(context.WithValue(r.Context(), loggerKey, lazyWith(l, slog.String("session_id", id))))
 	}
 	if !plainID(id) {
 		s.writeError(w, r, &Error{Code: CodeSessionNotFound, Detail: "no such session"})
