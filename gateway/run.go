@@ -47,6 +47,16 @@ type Options struct {
 	// bind's replies from queueing behind one another); 0 means smpp's
 	// default of 4, at most 256.
 	InboundWorkers int
+	// Segments configures the Redis store that holds the parts of
+	// concatenated MOs (a signature reply is about 20 SMS) until all have
+	// arrived, so parts an SMSC spreads over several instances, or that an
+	// instance acknowledged before it crashed, still complete the reply.
+	// Zero fields mean the sessions defaults (10 min TTL, 30 s lease).
+	Segments sessions.SegmentOptions
+	// MemorySegments keeps the parts in this process's memory instead (only
+	// for tests with a single instance: parts on other instances or in a
+	// crashed process are lost).
+	MemorySegments bool
 	// MasterKeys derive each card's OTA keys.
 	MasterKeys applet.MasterKeys
 
@@ -121,10 +131,19 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: session store: %w", err)
 	}
+	var segs smpp.SegmentStore // nil: the pool's memory store
+	if !opts.MemorySegments {
+		rs, err := g.store.MOSegments(opts.Segments)
+		if err != nil {
+			g.store.Close()
+			return nil, fmt.Errorf("gateway: segment store: %w", err)
+		}
+		segs = segmentStore{rs}
+	}
 	handler := &SMPPHandler{}
 	g.pool, err = smpp.NewPool(smpp.PoolOptions{
 		Operators: opts.Operators, Handler: handler, Logger: opts.Logger.With("component", "smpp"), Registerer: opts.Registry,
-		InboundWorkers: opts.InboundWorkers,
+		InboundWorkers: opts.InboundWorkers, Segments: segs,
 	})
 	if err != nil {
 		g.store.Close()
@@ -326,3 +345,21 @@ func (g *Gateway) adminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
+
+// segmentStore adapts sessions.SegmentStore to smpp.SegmentStore: a part
+// the store refuses as invalid (too long, a total that differs from the
+// first part's) is answered with a permanent error, since redelivering it
+// cannot help; every other error stays temporary, so the SMSC redelivers.
+// The pool calls Done only after the handler returned a final status, so a
+// reply whose handling failed stays in Redis for the redelivery.
+type segmentStore struct{ s *sessions.SegmentStore }
+
+func (a segmentStore) Add(ctx context.Context, key string, total, seq int, part []byte) ([][]byte, error) {
+	parts, err := a.s.Add(ctx, key, total, seq, part)
+	if errors.Is(err, sessions.ErrInvalid) {
+		return nil, fmt.Errorf("%w: %w", smpp.ErrBadValue, err)
+	}
+	return parts, err
+}
+
+func (a segmentStore) Done(ctx context.Context, key string) error { return a.s.Done(ctx, key) }
