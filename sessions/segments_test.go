@@ -298,3 +298,28 @@ func testSegmentsKeyNames(t *testing.T, be backend) {
 		t.Fatal("key name does not depend on the pepper")
 	}
 }
+
+// A Redis that never answers: Add and Done fail within OpTimeout with
+// ErrUnavailable (the pool then answers ESME_RX_T_APPN), never as busy.
+func TestSegmentsUnavailable(t *testing.T) {
+	t.Parallel()
+	rdb := clientFor(t, hungServer(t))
+	s, err := New(rdb, Options{Pepper: randomPepper(), OpTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	g := segs(t, s)
+	ctx := context.Background()
+	begin := time.Now()
+	_, err = g.Add(ctx, segKey(newPhone(), 2), 2, 1, segPart(1))
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrSegmentsBusy) {
+		t.Fatalf("Add: %v, want ErrUnavailable", err)
+	}
+	if err := g.Done(ctx, segKey(newPhone(), 2)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Done: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Fatalf("took %v, want about 2 × OpTimeout", d)
+	}
+}
