@@ -42,8 +42,8 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 		sub, err = s.store.Subscriber(ctx, phone)
 	}
 	if errors.Is(err, ErrNotFound) {
-		s.metrics.moReceived.WithLabelValues("invalid").Inc()
-		s.metrics.moUnmatched.WithLabelValues("unknown_phone").Inc()
+		s.metrics.moReceivedBy.with("invalid").Inc()
+		s.metrics.moUnmatchedBy.with("unknown_phone").Inc()
 		return nil
 	}
 	if err != nil {
@@ -59,28 +59,28 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 		if errors.As(err, &oe) {
 			reason = oe.Reason
 		}
-		s.metrics.moReceived.WithLabelValues("invalid").Inc()
-		s.metrics.otaErrors.WithLabelValues(reason).Inc()
+		s.metrics.moReceivedBy.with("invalid").Inc()
+		s.metrics.otaErrorsBy.with(reason).Inc()
 		log.LogAttrs(ctx, slog.LevelWarn, "MO rejected", slog.String("reason", reason))
 		return s.failRunning(ctx, log, phone, ResultSIMError)
 	}
 	switch mo.Kind {
 	case MOPoR:
-		s.metrics.moReceived.WithLabelValues("por").Inc()
+		s.metrics.moReceivedBy.with("por").Inc()
 		if mo.PoRStatus == 0 {
 			return nil // a success PoR: the card asked for none, nothing to do
 		}
-		s.metrics.otaErrors.WithLabelValues("por_status").Inc()
+		s.metrics.otaErrorsBy.with("por_status").Inc()
 		log.LogAttrs(ctx, slog.LevelWarn, "error PoR", slog.Int("por_status", int(mo.PoRStatus)))
 		return s.failRunning(ctx, log, phone, ResultSIMError)
 	case MOReply:
-		s.metrics.moReceived.WithLabelValues("reply").Inc()
+		s.metrics.moReceivedBy.with("reply").Inc()
 	default:
 		return nil
 	}
 	sess, err := s.sessionOfTxn(ctx, runningID, mo.TxnID)
 	if errors.Is(err, ErrNotFound) {
-		s.metrics.moUnmatched.WithLabelValues("no_session").Inc()
+		s.metrics.moUnmatchedBy.with("no_session").Inc()
 		return nil
 	}
 	if err != nil {
@@ -88,7 +88,7 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 	}
 	log = lazyWith(log, slog.String("session_id", sess.ID))
 	if sess.Phone != phone || sess.ICCID != sub.ICCID {
-		s.metrics.moUnmatched.WithLabelValues("phone_mismatch").Inc()
+		s.metrics.moUnmatchedBy.with("phone_mismatch").Inc()
 		log.LogAttrs(ctx, slog.LevelWarn, "MO transaction belongs to another phone")
 		return nil
 	}
@@ -128,7 +128,7 @@ func (s *Server) HandleMO(ctx context.Context, source string, userData []byte) e
 		}
 	}
 	if sess.State != StateRunning {
-		s.metrics.moUnmatched.WithLabelValues("late").Inc()
+		s.metrics.moUnmatchedBy.with("late").Inc()
 		return nil
 	}
 	return s.completeLocal(ctx, log, sess, s.replyResult(ctx, log, sub, sess, mo))
@@ -183,7 +183,7 @@ func (s *Server) checkSignature(sub Subscriber, sess Session, mo MO) error {
 func (s *Server) failRunning(ctx context.Context, log *slog.Logger, phone, result string) error {
 	sess, err := s.store.RunningByPhone(ctx, phone)
 	if errors.Is(err, ErrNotFound) {
-		s.metrics.moUnmatched.WithLabelValues("no_session").Inc()
+		s.metrics.moUnmatchedBy.with("no_session").Inc()
 		return nil
 	}
 	if err != nil {
@@ -207,15 +207,15 @@ func (s *Server) HandleReceipt(ctx context.Context, r Receipt) error {
 		if m, ok := s.msgs.take(r.MessageID); ok && m.phone == phone {
 			at := s.now()
 			if err := s.store.MarkDelivered(ctx, m.sessionID, at); err == nil {
-				s.metrics.receipts.WithLabelValues("delivered").Inc()
-				s.metrics.stageLatency.WithLabelValues("submitted_delivered").Observe(at.Sub(m.submitted).Seconds())
+				s.metrics.receiptsBy.with("delivered").Inc()
+				s.metrics.stageLatencyBy.with("submitted_delivered").Observe(at.Sub(m.submitted).Seconds())
 				return nil
 			}
 		}
 	}
 	sess, err := s.store.RunningByPhone(ctx, phone)
 	if errors.Is(err, ErrNotFound) {
-		s.metrics.receipts.WithLabelValues("unmatched").Inc()
+		s.metrics.receiptsBy.with("unmatched").Inc()
 		return nil
 	}
 	if err != nil {
@@ -225,16 +225,16 @@ func (s *Server) HandleReceipt(ctx context.Context, r Receipt) error {
 		if sess.Submitted.IsZero() {
 			// The receipt outran our own record of the submit: ask the
 			// SMSC to redeliver it in a moment rather than lose it.
-			s.metrics.receipts.WithLabelValues("early").Inc()
+			s.metrics.receiptsBy.with("early").Inc()
 			return errors.New("gateway: receipt before the submit was recorded")
 		}
-		s.metrics.receipts.WithLabelValues("unmatched").Inc()
+		s.metrics.receiptsBy.with("unmatched").Inc()
 		return nil
 	}
 	log := lazyWith(s.log, slog.String("session_id", sess.ID), slog.String("stat", r.Stat))
 	switch strings.ToUpper(r.Stat) {
 	case "DELIVRD", "ACCEPTD", "ENROUTE":
-		s.metrics.receipts.WithLabelValues("delivered").Inc()
+		s.metrics.receiptsBy.with("delivered").Inc()
 		if !sess.Delivered.IsZero() {
 			return nil
 		}
@@ -243,16 +243,16 @@ func (s *Server) HandleReceipt(ctx context.Context, r Receipt) error {
 			return err
 		}
 		if !sess.Submitted.IsZero() {
-			s.metrics.stageLatency.WithLabelValues("submitted_delivered").Observe(at.Sub(sess.Submitted).Seconds())
+			s.metrics.stageLatencyBy.with("submitted_delivered").Observe(at.Sub(sess.Submitted).Seconds())
 		}
 		return nil
 	case "EXPIRED":
-		s.metrics.receipts.WithLabelValues("absent").Inc()
+		s.metrics.receiptsBy.with("absent").Inc()
 		return s.completeLocal(ctx, log, sess, Result{Result: ResultPhoneAbsent, Completed: s.now()})
 	case "UNDELIV", "REJECTD", "DELETED", "UNKNOWN":
-		s.metrics.receipts.WithLabelValues("failed").Inc()
+		s.metrics.receiptsBy.with("failed").Inc()
 		return s.completeLocal(ctx, log, sess, Result{Result: ResultDeliveryError, Completed: s.now()})
 	}
-	s.metrics.receipts.WithLabelValues("unmatched").Inc()
+	s.metrics.receiptsBy.with("unmatched").Inc()
 	return nil
 }

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"strconv"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -29,6 +32,99 @@ type metrics struct {
 	callbackDuration prometheus.Histogram
 	callbackQueue    prometheus.Gauge
 	ready            prometheus.Gauge
+
+	// Children of the vectors above for their fixed label values, looked up
+	// once: WithLabelValues hashes the labels and takes the vector's lock,
+	// and the hot paths asked for a dozen children per session.
+	sessionsDoneBy    children[prometheus.Counter]
+	sessionDurationBy lazyChildren[prometheus.Observer]
+	stageLatencyBy    children[prometheus.Observer]
+	otaErrorsBy       children[prometheus.Counter]
+	moReceivedBy      children[prometheus.Counter]
+	moUnmatchedBy     children[prometheus.Counter]
+	receiptsBy        children[prometheus.Counter]
+	// started and http cache children whose labels are known only at run
+	// time but bounded: configured portal ids, route patterns, methods
+	// (methodLabel) and the status codes the handlers write.
+	started sync.Map // [2]string{operation, portal} → prometheus.Counter
+	http    sync.Map // httpKey → *httpChildren
+}
+
+// children maps a one-label vector's fixed label values to their children.
+// The map is filled in newMetrics and only read afterwards, so it needs no
+// lock; a value outside it falls back to the vector.
+type children[T any] struct {
+	fixed map[string]T
+	vec   func(...string) T
+}
+
+func newChildren[T any](vec func(...string) T, values ...string) children[T] {
+	c := children[T]{fixed: make(map[string]T, len(values)), vec: vec}
+	for _, v := range values {
+		c.fixed[v] = vec(v)
+	}
+	return c
+}
+
+// with returns the child for label value v.
+func (c children[T]) with(v string) T {
+	if x, ok := c.fixed[v]; ok {
+		return x
+	}
+	return c.vec(v)
+}
+
+// lazyChildren caches a one-label vector's children as they are first
+// asked for; the label values must come from a bounded set.
+type lazyChildren[T any] struct {
+	m   *sync.Map // label value → T
+	vec func(...string) T
+}
+
+// with returns the child for label value v, creating it on first use.
+func (c lazyChildren[T]) with(v string) T {
+	if x, ok := c.m.Load(v); ok {
+		return x.(T)
+	}
+	x, _ := c.m.LoadOrStore(v, c.vec(v))
+	return x.(T)
+}
+
+// httpKey labels one request's series.
+type httpKey struct {
+	route, method string
+	code          int
+}
+
+// httpChildren are the request counter and duration children of one key.
+type httpChildren struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// observeHTTP counts one request and its duration.
+func (m *metrics) observeHTTP(route, method string, code int, seconds float64) {
+	k := httpKey{route: route, method: method, code: code}
+	c, ok := m.http.Load(k)
+	if !ok {
+		c, _ = m.http.LoadOrStore(k, &httpChildren{
+			requests: m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)),
+			duration: m.httpDuration.WithLabelValues(route),
+		})
+	}
+	hc := c.(*httpChildren)
+	hc.requests.Inc()
+	hc.duration.Observe(seconds)
+}
+
+// sessionStarted counts a started session.
+func (m *metrics) sessionStarted(operation, portal string) {
+	k := [2]string{operation, portal}
+	c, ok := m.started.Load(k)
+	if !ok {
+		c, _ = m.started.LoadOrStore(k, m.sessionsStarted.WithLabelValues(operation, portal))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // latencyBuckets cover 1 ms to about 2 minutes: HTTP answers in
@@ -102,25 +198,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "imzagate_ready", Help: "1 when /readyz answers OK (store reachable, a bind up per operator, not draining).",
 		}),
 	}
-	// Pre-create bounded series so dashboards and alerts see zeros, not gaps.
-	for _, r := range allResults {
-		m.sessionsDone.WithLabelValues(r)
-	}
-	for _, r := range []string{"checksum", "counter", "keys", "format", "tar", "por_status", "other"} {
-		m.otaErrors.WithLabelValues(r)
-	}
-	for _, r := range []string{"unknown_phone", "no_session", "late", "phone_mismatch"} {
-		m.moUnmatched.WithLabelValues(r)
-	}
-	for _, k := range []string{"reply", "por", "invalid"} {
-		m.moReceived.WithLabelValues(k)
-	}
-	for _, o := range []string{"delivered", "failed", "absent", "unmatched", "early"} {
-		m.receipts.WithLabelValues(o)
-	}
-	for _, s := range []string{"accepted_submitted", "submitted_delivered", "submitted_reply", "end_to_end"} {
-		m.stageLatency.WithLabelValues(s)
-	}
+	// Pre-create bounded series so dashboards and alerts see zeros, not
+	// gaps, and keep their children for the hot paths.
+	m.sessionsDoneBy = newChildren(m.sessionsDone.WithLabelValues, allResults...)
+	// Session durations have no series before their first observation, as
+	// before: their children are cached as they are first used.
+	m.sessionDurationBy = lazyChildren[prometheus.Observer]{m: new(sync.Map), vec: m.sessionDuration.WithLabelValues}
+	m.otaErrorsBy = newChildren(m.otaErrors.WithLabelValues, "checksum", "counter", "keys", "format", "tar", "por_status", "other")
+	m.moUnmatchedBy = newChildren(m.moUnmatched.WithLabelValues, "unknown_phone", "no_session", "late", "phone_mismatch")
+	m.moReceivedBy = newChildren(m.moReceived.WithLabelValues, "reply", "por", "invalid")
+	m.receiptsBy = newChildren(m.receipts.WithLabelValues, "delivered", "failed", "absent", "unmatched", "early")
+	m.stageLatencyBy = newChildren(m.stageLatency.WithLabelValues, "accepted_submitted", "submitted_delivered", "submitted_reply", "end_to_end")
 	return m
 }
 

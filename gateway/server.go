@@ -11,7 +11,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -313,8 +312,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		s.metrics.httpRequests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
-		s.metrics.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s.metrics.observeHTTP(route, methodLabel(r.Method), sw.status, time.Since(start).Seconds())
 	})
 }
 

@@ -155,7 +155,7 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 	}
 	id := sess.ID
 	log = lazyWith(log, slog.String("session_id", id), slog.String("portal", p.ID), slog.String("operation", string(in.Operation)))
-	s.metrics.sessionsStarted.WithLabelValues(string(in.Operation), p.ID).Inc()
+	s.metrics.sessionStarted(string(in.Operation), p.ID)
 	log.LogAttrs(ctx, slog.LevelInfo, "session started", s.phoneAttrs(in.Phone))
 
 	fail := func(err error) (Session, error) {
@@ -204,7 +204,7 @@ func (s *Server) startSession(ctx context.Context, log *slog.Logger, p *Portal, 
 		case !errors.Is(err, ErrDuplicate):
 			log.LogAttrs(ctx, slog.LevelWarn, "mark submitted", slog.String("err", err.Error()))
 		}
-		s.metrics.stageLatency.WithLabelValues("accepted_submitted").Observe(at.Sub(sess.Accepted).Seconds())
+		s.metrics.stageLatencyBy.with("accepted_submitted").Observe(at.Sub(sess.Accepted).Seconds())
 	}
 	s.armTimeout(sess, log)
 	return sess, nil
@@ -314,14 +314,14 @@ func (s *Server) completed(ctx context.Context, log *slog.Logger, sess Session, 
 	for _, m := range done.MessageIDs {
 		s.msgs.take(m) // a later receipt finds no running session: the store path says so
 	}
-	s.metrics.sessionsDone.WithLabelValues(res.Result).Inc()
+	s.metrics.sessionsDoneBy.with(res.Result).Inc()
 	if !done.Accepted.IsZero() {
 		d := res.Completed.Sub(done.Accepted).Seconds()
-		s.metrics.sessionDuration.WithLabelValues(res.Result).Observe(d)
-		s.metrics.stageLatency.WithLabelValues("end_to_end").Observe(d)
+		s.metrics.sessionDurationBy.with(res.Result).Observe(d)
+		s.metrics.stageLatencyBy.with("end_to_end").Observe(d)
 	}
 	if !done.Submitted.IsZero() && res.Result != ResultTimeout {
-		s.metrics.stageLatency.WithLabelValues("submitted_reply").Observe(res.Completed.Sub(done.Submitted).Seconds())
+		s.metrics.stageLatencyBy.with("submitted_reply").Observe(res.Completed.Sub(done.Submitted).Seconds())
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "session completed", slog.String("session_id", sess.ID), slog.String("result", res.Result))
 	if done.CallbackURL != "" {
