@@ -354,6 +354,8 @@ func (g *Gateway) adminHandler() http.Handler {
 // reply whose handling failed stays in Redis for the redelivery.
 type segmentStore struct{ s *sessions.SegmentStore }
 
+var _ smpp.SegmentStore = segmentStore{}
+
 func (a segmentStore) Add(ctx context.Context, key string, total, seq int, part []byte) ([][]byte, error) {
 	parts, err := a.s.Add(ctx, key, total, seq, part)
 	if errors.Is(err, sessions.ErrInvalid) {
