@@ -37,7 +37,9 @@
 //   - PIN tries left (tag 93) is mandatory in every response but 06, where
 //     it may be absent (PINTriesLeft = -1).
 //   - ICCIDs for key derivation are 19 or 20 ASCII digits, used as
-//     provisioned, without a Luhn check.
+//     provisioned, without a Luhn check. A gateway derives them through
+//     a Deriver (the master keys' CMACs keyed once) or a KeyCache (at most
+//     N cards' keys, evicted keys wiped), both equal to DeriveCardKeys.
 //   - An unsecured PoR (no checksum although SPI2 asked for one) is
 //     accepted only with an error status: an unauthenticated "OK" means
 //     nothing.
