@@ -308,20 +308,9 @@ func (s *Store) getWithSubscriber(ctx context.Context, id string, sub *Subscribe
 	hget := pipe.HGetAll(octx, ref.sessionKey(id))
 	sget := pipe.Get(octx, ref.subscriberKey())
 	_, _ = pipe.Exec(octx)
-	m, err := hget.Result()
-	if err != nil {
-		return Session{}, storeErr("get", err)
-	}
-	if len(m) == 0 {
-		return Session{}, fmt.Errorf("sessions: get: %w", ErrNotFound)
-	}
-	sess, err := decodeSession(id, m)
+	v, err := s.viewFromHash(id, hget.Val(), hget.Err())
 	if err != nil {
 		return Session{}, err
-	}
-	v, ok := s.view(sess, s.opts.Now())
-	if !ok {
-		return Session{}, fmt.Errorf("sessions: get: %w", ErrNotFound)
 	}
 	*sub = Subscriber{}
 	if rec, err := sget.Bytes(); err == nil {

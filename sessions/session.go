@@ -554,6 +554,13 @@ func (s *Store) Get(ctx context.Context, id string) (Session, error) {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	m, err := s.rdb.HGetAll(ctx, ref.sessionKey(id)).Result()
+	return s.viewFromHash(id, m, err)
+}
+
+// viewFromHash turns the reply of an HGETALL of session id into what
+// callers see: a missing or retention-expired session is ErrNotFound, an
+// expired running one reads as TIMEOUT (see view).
+func (s *Store) viewFromHash(id string, m map[string]string, err error) (Session, error) {
 	if err != nil {
 		return Session{}, storeErr("get", err)
 	}
