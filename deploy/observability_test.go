@@ -178,7 +178,19 @@ func TestMetricsUsedByDashboardAndAlertsAreExported(t *testing.T) {
 		t.Fatalf("wrong User ID answered %d, want 422 (USER_UNKNOWN)", code)
 	}
 
-	series := scrape(t, "http://"+d.AdminAddr()+"/metrics")
+	// Counters of a completion are updated just after the store write the
+	// portal's poll sees, so scrape until the run's effects are all counted
+	// (or a deadline passes and the checks below report what is missing).
+	var series map[string]float64
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		series = scrape(t, "http://"+d.AdminAddr()+"/metrics")
+		if series[`imzagate_sessions_completed_total{result="OK"}`] >= 1 &&
+			series[`imzagate_sessions_completed_total{result="USER_CANCELLED"}`] >= 1 &&
+			series[`imzagate_session_stage_seconds_count{stage="end_to_end"}`] >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	families := map[string]bool{}
 	for s := range series {
 		name, _, _ := strings.Cut(s, "{")

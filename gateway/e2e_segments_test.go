@@ -203,6 +203,13 @@ func TestRepliesSpreadOverInstances(t *testing.T) {
 		}
 		wantSigned(t, e.finish(t, "p1", id))
 	}
+	// The pool counts a completed message after its handler returned and the
+	// parts were released, which can be just after the portal saw the result.
+	completedAll := func() float64 {
+		return metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed") +
+			metricSum(t, w.regB, "imzagate_smpp_mo_segments_total", "completed")
+	}
+	eventually(t, "every reply counted as completed", func() bool { return completedAll() >= cards })
 	heldA := metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "held")
 	heldB := metricSum(t, w.regB, "imzagate_smpp_mo_segments_total", "held")
 	doneA := metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed")
@@ -239,6 +246,9 @@ func TestReplyPartsSurviveAnInstanceCrash(t *testing.T) {
 	_ = w.b.Pool().Close(ctx)
 	cancel()
 	wantSigned(t, w.ea.finish(t, "p1", id))
+	eventually(t, "instance a counts the reply as completed", func() bool {
+		return metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed") >= 1
+	})
 	if done := metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed"); done != 1 {
 		t.Fatalf("instance a completed %v replies, want 1", done)
 	}
@@ -252,5 +262,18 @@ func TestReplyPartsSurviveAnInstanceCrash(t *testing.T) {
 	}
 	if st := w.sm.Stats(); st.Lost != 0 {
 		t.Fatalf("SMSC lost %d deliveries", st.Lost)
+	}
+}
+
+// eventually waits up to 5 s for cond, for effects that land just after the
+// result the test observed (metrics counted after a handler returns).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
