@@ -50,28 +50,8 @@ func TestTwoInstancesAndStoreOutage(t *testing.T) {
 		MaxAttempts: 100, RedeliveryDelay: 50 * time.Millisecond})
 	pepper := bytes.Repeat([]byte{9}, 32)
 	start := func(name string) (*gateway.Gateway, *prometheus.Registry) {
-		rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{srv.Addr}, ""))
-		t.Cleanup(func() { rdb.Close() })
-		reg := prometheus.NewRegistry()
-		gw, err := gateway.Start(t.Context(), gateway.Options{
-			HTTPAddr: "127.0.0.1:0", AdminAddr: "off", Redis: rdb, Pepper: pepper, MasterKeys: master,
-			Operators: []smpp.Operator{{Name: "azercell", Prefixes: []string{"994"},
-				Binds: []smpp.BindConfig{{Name: name, Addr: sm.Addr(), SystemID: "gw", Password: "pw", SourceAddr: "9944000"}}}},
-			Server: gateway.ServerOptions{
-				Portals:     []gateway.Portal{{ID: "p1", APIKeySHA256: gateway.HashAPIKey("key-p1"), RateLimit: 1000, Burst: 1000}},
-				UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second,
-			},
-			Registry: reg, ShutdownTimeout: 5 * time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = gw.Shutdown(ctx)
-		})
-		return gw, reg
+		return startInstance(t, instance{name: name, redisAddr: srv.Addr, smscAddr: sm.Addr(), pepper: pepper, master: master,
+			shutdown: 5 * time.Second})
 	}
 	a, regA := start("a")
 	b, regB := start("b")
@@ -147,6 +127,46 @@ func TestTwoInstancesAndStoreOutage(t *testing.T) {
 }
 
 // metricSum reads a counter series with one label value from a registry.
+// instance is one gateway of a multi-instance test: its own Redis client and
+// registry, one transceiver bind of the shared account "gw", portal p1.
+type instance struct {
+	name, redisAddr, smscAddr string
+	pepper                    []byte
+	master                    applet.MasterKeys
+	hook                      redis.Hook // optional: observe or break this instance's Redis calls
+	shutdown                  time.Duration
+}
+
+// startInstance starts in and shuts it down when the test ends.
+func startInstance(t *testing.T, in instance) (*gateway.Gateway, *prometheus.Registry) {
+	t.Helper()
+	rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{in.redisAddr}, ""))
+	if in.hook != nil {
+		rdb.AddHook(in.hook)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	reg := prometheus.NewRegistry()
+	gw, err := gateway.Start(t.Context(), gateway.Options{
+		HTTPAddr: "127.0.0.1:0", AdminAddr: "off", Redis: rdb, Pepper: in.pepper, MasterKeys: in.master,
+		Operators: []smpp.Operator{{Name: "azercell", Prefixes: []string{"994"},
+			Binds: []smpp.BindConfig{{Name: in.name, Addr: in.smscAddr, SystemID: "gw", Password: "pw", SourceAddr: "9944000"}}}},
+		Server: gateway.ServerOptions{
+			Portals:     []gateway.Portal{{ID: "p1", APIKeySHA256: gateway.HashAPIKey("key-p1"), RateLimit: 1000, Burst: 1000}},
+			UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second,
+		},
+		Registry: reg, ShutdownTimeout: in.shutdown,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*in.shutdown)
+		defer cancel()
+		_ = gw.Shutdown(ctx)
+	})
+	return gw, reg
+}
+
 func metricSum(t *testing.T, g prometheus.Gatherer, name, labelValue string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()

@@ -19,9 +19,7 @@ import (
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
 	"github.com/imzagate/imzagate/gateway/demo"
-	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
-	"github.com/imzagate/imzagate/smpp"
 	"github.com/imzagate/imzagate/smpp/smsc"
 	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
 )
@@ -108,31 +106,8 @@ func startSpreadWorld(t *testing.T, cards int, hookB redis.Hook) (*spreadWorld, 
 		SpreadReplyParts: true, MaxAttempts: 100, RedeliveryDelay: 20 * time.Millisecond})
 	pepper := bytes.Repeat([]byte{7}, 32)
 	start := func(name string, hook redis.Hook) (*gateway.Gateway, *prometheus.Registry) {
-		rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{srv.Addr}, ""))
-		if hook != nil {
-			rdb.AddHook(hook)
-		}
-		t.Cleanup(func() { rdb.Close() })
-		reg := prometheus.NewRegistry()
-		gw, err := gateway.Start(t.Context(), gateway.Options{
-			HTTPAddr: "127.0.0.1:0", AdminAddr: "off", Redis: rdb, Pepper: pepper, MasterKeys: master,
-			Operators: []smpp.Operator{{Name: "azercell", Prefixes: []string{"994"},
-				Binds: []smpp.BindConfig{{Name: name, Addr: w.sm.Addr(), SystemID: "gw", Password: "pw", SourceAddr: "9944000"}}}},
-			Server: gateway.ServerOptions{
-				Portals:     []gateway.Portal{{ID: "p1", APIKeySHA256: gateway.HashAPIKey("key-p1"), RateLimit: 1000, Burst: 1000}},
-				UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second,
-			},
-			Registry: reg, ShutdownTimeout: 2 * time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = gw.Shutdown(ctx)
-		})
-		return gw, reg
+		return startInstance(t, instance{name: name, redisAddr: srv.Addr, smscAddr: w.sm.Addr(), pepper: pepper, master: master,
+			hook: hook, shutdown: 2 * time.Second})
 	}
 	w.a, w.regA = start("a", nil)
 	w.b, w.regB = start("b", hookB)
