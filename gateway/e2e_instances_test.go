@@ -55,21 +55,7 @@ func TestTwoInstancesAndStoreOutage(t *testing.T) {
 	}
 	a, regA := start("a")
 	b, regB := start("b")
-	var records []simcard.Record
-	for i := range cards {
-		rec, err := farm.Record(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		records = append(records, rec)
-		sub, err := demo.SubscriberFromRecord(rec, "azercell")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	records := provision(t, farm, a.Store(), cards)
 	deadline := time.Now().Add(10 * time.Second)
 	for !bound(a.Pool(), "azercell") || !bound(b.Pool(), "azercell") {
 		if time.Now().After(deadline) {
@@ -135,6 +121,28 @@ type instance struct {
 	master                    applet.MasterKeys
 	hook                      redis.Hook // optional: observe or break this instance's Redis calls
 	shutdown                  time.Duration
+}
+
+// provision stores the first n cards of farm as subscribers of operator
+// azercell and returns their records.
+func provision(t *testing.T, farm *simcard.Farm, st *sessions.Store, n int) []simcard.Record {
+	t.Helper()
+	records := make([]simcard.Record, 0, n)
+	for i := range n {
+		rec, err := farm.Record(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := demo.SubscriberFromRecord(rec, "azercell")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, rec)
+	}
+	return records
 }
 
 // startInstance starts in and shuts it down when the test ends.

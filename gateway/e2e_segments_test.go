@@ -18,7 +18,6 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
-	"github.com/imzagate/imzagate/gateway/demo"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp/smsc"
 	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
@@ -111,21 +110,7 @@ func startSpreadWorld(t *testing.T, cards int, hookB redis.Hook) (*spreadWorld, 
 	}
 	w.a, w.regA = start("a", nil)
 	w.b, w.regB = start("b", hookB)
-	var records []simcard.Record
-	for i := range cards {
-		rec, err := farm.Record(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		records = append(records, rec)
-		sub, err := demo.SubscriberFromRecord(rec, "azercell")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.a.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	records := provision(t, farm, w.a.Store(), cards)
 	deadline := time.Now().Add(5 * time.Second)
 	for !bound(w.a.Pool(), "azercell") || !bound(w.b.Pool(), "azercell") || w.sm.Bound("gw") < 2 {
 		if time.Now().After(deadline) {
