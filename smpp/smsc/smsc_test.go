@@ -199,32 +199,42 @@ func (threeParts) HandleMT(_ string, _ []byte, reply func([]byte)) error {
 	return nil
 }
 
-func TestReplySegmentsStayOnOneBind(t *testing.T) {
-	srv := smsctest.Start(t, smsc.Options{Handset: threeParts{}})
-	a := bindReceiver(t, srv.Addr(), nil)
-	b := bindReceiver(t, srv.Addr(), nil)
-	tx := dial(t, srv.Addr(), nil)
+// submitAndCount binds a transmitter, submits one MT to each number (the
+// threeParts handset answers each with 3 segments), waits for every segment
+// to reach receiver a or b, and counts each receiver's segments per number.
+func submitAndCount(t *testing.T, addr string, numbers []string, a, b *receiver) (perA, perB map[string]int) {
+	t.Helper()
+	tx := dial(t, addr, nil)
 	if _, err := tx.Bind(context.Background(), &smpp.Bind{Type: smpp.BindTransmitter, SystemID: "esme", Password: "secret"}); err != nil {
 		t.Fatal(err)
 	}
-	numbers := []string{"994500000011", "994500000012", "994500000013", "994500000014"}
 	for _, n := range numbers {
 		if _, err := tx.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: n, ShortMessage: []byte{1}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "12 segments", func() bool { return a.count()+b.count() == 12 })
+	want := 3 * len(numbers)
+	waitUntil(t, "every segment", func() bool { return a.count()+b.count() == want })
 	a.mu.Lock()
 	b.mu.Lock()
 	defer a.mu.Unlock()
 	defer b.mu.Unlock()
-	perA, perB := map[string]int{}, map[string]int{}
+	perA, perB = map[string]int{}, map[string]int{}
 	for _, s := range a.got {
 		perA[s]++
 	}
 	for _, s := range b.got {
 		perB[s]++
 	}
+	return perA, perB
+}
+
+func TestReplySegmentsStayOnOneBind(t *testing.T) {
+	srv := smsctest.Start(t, smsc.Options{Handset: threeParts{}})
+	a := bindReceiver(t, srv.Addr(), nil)
+	b := bindReceiver(t, srv.Addr(), nil)
+	numbers := []string{"994500000011", "994500000012", "994500000013", "994500000014"}
+	perA, perB := submitAndCount(t, srv.Addr(), numbers, a, b)
 	for _, n := range numbers {
 		if !(perA[n] == 3 && perB[n] == 0 || perA[n] == 0 && perB[n] == 3) {
 			t.Errorf("reply from %s split: a=%d b=%d", n, perA[n], perB[n])
@@ -241,28 +251,8 @@ func TestReplySegmentsSpread(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{Handset: threeParts{}, SpreadReplyParts: true})
 	a := bindReceiver(t, srv.Addr(), nil)
 	b := bindReceiver(t, srv.Addr(), nil)
-	tx := dial(t, srv.Addr(), nil)
-	if _, err := tx.Bind(context.Background(), &smpp.Bind{Type: smpp.BindTransmitter, SystemID: "esme", Password: "secret"}); err != nil {
-		t.Fatal(err)
-	}
 	numbers := []string{"994500000021", "994500000022", "994500000023"}
-	for _, n := range numbers {
-		if _, err := tx.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: n, ShortMessage: []byte{1}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitUntil(t, "9 segments", func() bool { return a.count()+b.count() == 9 })
-	a.mu.Lock()
-	b.mu.Lock()
-	defer a.mu.Unlock()
-	defer b.mu.Unlock()
-	perA, perB := map[string]int{}, map[string]int{}
-	for _, s := range a.got {
-		perA[s]++
-	}
-	for _, s := range b.got {
-		perB[s]++
-	}
+	perA, perB := submitAndCount(t, srv.Addr(), numbers, a, b)
 	for _, n := range numbers {
 		if perA[n] == 0 || perB[n] == 0 || perA[n]+perB[n] != 3 {
 			t.Errorf("reply from %s not spread: a=%d b=%d", n, perA[n], perB[n])
