@@ -110,7 +110,9 @@ func (s CommandStatus) String() string {
 	return fmt.Sprintf("0x%08x", uint32(s))
 }
 
-// StatusClass says what to do about a non-OK command_status (checklist §2.3).
+// StatusClass says what to do about a non-OK command_status. SMPP 3.4 §5.1.3
+// only lists the codes; the classes are this package's policy, tabled in the
+// repository's docs/smpp.md.
 type StatusClass int
 
 // Status classes.
@@ -144,7 +146,7 @@ func (c StatusClass) String() string {
 	return "invalid"
 }
 
-// Class classifies a status per the checklist table §2.3. Vendor codes
+// Class classifies a status (the table in docs/smpp.md). Vendor codes
 // (0x400–0x4FF) are permanent unless overridden per operator
 // (BindConfig.RetryStatuses). 0x05 and 0x0D–0x0F only occur at bind time and
 // are handled by the reconnect loop; in a submit response they are permanent.
