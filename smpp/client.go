@@ -177,14 +177,6 @@ type inboundItem struct {
 	p PDU
 }
 
-// Client phases: Run may be called once, and Submit tells "not yet bound"
-// (ErrNotBound) from "stopped for good" (ErrClosed).
-const (
-	clientIdle int32 = iota
-	clientRunning
-	clientDone
-)
-
 // Client keeps one configured bind up while Run runs: it dials, binds,
 // reconnects with capped exponential back-off and jitter, rate-limits
 // submits and hands inbound messages to workers. Submit and Status are safe
@@ -197,8 +189,8 @@ type Client struct {
 	lim  *limiter
 	inq  chan inboundItem
 
-	phase    atomic.Int32
-	stop     chan struct{} // closed once Run starts to stop
+	started  atomic.Bool   // Run may be called once
+	stop     chan struct{} // closed once Run starts to stop: Submit then says ErrClosed
 	stopOnce sync.Once
 
 	mu      sync.Mutex
@@ -249,9 +241,10 @@ func (c *Client) Name() string { return c.cfg.Name }
 // Run owns the whole life of the bind: it dials, binds, and after a lost
 // session or a failed bind dials again with capped exponential back-off and
 // jitter, until ctx ends. Then it stops taking submits, waits for those in
-// flight, sends unbind, waits for unbind_resp and closes the socket, all
-// within maxShutdown even if the SMSC never answers; then it stops the
-// inbound workers and returns nil.
+// flight, sends unbind, waits for unbind_resp (5 s at most) and closes the
+// socket, all within 10 s even if the SMSC never answers; then it stops the
+// inbound workers (ending the context their InboundFunc got) and returns
+// nil.
 //
 // A bind the SMSC refuses as bad credentials (ESME_RBINDFAIL,
 // ESME_RINVPASWD, ESME_RINVSYSID) is not retried: hammering would not help
@@ -259,7 +252,7 @@ func (c *Client) Name() string { return c.cfg.Name }
 // ErrBindRejected. Run may be called once; after it returns, Submit fails
 // with ErrClosed.
 func (c *Client) Run(ctx context.Context) error {
-	if !c.phase.CompareAndSwap(clientIdle, clientRunning) {
+	if !c.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("smpp: bind %s: Run called twice", c.cfg.Name)
 	}
 	stopWatch := context.AfterFunc(ctx, c.markStopping)
@@ -275,7 +268,6 @@ func (c *Client) Run(ctx context.Context) error {
 	c.markStopping()
 	stopWorkers()
 	workers.Wait()
-	c.phase.Store(clientDone)
 	c.m.bindUp.WithLabelValues(c.opts.Operator, c.cfg.Name).Set(0)
 	return err
 }

@@ -6,43 +6,46 @@
 //
 // # Protocol flow
 //
-//	ESME (us)                                   SMSC (operator)
-//	Client.Run(ctx):
-//	TCP connect (optionally TLS)  ------------>  ClientOptions.Dial, DialTimeout
-//	bind_transceiver(system_id, password) ---->  SMPP 3.4 §4.1
-//	                              <------------ bind_transceiver_resp(status)
-//	    refused as bad credentials (0x0D/0x0E/0x0F): Run returns ErrBindRejected
-//	    ESME_RALYBND: wait AlreadyBoundDelay; other failures: back-off, dial again
-//	submit_sm(seq=n, esm_class 0x40, pid 0x7F, dcs 0xF6, UDH‖packet) -->  §4.4
-//	   ... up to Window requests in flight, matched by sequence number ...
-//	                              <------------ submit_sm_resp(seq=n, message_id)
-//	                              <------------ deliver_sm(seq=m, MO from the SIM, or a receipt)
-//	deliver_sm_resp(seq=m) ------------------>  only after the Handler stored it (§4.6)
+//	ESME (us), inside Client.Run(ctx)           SMSC (operator)
+//	TCP connect (optionally TLS) ------------>  DialTimeout; ClientOptions.Dial
+//	bind_transceiver(system_id, password) --->  SMPP 3.4 §4.1
+//	                             <------------  bind_transceiver_resp(status)
+//	    0x0D/0x0E/0x0F: give up, Run returns ErrBindRejected
+//	    0x05 (already bound): wait AlreadyBoundDelay, then bind again
+//	    any other failure: back-off with jitter, then dial again
+//	submit_sm(seq=n, esm_class 0x40, pid 0x7F, dcs 0xF6, UDH‖packet) --->  §4.4
+//	    ... up to Window requests in flight, matched by sequence number ...
+//	                             <------------  submit_sm_resp(seq=n, message_id)
+//	                             <------------  deliver_sm(seq=m): MO from the SIM, or a receipt (§4.6)
+//	deliver_sm_resp(seq=m) ------------------>  only after the Handler stored it
 //	enquire_link (when idle) ---------------->  either side, any time (§4.11)
-//	                              <------------ enquire_link_resp
-//	    link lost (EOF, enquire_link misses, peer unbind): close, back-off, dial again
-//	ctx ends:
-//	unbind ---------------------------------->  after in-flight requests drained (§4.2)
-//	                              <------------ unbind_resp; TCP close; Run returns nil
+//	                             <------------  enquire_link_resp
+//	    link lost (EOF, 3 enquire_link misses, the SMSC's unbind): close,
+//	    back-off with jitter, dial again
+//	ctx ends: no new submit_sm; in-flight ones drained
+//	unbind ---------------------------------->  §4.2
+//	                             <------------  unbind_resp; TCP close; Run returns nil
 //
 // # Lifecycle
 //
 // NewClient and NewPool only validate; nothing dials until Run. Client.Run
-// owns one bind for as long as its context lives: it dials and binds,
-// reconnects after a lost session or a failed bind with capped exponential
-// back-off and jitter (the minimum again once a bind succeeded), and when
-// the context ends it stops taking submits, waits for those in flight, sends
-// unbind, waits up to 5 s for unbind_resp and closes the socket; Session.Close
-// caps all of that at 10 s, so Run returns soon after its context ends even if
-// the SMSC never answers. deliver_sm arriving meanwhile is still answered. Run returns nil after
-// such a stop, and an error wrapping ErrBindRejected when the SMSC refused
-// the credentials: retrying would not help and may lock the account.
+// owns one bind for as long as its context lives: it dials and binds, and
+// after a lost session or a failed bind it dials again after a capped
+// exponential back-off with jitter (back to the minimum once a bind
+// succeeds). When the context ends it stops taking submits, waits for those
+// in flight, sends unbind, waits up to 5 s for unbind_resp and closes the
+// socket; Session.Close caps all of it at 10 s, so Run returns soon after its
+// context ends even if the SMSC never answers. deliver_sm arriving meanwhile
+// is still answered. Run returns nil after such a stop, and an error
+// wrapping ErrBindRejected when the SMSC refused the credentials: retrying
+// would not help and may lock the account.
 //
 // Pool.Run(ctx, h) runs every bind's Client.Run in one errgroup and hands
 // inbound MOs and receipts to h. It returns once ctx has ended and every
-// bind has unbound (in parallel), or once one bind failed for good, after
-// stopping the others. Submit may be called concurrently with Run; before
-// Run and after it returned it fails at once with ErrClosed.
+// bind has unbound (all in parallel), or once one bind failed for good,
+// after unbinding the others the same way. Submit may be called concurrently
+// with Run; before Run and after it returned it fails at once with
+// ErrClosed.
 //
 // # Layers
 //

@@ -244,10 +244,11 @@ func breakerGauge(s gobreaker.State) int {
 // Run binds every operator's binds and keeps them up until ctx ends, each
 // bind's Client.Run in one errgroup, and hands inbound MOs and receipts to h.
 // When ctx ends every bind stops taking submits, drains, unbinds and closes
-// (each within the session's shutdown cap, all in parallel); Run returns nil
-// once all have. When a bind fails for good (its credentials are refused)
-// Run stops the others the same way and returns that bind's error, which
-// wraps ErrBindRejected. Run may be called once: Submit fails with ErrClosed
+// (each within 10 s, all in parallel); Run returns nil once all have. When a
+// bind fails for good (its credentials are refused) Run stops every other
+// bind, of every operator, the same way and returns that bind's error, which
+// wraps ErrBindRejected: a gateway with a wrong password in its
+// configuration must be fixed and restarted. Run may be called once: Submit fails with ErrClosed
 // before Run and after it returned.
 func (p *Pool) Run(ctx context.Context, h Handler) error {
 	if h == nil {
