@@ -169,7 +169,8 @@ func (s CommandStatus) Throttling() bool { return s == StatusThrottled || s == S
 
 // Sentinel errors callers branch on.
 var (
-	// ErrClosed: the session, client or pool is closed.
+	// ErrClosed: the session is closed, or the client's or pool's Run is
+	// stopping or has returned (a pool's also before Run): nothing was sent.
 	ErrClosed = errors.New("smpp: closed")
 	// ErrNotBound: the session is not bound in a state allowing the request.
 	ErrNotBound = errors.New("smpp: not bound")
@@ -185,8 +186,9 @@ var (
 	// ErrPermanent: wrap it in a Handler error to tell the pool the message
 	// must not be redelivered.
 	ErrPermanent = errors.New("smpp: permanent failure")
-	// ErrBindRejected: the SMSC rejected our credentials (0x0D/0x0E/0x0F);
-	// the client stops reconnecting until restarted.
+	// ErrBindRejected: the SMSC rejected our credentials (0x0D/0x0E/0x0F).
+	// Client.Run and Pool.Run stop and return it wrapped: retrying would not
+	// help and may lock the account.
 	ErrBindRejected = errors.New("smpp: bind rejected")
 
 	// Status sentinels: errors.Is(err, ErrThrottled) is true for a
