@@ -599,6 +599,9 @@ func (c *Client) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error
 	}
 	prio := false
 	for attempt := 0; ; attempt++ {
+		if c.isStopping() { // not even a limiter wait once Run is ending
+			return nil, ErrClosed
+		}
 		if err := c.opts.account.wait(ctx, prio); err != nil {
 			return nil, err
 		}
