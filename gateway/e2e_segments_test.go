@@ -203,7 +203,7 @@ func TestReplyPartsSurviveAnInstanceCrash(t *testing.T) {
 		t.Fatal("instance b never stored a segment")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = w.b.Pool().Close(ctx)
+	_ = w.b.Shutdown(ctx) // the pool unbinds with the rest of the instance
 	cancel()
 	wantSigned(t, w.ea.finish(t, "p1", id))
 	eventually(t, "instance a counts the reply as completed", func() bool {

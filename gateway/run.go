@@ -89,6 +89,8 @@ type Gateway struct {
 	adminLn  net.Listener
 	draining atomic.Bool
 	cancel   context.CancelFunc
+	poolStop context.CancelFunc // ends the pool's Run
+	poolDone chan error         // Run's result
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -142,7 +144,7 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	handler := &SMPPHandler{}
 	g.pool, err = smpp.NewPool(smpp.PoolOptions{
-		Operators: opts.Operators, Handler: handler, Logger: opts.Logger.With("component", "smpp"), Registerer: opts.Registry,
+		Operators: opts.Operators, Logger: opts.Logger.With("component", "smpp"), Registerer: opts.Registry,
 		InboundWorkers: opts.InboundWorkers, Segments: segs,
 	})
 	if err != nil {
@@ -181,7 +183,7 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	g.pool.Start(runCtx)
+	g.startPool(runCtx, handler)
 	g.api = &http.Server{
 		Handler: g.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 150 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
@@ -266,13 +268,41 @@ func (g *Gateway) closeParts(ctx context.Context) error {
 	if g.server != nil {
 		errs = append(errs, g.server.Close(ctx))
 	}
-	if g.pool != nil {
-		errs = append(errs, g.pool.Close(ctx))
+	if g.poolDone != nil {
+		errs = append(errs, g.stopPool(ctx))
 	}
 	if g.store != nil {
 		errs = append(errs, g.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// startPool runs the pool's binds in the background until stopPool. A bind
+// refused for good ends the pool's Run early; that is logged here and
+// returned by stopPool.
+func (g *Gateway) startPool(ctx context.Context, h smpp.Handler) {
+	ctx, g.poolStop = context.WithCancel(ctx)
+	g.poolDone = make(chan error, 1)
+	go func() {
+		err := g.pool.Run(ctx, h)
+		if err != nil {
+			g.log.Error("smpp pool stopped", "err", err)
+		}
+		g.poolDone <- err
+	}()
+}
+
+// stopPool ends the pool's Run and waits for it within ctx. Run unbinds
+// every bind (bounded by smpp's own shutdown cap) and the handler keeps
+// answering MOs until then.
+func (g *Gateway) stopPool(ctx context.Context) error {
+	g.poolStop()
+	select {
+	case err := <-g.poolDone:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("smpp pool: %w", ctx.Err())
+	}
 }
 
 // Ready reports nil when the gateway can serve: not draining, Redis

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,7 +135,7 @@ func isDigits(s string) bool {
 
 // InboundFunc handles one deliver_sm or data_sm and returns the
 // command_status of the response. It runs on a worker goroutine, never on
-// the reader.
+// the reader, and must return once ctx ends: Run waits for it.
 type InboundFunc func(ctx context.Context, req PDU) CommandStatus
 
 // ClientOptions are the parts of a Client that are not bind configuration.
@@ -146,6 +147,11 @@ type ClientOptions struct {
 	// InboundWorkers and InboundQueue size the inbound stage; defaults 4
 	// and 256. When the queue is full the reader answers ESME_RX_T_APPN.
 	InboundWorkers, InboundQueue int
+	// Dial opens the transport to BindConfig.Addr (network "tcp") within
+	// the ctx it is given, which carries BindConfig.DialTimeout. When
+	// BindConfig.TLS is set, the handshake runs over the returned
+	// connection. nil uses a net.Dialer; tests pass one end of a net.Pipe.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Registerer for a standalone client's metrics; nil registers nothing.
@@ -171,34 +177,30 @@ type inboundItem struct {
 	p PDU
 }
 
-// Client keeps one configured bind up: it dials, binds, reconnects with
-// capped exponential back-off and jitter, rate-limits submits and hands
-// inbound messages to workers. Safe for concurrent use.
+// Client keeps one configured bind up while Run runs: it dials, binds,
+// reconnects with capped exponential back-off and jitter, rate-limits
+// submits and hands inbound messages to workers. Submit and Status are safe
+// for concurrent use with Run.
 type Client struct {
 	cfg  BindConfig
 	opts ClientOptions
 	log  *slog.Logger
 	m    *metrics
 	lim  *limiter
+	inq  chan inboundItem
+
+	started  atomic.Bool   // Run may be called once
+	stop     chan struct{} // closed once Run starts to stop: Submit then says ErrClosed
+	stopOnce sync.Once
 
 	mu      sync.Mutex
 	sess    *Session
+	changed chan struct{} // closed and replaced whenever sess changes
 	lastErr error
 	stopped bool
-	started bool
-
-	inq        chan inboundItem
-	cancel     context.CancelFunc // ends the inbound workers
-	connCancel context.CancelFunc // aborts a dial or bind in progress
-	closeCtx   context.Context    // bounds the graceful unbind in run
-	closeErr   error
-	stop       chan struct{}
-	runDone    chan struct{}
-	wg         sync.WaitGroup
-	closed     sync.Once
 }
 
-// NewClient validates cfg and returns a client; Start dials.
+// NewClient validates cfg and returns a client; Run dials.
 func NewClient(cfg BindConfig, opts ClientOptions) (*Client, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -227,7 +229,7 @@ func NewClient(cfg BindConfig, opts ClientOptions) (*Client, error) {
 		lim:     newLimiter(cfg.TPS, cfg.ThrottlePause, 30*cfg.ThrottlePause),
 		inq:     make(chan inboundItem, opts.InboundQueue),
 		stop:    make(chan struct{}),
-		runDone: make(chan struct{}),
+		changed: make(chan struct{}),
 	}
 	c.m.initBind(opts.Operator, cfg.Name)
 	return c, nil
@@ -236,23 +238,42 @@ func NewClient(cfg BindConfig, opts ClientOptions) (*Client, error) {
 // Name returns the bind's name.
 func (c *Client) Name() string { return c.cfg.Name }
 
-// Start dials and keeps the bind up in the background until Close.
-func (c *Client) Start(ctx context.Context) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.started || c.isStopping() {
-		return
+// Run owns the whole life of the bind: it dials, binds, and after a lost
+// session or a failed bind dials again with capped exponential back-off and
+// jitter, until ctx ends. Then it stops taking submits, waits for those in
+// flight, sends unbind, waits for unbind_resp (5 s at most) and closes the
+// socket, all within 10 s even if the SMSC never answers; then it stops the
+// inbound workers (ending the context their InboundFunc got) and returns
+// nil.
+//
+// A bind the SMSC refuses as bad credentials (ESME_RBINDFAIL,
+// ESME_RINVPASWD, ESME_RINVSYSID) is not retried: hammering would not help
+// and may lock the account. Run then returns an error wrapping
+// ErrBindRejected. Run may be called once; after it returns, Submit fails
+// with ErrClosed.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("smpp: bind %s: Run called twice", c.cfg.Name)
 	}
-	c.started = true
-	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	stopWatch := context.AfterFunc(ctx, c.markStopping)
+	defer stopWatch()
+	// The workers outlive ctx: deliver_sm arriving while we unbind is still
+	// answered, so the SMSC need not redeliver it.
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
 	for range c.opts.InboundWorkers {
-		c.wg.Add(1)
-		go c.inboundWorker(ctx)
+		workers.Go(func() { c.inboundWorker(wctx) })
 	}
-	var connCtx context.Context
-	connCtx, c.connCancel = context.WithCancel(ctx)
-	go c.run(connCtx)
+	err := c.keepBound(ctx)
+	c.markStopping()
+	stopWorkers()
+	workers.Wait()
+	c.m.bindUp.WithLabelValues(c.opts.Operator, c.cfg.Name).Set(0)
+	return err
 }
+
+// markStopping makes Submit and its retry waits give up: Run is ending.
+func (c *Client) markStopping() { c.stopOnce.Do(func() { close(c.stop) }) }
 
 func (c *Client) isStopping() bool {
 	select {
@@ -261,6 +282,18 @@ func (c *Client) isStopping() bool {
 	default:
 		return false
 	}
+}
+
+// setSession publishes sess (nil when there is none) and wakes waitBound.
+func (c *Client) setSession(sess *Session) {
+	c.mu.Lock()
+	c.sess = sess
+	if sess != nil {
+		c.lastErr = nil
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
 }
 
 // session returns the bound session able to submit, or nil.
@@ -309,79 +342,101 @@ func (c *Client) setErr(err error) {
 	c.mu.Unlock()
 }
 
-// run is the reconnect loop.
-func (c *Client) run(ctx context.Context) {
-	defer close(c.runDone)
+// keepBound is the reconnect loop. It returns nil once ctx has ended and the
+// last session is closed, or the error that makes retrying pointless.
+func (c *Client) keepBound(ctx context.Context) error {
 	backoff := c.cfg.ReconnectMin
 	for {
-		if c.isStopping() {
-			return
-		}
 		sess, err := c.connect(ctx)
 		if err != nil {
-			c.setErr(err)
-			wait := backoff
-			var se *StatusError
-			switch {
-			case errors.As(err, &se) && (se.Status == StatusInvPaswd || se.Status == StatusInvSysID || se.Status == StatusBindFail):
-				// Credentials refused: hammering would not help and may get
-				// the account locked. Stop and report.
-				c.log.Error("smpp bind rejected; not retrying", "status", se.Status.String())
-				c.m.bindErrors.WithLabelValues(c.opts.Operator, c.cfg.Name, se.Status.String()).Inc()
-				c.mu.Lock()
-				c.stopped = true
-				c.lastErr = fmt.Errorf("%w: %s", ErrBindRejected, se.Status)
-				c.mu.Unlock()
-				return
-			case errors.As(err, &se) && se.Status == StatusAlyBnd:
-				c.m.bindErrors.WithLabelValues(c.opts.Operator, c.cfg.Name, se.Status.String()).Inc()
-				wait = c.cfg.AlreadyBoundDelay
-			case errors.As(err, &se):
-				c.m.bindErrors.WithLabelValues(c.opts.Operator, c.cfg.Name, se.Status.String()).Inc()
-			default:
-				c.m.bindErrors.WithLabelValues(c.opts.Operator, c.cfg.Name, "connect").Inc()
+			if ctx.Err() != nil {
+				return nil
 			}
-			c.log.Warn("smpp bind failed", "err", err, "retry_in", wait)
+			wait, perr := c.bindFailed(err, backoff)
+			if perr != nil {
+				return perr
+			}
 			if !c.sleep(ctx, jitter(wait)) {
-				return
+				return nil
 			}
 			backoff = nextBackoff(backoff, c.cfg.ReconnectMax)
 			continue
 		}
 		backoff = c.cfg.ReconnectMin
-		c.mu.Lock()
-		c.sess = sess
-		c.lastErr = nil
-		c.mu.Unlock()
-		c.m.bindUp.WithLabelValues(c.opts.Operator, c.cfg.Name).Set(1)
-		c.log.Info("smpp bound", "type", c.cfg.Type.String())
-		select {
-		case <-sess.Closing():
-		case <-c.stop:
+		if !c.serve(ctx, sess) {
+			return nil
 		}
-		c.m.bindUp.WithLabelValues(c.opts.Operator, c.cfg.Name).Set(0)
-		if c.isStopping() {
-			c.mu.Lock()
-			cctx := c.closeCtx
-			c.mu.Unlock()
-			err := sess.Close(cctx) // drain in-flight submits, unbind, close
-			c.mu.Lock()
-			c.closeErr = err
-			c.mu.Unlock()
-			return
-		}
-		sess.Abort() // the old socket is closed before we dial again
-		reason := sess.Reason()
-		c.setErr(fmt.Errorf("smpp: session lost: %s", reason))
-		c.m.reconnects.WithLabelValues(c.opts.Operator, c.cfg.Name, reason.String()).Inc()
-		c.log.Warn("smpp session lost", "reason", reason.String())
-		c.mu.Lock()
-		c.sess = nil
-		c.mu.Unlock()
 		if !c.sleep(ctx, jitter(c.cfg.ReconnectMin)) {
-			return
+			return nil
 		}
 	}
+}
+
+// bindFailed counts and logs a failed connect or bind and returns how long
+// to wait before the next attempt, or the permanent error that ends Run.
+func (c *Client) bindFailed(err error, backoff time.Duration) (time.Duration, error) {
+	c.setErr(err)
+	label, wait := "connect", backoff
+	var se *StatusError
+	if errors.As(err, &se) {
+		label = se.Status.String()
+		switch se.Status {
+		case StatusInvPaswd, StatusInvSysID, StatusBindFail:
+			c.m.bindErrors.WithLabelValues(c.opts.Operator, c.cfg.Name, label).Inc()
+			c.log.Error("smpp bind rejected; not retrying", "status", label)
+			perr := fmt.Errorf("%w: bind %s: %s", ErrBindRejected, c.cfg.Name, se.Status)
+			c.mu.Lock()
+			c.stopped = true
+			c.lastErr = perr
+			c.mu.Unlock()
+			return 0, perr
+		case StatusAlyBnd:
+			// The SMSC still holds our previous session: give it time to
+			// notice that it is dead.
+			wait = c.cfg.AlreadyBoundDelay
+		}
+	}
+	c.m.bindErrors.WithLabelValues(c.opts.Operator, c.cfg.Name, label).Inc()
+	c.log.Warn("smpp bind failed", "err", err, "retry_in", wait)
+	return wait, nil
+}
+
+// serve publishes a bound session and waits until it ends or ctx ends. It
+// reports whether the loop should dial again (false: ctx ended, and the
+// session has been unbound).
+func (c *Client) serve(ctx context.Context, sess *Session) bool {
+	c.setSession(sess)
+	c.m.bindUp.WithLabelValues(c.opts.Operator, c.cfg.Name).Set(1)
+	c.log.Info("smpp bound", "type", c.cfg.Type.String())
+	select {
+	case <-sess.Closing():
+	case <-ctx.Done():
+	}
+	c.m.bindUp.WithLabelValues(c.opts.Operator, c.cfg.Name).Set(0)
+	if ctx.Err() != nil {
+		c.unbind(sess)
+		c.setSession(nil)
+		return false
+	}
+	sess.Abort() // the old socket is closed before we dial again
+	reason := sess.Reason()
+	c.setSession(nil)
+	c.setErr(fmt.Errorf("smpp: session lost: %s", reason))
+	c.m.reconnects.WithLabelValues(c.opts.Operator, c.cfg.Name, reason.String()).Inc()
+	c.log.Warn("smpp session lost", "reason", reason.String())
+	return true
+}
+
+// unbind ends sess gracefully (SMPP 3.4 §4.2): Session.Close waits for the
+// requests in flight, sends unbind, waits unbindTimeout for unbind_resp and
+// closes the socket, capped at maxShutdown in all. Run's context is over by
+// now, so the cap is the only bound.
+func (c *Client) unbind(sess *Session) {
+	if err := sess.Close(context.Background()); err != nil {
+		c.log.Warn("smpp unbind", "err", err)
+	}
+	<-sess.Done() // the socket is closed: the session's goroutines are ending
+	c.log.Info("smpp unbound")
 }
 
 // nextBackoff doubles b up to max.
@@ -401,6 +456,8 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// sleep waits d and reports whether it did, false when ctx ended or Run is
+// stopping first.
 func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -414,19 +471,39 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// connect dials (with TLS if configured) and binds.
+// dial opens the transport (ClientOptions.Dial or TCP) and, when the bind
+// has a TLS config, runs the handshake over it, all within ctx.
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	dial := c.opts.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	nc, err := dial(ctx, "tcp", c.cfg.Addr)
+	if err != nil || c.cfg.TLS == nil {
+		return nc, err
+	}
+	conf := c.cfg.TLS
+	if conf.ServerName == "" {
+		// As tls.Dialer does: verify the certificate against the host we
+		// dialled.
+		host, _, _ := net.SplitHostPort(c.cfg.Addr)
+		conf = conf.Clone()
+		conf.ServerName = host
+	}
+	tc := tls.Client(nc, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// connect dials and binds.
 func (c *Client) connect(ctx context.Context) (*Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	defer cancel()
-	var nc net.Conn
-	var err error
-	if c.cfg.TLS != nil {
-		d := tls.Dialer{Config: c.cfg.TLS}
-		nc, err = d.DialContext(dctx, "tcp", c.cfg.Addr)
-	} else {
-		var d net.Dialer
-		nc, err = d.DialContext(dctx, "tcp", c.cfg.Addr)
-	}
+	nc, err := c.dial(dctx)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("smpp: dial %s: %w", c.cfg.Name, err)
 	}
@@ -487,8 +564,9 @@ func (c *Client) onRequest(s *Session, p PDU) {
 	}
 }
 
+// inboundWorker answers queued deliver_sm/data_sm until ctx ends. What is
+// still queued then goes unanswered, so the SMSC redelivers it.
 func (c *Client) inboundWorker(ctx context.Context) {
-	defer c.wg.Done()
 	for {
 		select {
 		case <-ctx.Done():
@@ -509,15 +587,21 @@ func (c *Client) inboundWorker(ctx context.Context) {
 // MaxRetries. Source fields left empty are filled from the configuration.
 // The SubmitSM's sequence number is assigned here.
 //
-// Errors: ErrNotBound when the bind is down (nothing sent), ErrOutcomeUnknown
-// when the link dropped or the response deadline passed with the request in
-// flight, *StatusError for a permanent status or when retries ran out.
+// Submit may be called concurrently with Run and with itself. Errors:
+// ErrNotBound when the bind is down or Run has not bound it yet (nothing
+// sent), ErrClosed once Run is stopping or has returned (nothing sent),
+// ErrOutcomeUnknown when the link dropped or the response deadline passed
+// with the request in flight, *StatusError for a permanent status or when
+// retries ran out.
 func (c *Client) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error) {
 	if sm.SourceAddr == "" {
 		sm.SourceAddr, sm.SourceTON, sm.SourceNPI = c.cfg.SourceAddr, c.cfg.SourceTON, c.cfg.SourceNPI
 	}
 	prio := false
 	for attempt := 0; ; attempt++ {
+		if c.isStopping() { // not even a limiter wait once Run is ending
+			return nil, ErrClosed
+		}
 		if err := c.opts.account.wait(ctx, prio); err != nil {
 			return nil, err
 		}
@@ -526,6 +610,9 @@ func (c *Client) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error
 		}
 		sess := c.session()
 		if sess == nil {
+			if c.isStopping() {
+				return nil, ErrClosed
+			}
 			return nil, ErrNotBound
 		}
 		resp, err := sess.Submit(ctx, sm)
@@ -595,10 +682,11 @@ func (c *Client) classify(s CommandStatus) StatusClass {
 func (c *Client) waitBound(ctx context.Context, old *Session) bool {
 	deadline := time.NewTimer(c.cfg.BindTimeout + c.cfg.ReconnectMin)
 	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
 	for {
-		if s := c.session(); s != nil && s != old {
+		c.mu.Lock()
+		s, changed := c.sess, c.changed
+		c.mu.Unlock()
+		if s != nil && s != old && s.State().CanSubmit() {
 			return true
 		}
 		select {
@@ -608,44 +696,7 @@ func (c *Client) waitBound(ctx context.Context, old *Session) bool {
 			return false
 		case <-c.stop:
 			return false
-		case <-tick.C:
+		case <-changed:
 		}
 	}
-}
-
-// Close stops reconnecting, drains in-flight requests, unbinds and closes,
-// bounded by ctx and an internal cap. Idempotent.
-func (c *Client) Close(ctx context.Context) error {
-	c.closed.Do(func() {
-		c.mu.Lock()
-		c.closeCtx = ctx
-		started := c.started
-		c.mu.Unlock()
-		close(c.stop)
-		if !started {
-			return
-		}
-		c.connCancel()
-		select {
-		case <-c.runDone:
-		case <-ctx.Done():
-			c.mu.Lock()
-			c.closeErr = ctx.Err()
-			c.mu.Unlock()
-		}
-		c.cancel()
-		done := make(chan struct{})
-		go func() { c.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			c.mu.Lock()
-			c.closeErr = ctx.Err()
-			c.mu.Unlock()
-		}
-		c.m.bindUp.WithLabelValues(c.opts.Operator, c.cfg.Name).Set(0)
-	})
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeErr
 }

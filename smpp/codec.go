@@ -38,7 +38,7 @@ func (e *FieldError) Unwrap() error { return e.Err }
 
 // FrameError reports a command_length outside [16, MaxPDULen]. The stream can
 // not be resynchronised after it: answer generic_nack(ESME_RINVCMDLEN) and
-// close (checklist §1).
+// close (SMPP 3.4 §4.3).
 type FrameError struct {
 	Length uint32
 }

@@ -11,8 +11,8 @@ import (
 
 // Conn frames PDUs over a net.Conn: ReadPDU reads exactly one PDU, WritePDU
 // buffers one, Flush sends the buffer. It has no notion of sessions, windows
-// or binds (style guide 5). ReadPDU and WritePDU may be used from two
-// different goroutines, but each only from one.
+// or binds: Session builds those on top. ReadPDU and WritePDU may be used
+// from two different goroutines, but each only from one.
 type Conn struct {
 	nc   net.Conn
 	br   *bufio.Reader

@@ -6,19 +6,46 @@
 //
 // # Protocol flow
 //
-//	ESME (us)                                   SMSC (operator)
-//	TCP connect (optionally TLS)  ------------>
-//	bind_transceiver(system_id, password) ---->
-//	                              <------------ bind_transceiver_resp(status)
-//	submit_sm(seq=n, esm_class 0x40, pid 0x7F, dcs 0xF6, UDH‖packet) -->
-//	   ... up to Window requests in flight, matched by sequence number ...
-//	                              <------------ submit_sm_resp(seq=n, message_id)
-//	                              <------------ deliver_sm(seq=m, MO from the SIM, or a receipt)
+//	ESME (us), inside Client.Run(ctx)           SMSC (operator)
+//	TCP connect (optionally TLS) ------------>  DialTimeout; ClientOptions.Dial
+//	bind_transceiver(system_id, password) --->  SMPP 3.4 §4.1
+//	                             <------------  bind_transceiver_resp(status)
+//	    0x0D/0x0E/0x0F: give up, Run returns ErrBindRejected
+//	    0x05 (already bound): wait AlreadyBoundDelay, then bind again
+//	    any other failure: back-off with jitter, then dial again
+//	submit_sm(seq=n, esm_class 0x40, pid 0x7F, dcs 0xF6, UDH‖packet) --->  §4.4
+//	    ... up to Window requests in flight, matched by sequence number ...
+//	                             <------------  submit_sm_resp(seq=n, message_id)
+//	                             <------------  deliver_sm(seq=m): MO from the SIM, or a receipt (§4.6)
 //	deliver_sm_resp(seq=m) ------------------>  only after the Handler stored it
-//	enquire_link (when idle) ---------------->  either side, any time
-//	                              <------------ enquire_link_resp
-//	unbind ---------------------------------->  after in-flight requests drained
-//	                              <------------ unbind_resp; TCP close
+//	enquire_link (when idle) ---------------->  either side, any time (§4.11)
+//	                             <------------  enquire_link_resp
+//	    link lost (EOF, 3 enquire_link misses, the SMSC's unbind): close,
+//	    back-off with jitter, dial again
+//	ctx ends: no new submit_sm; in-flight ones drained
+//	unbind ---------------------------------->  §4.2
+//	                             <------------  unbind_resp; TCP close; Run returns nil
+//
+// # Lifecycle
+//
+// NewClient and NewPool only validate; nothing dials until Run. Client.Run
+// owns one bind for as long as its context lives: it dials and binds, and
+// after a lost session or a failed bind it dials again after a capped
+// exponential back-off with jitter (back to the minimum once a bind
+// succeeds). When the context ends it stops taking submits, waits for those
+// in flight, sends unbind, waits up to 5 s for unbind_resp and closes the
+// socket; Session.Close caps all of it at 10 s, so Run returns soon after its
+// context ends even if the SMSC never answers. deliver_sm arriving meanwhile
+// is still answered. Run returns nil after such a stop, and an error
+// wrapping ErrBindRejected when the SMSC refused the credentials: retrying
+// would not help and may lock the account.
+//
+// Pool.Run(ctx, h) runs every bind's Client.Run in one errgroup and hands
+// inbound MOs and receipts to h. It returns once ctx has ended and every
+// bind has unbound (all in parallel), or once one bind failed for good,
+// after unbinding the others the same way. Submit may be called concurrently
+// with Run; before Run and after it returned it fails at once with
+// ErrClosed.
 //
 // # Layers
 //
@@ -36,13 +63,14 @@
 //     Requests take sequence numbers 1..0x7FFFFFFF (wrapping, skipping those
 //     in flight) and a window slot; each has a deadline. When the link drops,
 //     every request in flight ends with ErrOutcomeUnknown.
-//   - Client: one configured bind kept up: dial, bind, reconnect with capped
-//     exponential back-off and jitter, bind failures classified, a token
-//     bucket per bind with AIMD slow-down on ESME_RTHROTTLED/ESME_RMSGQFUL,
-//     and inbound deliver_sm/data_sm handed to workers.
+//   - Client: one configured bind kept up by Run: dial, bind, reconnect with
+//     capped exponential back-off and jitter, bind failures classified, a
+//     token bucket per bind with AIMD slow-down on
+//     ESME_RTHROTTLED/ESME_RMSGQFUL, and inbound deliver_sm/data_sm handed
+//     to workers.
 //   - Pool: operators with prefixes and binds, routing by longest prefix,
 //     a gobreaker circuit breaker per operator, concatenated-MO reassembly,
-//     receipt parsing and the Handler contract.
+//     receipt parsing and the Handler contract; Run runs every Client.
 //
 // # Inbound acknowledgement
 //

@@ -29,9 +29,7 @@ func Example() {
 	}
 	defer srv.Close()
 
-	h := make(receipts, 1)
 	pool, err := smpp.NewPool(smpp.PoolOptions{
-		Handler: h,
 		Operators: []smpp.Operator{{
 			Name:     "azercell",
 			Prefixes: []string{"99450", "99451", "99410"},
@@ -41,9 +39,16 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	ctx := context.Background()
-	pool.Start(ctx)
-	defer pool.Close(ctx)
+	// Run owns the binds until its context ends; then it unbinds and
+	// returns.
+	ctx, stop := context.WithCancel(context.Background())
+	h := make(receipts, 1)
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx, h) }()
+	defer func() {
+		stop()
+		fmt.Println("run:", <-done)
+	}()
 	for !pool.Status()[0].Bound {
 		time.Sleep(time.Millisecond)
 	}
@@ -60,4 +65,5 @@ func Example() {
 	// route: azercell
 	// ids: 1 <nil>
 	// receipt: azercell DELIVRD true
+	// run: <nil>
 }

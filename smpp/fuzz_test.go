@@ -11,7 +11,7 @@ import (
 )
 
 // FuzzDecodePDU: if Decode succeeds, Encode must succeed and decoding the
-// re-encoded bytes must give an equal value (style guide 18).
+// re-encoded bytes must give an equal value.
 func FuzzDecodePDU(f *testing.F) {
 	for _, b := range loadGolden(f) {
 		f.Add(b)

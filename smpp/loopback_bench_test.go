@@ -21,8 +21,7 @@ func BenchmarkLoopbackSubmit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c.Start(context.Background())
-	defer c.Close(context.Background())
+	goRun(b, c.Run)
 	for !c.Bound() {
 		time.Sleep(time.Millisecond)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,20 +89,58 @@ func fastBind(addr string) smpp.BindConfig {
 	}
 }
 
+// goRun runs run in the background until stop is called or the test ends:
+// stop cancels run's context and returns its error, or an error of its own
+// if run outlives the shutdown bound.
+func goRun(t testing.TB, run func(context.Context) error) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(15 * time.Second):
+				err = errors.New("Run did not return within 15 s of its context ending")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return stop
+}
+
+// startPool runs a pool with handler h until the test ends, once every bind
+// is bound.
 func startPool(t *testing.T, h smpp.Handler, ops ...smpp.Operator) *smpp.Pool {
 	t.Helper()
-	p, err := smpp.NewPool(smpp.PoolOptions{Operators: ops, Handler: h, Logger: testLogger(t)})
+	p, err := smpp.NewPool(smpp.PoolOptions{Operators: ops, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Start(context.Background())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p.Close(ctx)
-	})
+	goRun(t, func(ctx context.Context) error { return p.Run(ctx, h) })
 	waitBound(t, p)
 	return p
+}
+
+// poll waits up to 5 s for cond, for what the SMSC records just after the
+// client has moved on (its session goroutine ends after ours).
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func waitBound(t *testing.T, p *smpp.Pool) {
@@ -221,9 +260,9 @@ func TestRoute(t *testing.T) {
 			}
 		})
 	}
-	// Submit with no bind bound fails fast.
-	if _, err := p.Submit(context.Background(), "994501112233", [][]byte{seg(1)}); !errors.Is(err, smpp.ErrOperatorUnavailable) {
-		t.Errorf("unbound submit: %v", err)
+	// Submit before Run fails fast.
+	if _, err := p.Submit(context.Background(), "994501112233", [][]byte{seg(1)}); !errors.Is(err, smpp.ErrClosed) {
+		t.Errorf("submit before Run: %v", err)
 	}
 	for _, bad := range []smpp.PoolOptions{
 		{},
@@ -239,19 +278,18 @@ func TestRoute(t *testing.T) {
 	}
 }
 
-// submitter is a bare Client for window and flow-control tests.
-func startClient(t *testing.T, cfg smpp.BindConfig, inbound smpp.InboundFunc) *smpp.Client {
+// startClient runs a bare Client (for window and flow-control tests) until
+// the test ends, once it is bound.
+func startClient(t *testing.T, cfg smpp.BindConfig, opts smpp.ClientOptions) *smpp.Client {
 	t.Helper()
-	c, err := smpp.NewClient(cfg, smpp.ClientOptions{Inbound: inbound, Logger: testLogger(t)})
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	c, err := smpp.NewClient(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Start(context.Background())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c.Close(ctx)
-	})
+	goRun(t, c.Run)
 	deadline := time.Now().Add(5 * time.Second)
 	for !c.Bound() {
 		if time.Now().After(deadline) {
@@ -273,7 +311,7 @@ func TestWindowSaturation(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{Window: 4, Faults: smsc.Faults{Delay: 30 * time.Millisecond}})
 	cfg := fastBind(srv.Addr())
 	cfg.Window = 4
-	c := startClient(t, cfg, nil)
+	c := startClient(t, cfg, smpp.ClientOptions{})
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for i := range 40 {
@@ -315,7 +353,7 @@ func TestThrottlingRecoveryKeepsOrder(t *testing.T) {
 			mu.Unlock()
 		},
 	})
-	c := startClient(t, fastBind(srv.Addr()), nil)
+	c := startClient(t, fastBind(srv.Addr()), smpp.ClientOptions{})
 	var want []string
 	for i := range 30 {
 		d := fmt.Sprintf("99450%07d", i)
@@ -346,7 +384,7 @@ func TestSMSCRestartNoSilentLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := srv.Addr()
-	c := startClient(t, fastBind(addr), nil)
+	c := startClient(t, fastBind(addr), smpp.ClientOptions{})
 	var acked, unknown, other atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -400,8 +438,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Start(context.Background())
-	defer p.Close(context.Background())
+	goRun(t, func(ctx context.Context) error { return p.Run(ctx, newRecorder()) })
 	waitBound(t, p)
 	ctx := context.Background()
 	srv.SetFaults(smsc.Faults{ThrottleEvery: 1})
@@ -591,79 +628,79 @@ func TestHandsetRoundTrip(t *testing.T) {
 	}
 }
 
+// TestBindRejectedStops: a bind refused as bad credentials is not retried;
+// Run returns at once with ErrBindRejected, after a single attempt.
 func TestBindRejectedStops(t *testing.T) {
+	tests := []struct {
+		name     string
+		password string
+		faults   smsc.Faults
+		want     smpp.CommandStatus
+	}{
+		{"wrong password", "wrong", smsc.Faults{}, smpp.StatusInvPaswd},
+		{"bind refused", "secret", smsc.Faults{RefuseBinds: true}, smpp.StatusBindFail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smsctest.Start(t, smsc.Options{Faults: tt.faults})
+			cfg := fastBind(srv.Addr())
+			cfg.Password = tt.password
+			c, err := smpp.NewClient(cfg, smpp.ClientOptions{Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err = c.Run(ctx)
+			if !errors.Is(err, smpp.ErrBindRejected) || !strings.Contains(err.Error(), tt.want.String()) || ctx.Err() != nil {
+				t.Fatalf("Run = %v, want ErrBindRejected with %s before the deadline", err, tt.want)
+			}
+			if st := c.Status(); !st.Stopped || st.Bound || srv.Stats().BindAttempts != 1 {
+				t.Errorf("status %+v, bind attempts %d; want one attempt then stop", st, srv.Stats().BindAttempts)
+			}
+			if _, err := c.Submit(context.Background(), sm("994500000001")); !errors.Is(err, smpp.ErrClosed) {
+				t.Errorf("submit after Run: %v, want ErrClosed", err)
+			}
+			if err := c.Run(context.Background()); err == nil || errors.Is(err, smpp.ErrBindRejected) {
+				t.Errorf("second Run = %v, want a refusal without dialling", err)
+			}
+		})
+	}
+}
+
+// TestPoolRunStopsOnRejectedBind: one bind of one operator is refused for
+// good; Pool.Run unbinds the rest and returns that bind's error.
+func TestPoolRunStopsOnRejectedBind(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{})
-	cfg := fastBind(srv.Addr())
-	cfg.Password = "wrong"
-	c, err := smpp.NewClient(cfg, smpp.ClientOptions{Logger: testLogger(t)})
+	bad := fastBind(srv.Addr())
+	bad.Name, bad.Password = "bad", "wrong"
+	p, err := smpp.NewPool(smpp.PoolOptions{Logger: testLogger(t), Operators: []smpp.Operator{
+		{Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{fastBind(srv.Addr())}},
+		{Name: "nar", Prefixes: []string{"99470"}, Binds: []smpp.BindConfig{bad}},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Start(context.Background())
-	defer c.Close(context.Background())
-	deadline := time.Now().Add(3 * time.Second)
-	for !c.Status().Stopped {
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v", c.Status())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = p.Run(ctx, newRecorder())
+	if !errors.Is(err, smpp.ErrBindRejected) || !strings.Contains(err.Error(), "nar") || ctx.Err() != nil {
+		t.Fatalf("Run = %v, want nar's ErrBindRejected before the deadline", err)
+	}
+	for _, st := range p.Status() {
+		if st.Bound {
+			t.Errorf("bind %s still bound after Run returned", st.Bind)
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // five reconnect intervals: none may happen
-	if st := c.Status(); !st.Stopped || st.Bound || srv.Stats().BindAttempts != 1 {
-		t.Errorf("status %+v, bind attempts %d; want one attempt then stop", st, srv.Stats().BindAttempts)
+	if _, err := p.Submit(context.Background(), "994501234567", [][]byte{seg(1)}); !errors.Is(err, smpp.ErrClosed) {
+		t.Errorf("submit after Run: %v, want ErrClosed", err)
 	}
-}
-
-func TestBindRefusedRetries(t *testing.T) {
-	srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{RefuseBinds: true}})
-	c, err := smpp.NewClient(fastBind(srv.Addr()), smpp.ClientOptions{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Start(context.Background())
-	defer c.Close(context.Background())
-	// ESME_RBINDFAIL is a credentials-class refusal: stop, do not hammer.
-	deadline := time.Now().Add(3 * time.Second)
-	for !c.Status().Stopped && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
-	if !c.Status().Stopped {
-		t.Errorf("status %+v", c.Status())
-	}
-}
-
-func TestAlreadyBoundWaitsLonger(t *testing.T) {
-	srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{BindStatus: smpp.StatusAlyBnd}})
-	cfg := fastBind(srv.Addr())
-	cfg.ReconnectMin, cfg.ReconnectMax, cfg.AlreadyBoundDelay = 5*time.Millisecond, 10*time.Millisecond, 400*time.Millisecond
-	c, err := smpp.NewClient(cfg, smpp.ClientOptions{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Start(context.Background())
-	defer c.Close(context.Background())
-	// With the normal 5–10 ms back-off this would be dozens of attempts;
-	// after ESME_RALYBND the client waits 200–400 ms between them.
-	time.Sleep(300 * time.Millisecond)
-	if n := srv.Stats().BindAttempts; n < 1 || n > 2 {
-		t.Errorf("%d bind attempts in 300 ms after ESME_RALYBND", n)
-	}
-	if c.Status().Stopped {
-		t.Error("client gave up after ESME_RALYBND")
-	}
-	srv.SetFaults(smsc.Faults{})
-	deadline := time.Now().Add(3 * time.Second)
-	for !c.Bound() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never bound: %+v", c.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll(t, "the SMSC to drop the good bind's session", func() bool { return srv.Bound("esme") == 0 })
 }
 
 func TestDisconnectAfterNReconnects(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{DisconnectAfter: 5}})
-	c := startClient(t, fastBind(srv.Addr()), nil)
+	c := startClient(t, fastBind(srv.Addr()), smpp.ClientOptions{})
 	var ok, unknown int
 	for i := range 20 {
 		_, err := c.Submit(context.Background(), sm(fmt.Sprintf("99450%07d", i)))
@@ -688,7 +725,7 @@ func TestOutOfOrderAndDroppedResponses(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{OutOfOrder: 4}})
 	cfg := fastBind(srv.Addr())
 	cfg.RequestTimeout = 300 * time.Millisecond
-	c := startClient(t, cfg, nil)
+	c := startClient(t, cfg, smpp.ClientOptions{})
 	var wg sync.WaitGroup
 	ids := make([]string, 8)
 	for i := range 8 {
@@ -720,7 +757,7 @@ func TestOutOfOrderAndDroppedResponses(t *testing.T) {
 	}
 }
 
-func TestNoGoroutineLeakAfterClose(t *testing.T) {
+func TestNoGoroutineLeakAfterRun(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		srv, err := smsc.Start("127.0.0.1:0", smsc.Options{Accounts: map[string]string{"esme": "secret"}, Handset: farm{}})
@@ -729,12 +766,15 @@ func TestNoGoroutineLeakAfterClose(t *testing.T) {
 		}
 		defer srv.Close()
 		rec := newRecorder()
-		p, err := smpp.NewPool(smpp.PoolOptions{Handler: rec, Operators: []smpp.Operator{{Name: "a",
+		p, err := smpp.NewPool(smpp.PoolOptions{Operators: []smpp.Operator{{Name: "a",
 			Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{fastBind(srv.Addr()), fastBind(srv.Addr())}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.Start(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx, rec) }()
 		waitBound(t, p)
 		for i := range 10 {
 			if _, err := p.Submit(context.Background(), fmt.Sprintf("99450%07d", i+1), [][]byte{seg(1)}); err != nil {
@@ -742,10 +782,13 @@ func TestNoGoroutineLeakAfterClose(t *testing.T) {
 			}
 		}
 		rec.waitFor(t, "replies", func() bool { return len(rec.mos) == 9 && len(rec.receipts) == 10 }) // ...0010 does not exist
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := p.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		poll(t, "the SMSC to count both unbinds", func() bool { return srv.Stats().Unbinds == 2 })
+		if st := srv.Stats(); st.Disconnects != 0 {
+			t.Errorf("SMSC saw %d disconnects, want both binds unbound", st.Disconnects)
 		}
 	}()
 	deadline := time.Now().Add(3 * time.Second)
@@ -776,7 +819,7 @@ func TestSubmitStatusClasses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := smsctest.Start(t, smsc.Options{Faults: smsc.Faults{FailEvery: 2, FailStatus: tt.status}})
-			c := startClient(t, fastBind(srv.Addr()), nil)
+			c := startClient(t, fastBind(srv.Addr()), smpp.ClientOptions{})
 			if _, err := c.Submit(context.Background(), sm("994500000001")); err != nil {
 				t.Fatal(err)
 			}
@@ -826,15 +869,7 @@ func TestInboundOverloadAnswersTemporaryError(t *testing.T) {
 		handled.Add(1)
 		return smpp.StatusOK
 	}
-	c, err := smpp.NewClient(fastBind(srv.Addr()), smpp.ClientOptions{Inbound: inbound, InboundWorkers: 1, InboundQueue: 1, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Start(context.Background())
-	defer c.Close(context.Background())
-	for !c.Bound() {
-		time.Sleep(2 * time.Millisecond)
-	}
+	startClient(t, fastBind(srv.Addr()), smpp.ClientOptions{Inbound: inbound, InboundWorkers: 1, InboundQueue: 1})
 	for i := range 4 {
 		srv.Deliver("esme", moPDU(fmt.Sprintf("99450000000%d", i), 0x40, []byte{0x02, 0x71, 0x00, byte(i)}, nil))
 	}

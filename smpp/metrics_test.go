@@ -55,13 +55,12 @@ func TestMetricsAndSMSCEnquireLink(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{EnquireLinkInterval: 10 * time.Millisecond})
 	reg := prometheus.NewRegistry()
 	rec := newRecorder()
-	p, err := smpp.NewPool(smpp.PoolOptions{Registerer: reg, Handler: rec, Logger: testLogger(t), Operators: []smpp.Operator{{
+	p, err := smpp.NewPool(smpp.PoolOptions{Registerer: reg, Logger: testLogger(t), Operators: []smpp.Operator{{
 		Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{fastBind(srv.Addr())}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Start(context.Background())
-	defer p.Close(context.Background())
+	goRun(t, func(ctx context.Context) error { return p.Run(ctx, rec) })
 	waitBound(t, p)
 	time.Sleep(100 * time.Millisecond) // ten SMSC probes
 	if _, err := p.Submit(context.Background(), "994501234567", [][]byte{seg(1)}); err != nil {
@@ -110,7 +109,7 @@ func TestMetricsExistBeforeTheFirstEvent(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	bind := fastBind("127.0.0.1:1")
 	bind.Name = "azercell-1"
-	_, err := smpp.NewPool(smpp.PoolOptions{Registerer: reg, Handler: newRecorder(), Logger: testLogger(t), Operators: []smpp.Operator{{
+	_, err := smpp.NewPool(smpp.PoolOptions{Registerer: reg, Logger: testLogger(t), Operators: []smpp.Operator{{
 		Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{bind}}}})
 	if err != nil {
 		t.Fatal(err)

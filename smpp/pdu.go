@@ -11,7 +11,7 @@ const HeaderLen = 16
 
 // MaxPDULen caps command_length. The largest PDU we accept carries a
 // message_payload TLV of up to 64 KiB; anything larger is a framing error and
-// is rejected before any allocation (checklist §1, style guide 4).
+// is rejected before any allocation.
 const MaxPDULen = 64<<10 + 1024
 
 // MaxSeq is the largest sequence number a request may carry (SMPP 3.4 §3.2:

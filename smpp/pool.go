@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/errgroup"
 )
 
 // Handler receives inbound traffic from every operator's binds.
@@ -57,11 +58,14 @@ type Operator struct {
 	SubmitIDFormat, ReceiptIDFormat IDFormat
 }
 
-// PoolOptions configures a Pool.
+// PoolOptions configures a Pool. The inbound Handler is not an option: Run
+// takes it, so a handler that needs the pool (to submit) can be built after
+// NewPool.
 type PoolOptions struct {
 	Operators []Operator
-	// Handler gets MOs and receipts; nil answers them ESME_RX_T_APPN.
-	Handler Handler
+	// Dial opens every bind's transport (see ClientOptions.Dial); nil dials
+	// TCP.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger; nil discards. MSISDNs are never logged.
 	Logger *slog.Logger
 	// Registerer for the metrics; nil registers none.
@@ -89,21 +93,27 @@ type operatorState struct {
 	rr      atomic.Uint32
 }
 
-// Pool holds every operator's binds, routes submits by MSISDN prefix and
-// dispatches inbound traffic to the Handler.
-type Pool struct {
-	opts   PoolOptions
-	log    *slog.Logger
-	m      *metrics
-	ops    []*operatorState
-	routes map[string]*operatorState
-	segs   SegmentStore
+// Pool phases: Submit works only while Run runs, and Run may be called once.
+const (
+	poolIdle int32 = iota
+	poolRunning
+	poolDone
+)
 
-	startOnce sync.Once
-	closeOnce sync.Once
+// Pool holds every operator's binds, routes submits by MSISDN prefix and,
+// while Run runs, dispatches inbound traffic to the Handler given to Run.
+type Pool struct {
+	opts    PoolOptions
+	log     *slog.Logger
+	m       *metrics
+	ops     []*operatorState
+	routes  map[string]*operatorState
+	segs    SegmentStore
+	handler Handler // set by Run before any bind starts
+	phase   atomic.Int32
 }
 
-// NewPool validates the configuration and builds the pool; it does not dial.
+// NewPool validates the configuration and builds the pool; Run dials.
 func NewPool(opts PoolOptions) (*Pool, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -163,17 +173,17 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 				return nil, fmt.Errorf("smpp: pool: operator %s: duplicate bind name %s", oc.Name, bc.Name)
 			}
 			bindNames[bc.Name] = true
-			name := oc.Name
 			c, err := NewClient(bc, ClientOptions{
 				Operator:       oc.Name,
 				Inbound:        func(ctx context.Context, req PDU) CommandStatus { return p.inbound(ctx, op, req) },
 				InboundWorkers: opts.InboundWorkers,
+				Dial:           opts.Dial,
 				Logger:         opts.Logger,
 				metrics:        p.m,
 				account:        account,
 			})
 			if err != nil {
-				return nil, fmt.Errorf("smpp: pool: operator %s: %w", name, err)
+				return nil, fmt.Errorf("smpp: pool: operator %s: %w", oc.Name, err)
 			}
 			op.clients = append(op.clients, c)
 		}
@@ -231,38 +241,36 @@ func breakerGauge(s gobreaker.State) int {
 	return 0
 }
 
-// Start dials and keeps every bind up in the background.
-func (p *Pool) Start(ctx context.Context) {
-	p.startOnce.Do(func() {
-		for _, op := range p.ops {
-			for _, c := range op.clients {
-				c.Start(ctx)
-			}
+// Run binds every operator's binds and keeps them up until ctx ends, each
+// bind's Client.Run in one errgroup, and hands inbound MOs and receipts to h.
+// When ctx ends every bind stops taking submits, drains, unbinds and closes
+// (each within 10 s, all in parallel); Run returns nil once all have. When a
+// bind fails for good (its credentials are refused) Run stops every other
+// bind, of every operator, the same way and returns that bind's error, which
+// wraps ErrBindRejected: a gateway with a wrong password in its
+// configuration must be fixed and restarted. Run may be called once: Submit fails with ErrClosed
+// before Run and after it returned.
+func (p *Pool) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return errors.New("smpp: pool: Run needs a Handler")
+	}
+	if !p.phase.CompareAndSwap(poolIdle, poolRunning) {
+		return errors.New("smpp: pool: Run called twice")
+	}
+	defer p.phase.Store(poolDone)
+	p.handler = h
+	g, gctx := errgroup.WithContext(ctx)
+	for _, op := range p.ops {
+		for _, c := range op.clients {
+			g.Go(func() error {
+				if err := c.Run(gctx); err != nil {
+					return fmt.Errorf("smpp: pool: operator %s: %w", op.cfg.Name, err)
+				}
+				return nil
+			})
 		}
-	})
-}
-
-// Close drains, unbinds and closes every bind in parallel, bounded by ctx
-// and the session shutdown cap.
-func (p *Pool) Close(ctx context.Context) error {
-	var errs []error
-	p.closeOnce.Do(func() {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for _, op := range p.ops {
-			for _, c := range op.clients {
-				wg.Go(func() {
-					if err := c.Close(ctx); err != nil {
-						mu.Lock()
-						errs = append(errs, fmt.Errorf("%s/%s: %w", op.cfg.Name, c.Name(), err))
-						mu.Unlock()
-					}
-				})
-			}
-		}
-		wg.Wait()
-	})
-	return errors.Join(errs...)
+	}
+	return g.Wait()
 }
 
 // Route returns the operator for msisdn by longest prefix, or ErrNoRoute.
@@ -304,10 +312,14 @@ func (op *operatorState) pick() *Client {
 // registered_delivery 1, in order over one bind of the routed operator, and
 // returns the SMSC message ids (normalised).
 //
-// Errors: ErrNoRoute; ErrOperatorUnavailable (breaker open, or no bind bound:
-// fail fast); ErrOutcomeUnknown (link dropped or timeout with a request in
-// flight); *StatusError (permanent command_status, or retries exhausted).
+// Errors: ErrClosed (Run is not running: nothing sent); ErrNoRoute;
+// ErrOperatorUnavailable (breaker open, or no bind bound: fail fast);
+// ErrOutcomeUnknown (link dropped or timeout with a request in flight);
+// *StatusError (permanent command_status, or retries exhausted).
 func (p *Pool) Submit(ctx context.Context, msisdn string, segments [][]byte) ([]string, error) {
+	if p.phase.Load() != poolRunning {
+		return nil, fmt.Errorf("%w: pool not running", ErrClosed)
+	}
 	op, err := p.route(msisdn)
 	if err != nil {
 		return nil, err
@@ -407,7 +419,7 @@ func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandS
 		return StatusInvCmdID
 	}
 	name := op.cfg.Name
-	if p.opts.Handler == nil {
+	if p.handler == nil {
 		return StatusXTAppn
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.InboundTimeout)
@@ -421,7 +433,7 @@ func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandS
 		}
 		r.Operator, r.Source, r.Dest = name, v.src, v.dst
 		p.m.receipts.WithLabelValues(name, r.State.String()).Inc()
-		return handlerStatus(p.opts.Handler.HandleReceipt(ctx, r))
+		return handlerStatus(p.handler.HandleReceipt(ctx, r))
 	}
 	p.m.deliverReceived.WithLabelValues(name, "mo").Inc()
 	mo := MO{Operator: name, Source: v.src, Dest: v.dst, ESMClass: v.esm, ProtocolID: v.pid, DataCoding: v.dcs}
@@ -450,10 +462,16 @@ func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandS
 		if cc.present && len(ies) == 0 {
 			mo.ESMClass &^= ESMClassUDHI
 		}
-		return handlerStatus(p.opts.Handler.HandleMO(ctx, mo))
+		return handlerStatus(p.handler.HandleMO(ctx, mo))
 	}
-	key := segmentKey(name, v.src, cc.kind, cc.ref, cc.total)
-	parts, err := p.segs.Add(ctx, key, int(cc.total), int(cc.seq), packPart(ies, body))
+	return p.inboundSegment(ctx, name, mo, cc, packPart(ies, body))
+}
+
+// inboundSegment stores one part of a concatenated MO and, once the part
+// completes the message, hands the whole message to the Handler.
+func (p *Pool) inboundSegment(ctx context.Context, name string, mo MO, cc concat, part []byte) CommandStatus {
+	key := segmentKey(name, mo.Source, cc.kind, cc.ref, cc.total)
+	parts, err := p.segs.Add(ctx, key, int(cc.total), int(cc.seq), part)
 	switch {
 	case errors.Is(err, ErrBadValue):
 		return StatusXPAppn
@@ -475,7 +493,7 @@ func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandS
 	} else {
 		mo.ESMClass &^= ESMClassUDHI
 	}
-	st := handlerStatus(p.opts.Handler.HandleMO(ctx, mo))
+	st := handlerStatus(p.handler.HandleMO(ctx, mo))
 	if st != StatusXTAppn {
 		// Handled (or refused for good): forget the parts. On a temporary
 		// failure they stay, so the SMSC's redelivery of this part completes

@@ -16,6 +16,18 @@ type fnHandler struct {
 func (h fnHandler) HandleMO(_ context.Context, mo MO) error          { return h.mo(mo) }
 func (h fnHandler) HandleReceipt(_ context.Context, r Receipt) error { return h.receipt(r) }
 
+// inboundPool builds a pool whose inbound path is driven directly, without
+// Run: it installs h as Run would.
+func inboundPool(t *testing.T, h Handler, opts PoolOptions) *Pool {
+	t.Helper()
+	p, err := NewPool(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.handler = h
+	return p
+}
+
 func TestPoolInboundStatuses(t *testing.T) {
 	var gotMO []MO
 	var gotR []Receipt
@@ -24,11 +36,8 @@ func TestPoolInboundStatuses(t *testing.T) {
 		mo:      func(mo MO) error { gotMO = append(gotMO, mo); return moErr },
 		receipt: func(r Receipt) error { gotR = append(gotR, r); return nil },
 	}
-	p, err := NewPool(PoolOptions{Handler: h, Operators: []Operator{{Name: "nar", Prefixes: []string{"99470"},
+	p := inboundPool(t, h, PoolOptions{Operators: []Operator{{Name: "nar", Prefixes: []string{"99470"},
 		Binds: []BindConfig{{Addr: "127.0.0.1:1"}}, ReceiptIDFormat: IDHex}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	op := p.ops[0]
 	ctx := context.Background()
 	var payload TLVs
@@ -77,10 +86,7 @@ func TestLastSegmentFailureKeepsParts(t *testing.T) {
 		}
 		return nil
 	}}
-	p, err := NewPool(PoolOptions{Handler: h, Operators: []Operator{{Name: "nar", Binds: []BindConfig{{Addr: "127.0.0.1:1"}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := inboundPool(t, h, PoolOptions{Operators: []Operator{{Name: "nar", Binds: []BindConfig{{Addr: "127.0.0.1:1"}}}}})
 	part := func(n byte) PDU {
 		return &DeliverSM{Message: Message{SourceAddr: "994701", ESMClass: 0x40,
 			ShortMessage: []byte{0x05, 0x00, 0x03, 0x44, 0x02, n, n}}}
@@ -103,12 +109,8 @@ func TestSharedSegmentStoreAcrossInstances(t *testing.T) {
 	var got [][]byte
 	h := fnHandler{mo: func(mo MO) error { got = append(got, mo.UserData); return nil }}
 	newInstance := func() *Pool {
-		p, err := NewPool(PoolOptions{Handler: h, Segments: shared,
+		return inboundPool(t, h, PoolOptions{Segments: shared,
 			Operators: []Operator{{Name: "nar", Binds: []BindConfig{{Addr: "127.0.0.1:1"}}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
 	}
 	a, b := newInstance(), newInstance()
 	part := func(n byte, extra ...byte) PDU {

@@ -167,8 +167,13 @@ func (o *SessionOptions) setDefaults() {
 	}
 }
 
-// maxShutdown caps a graceful Close even if its context never ends.
+// maxShutdown caps a graceful Close, draining included, even if its context
+// never ends and the peer never answers.
 const maxShutdown = 10 * time.Second
+
+// unbindTimeout bounds the wait for unbind_resp within a graceful Close; the
+// socket is closed when it passes.
+const unbindTimeout = 5 * time.Second
 
 type result struct {
 	p   PDU
@@ -555,9 +560,10 @@ func (s *Session) EnquireLink(ctx context.Context) (time.Duration, error) {
 	return time.Since(start), err
 }
 
-// Close ends the session gracefully: it stops new requests, waits for those
-// in flight (until ctx ends or maxShutdown), sends unbind and waits for
-// unbind_resp (at most 5 s), then closes the socket. Idempotent.
+// Close ends the session gracefully (SMPP 3.4 §4.2): it stops new requests,
+// waits for those in flight, sends unbind and waits for unbind_resp (at most
+// unbindTimeout), then closes the socket; all of it ends when ctx does or
+// after maxShutdown, whichever comes first. Idempotent.
 func (s *Session) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, maxShutdown)
 	defer cancel()
@@ -584,7 +590,7 @@ func (s *Session) Close(ctx context.Context) error {
 			case <-s.closing:
 			}
 		}
-		uctx, ucancel := context.WithTimeout(ctx, 5*time.Second)
+		uctx, ucancel := context.WithTimeout(ctx, unbindTimeout)
 		_, err := s.Request(uctx, &Unbind{})
 		ucancel()
 		if err != nil {
@@ -671,7 +677,7 @@ func (s *Session) handleReadError(err error) bool {
 		_ = s.Respond(&GenericNack{Header{Status: nackStatus(de.Err), Seq: de.Header.Seq}})
 		return true
 	case errors.As(err, &fe):
-		// The stream cannot be resynchronised: nack and close (checklist §1).
+		// The stream cannot be resynchronised: nack (SMPP 3.4 §4.3) and close.
 		_ = s.enqueueResp(outItem{p: &GenericNack{Header{Status: StatusInvCmdLen}}, closeAfter: ReasonFraming})
 		go func() { // make sure we close even if the writer is stuck
 			t := time.NewTimer(s.opts.WriteTimeout)

@@ -110,7 +110,9 @@ func (s CommandStatus) String() string {
 	return fmt.Sprintf("0x%08x", uint32(s))
 }
 
-// StatusClass says what to do about a non-OK command_status (checklist §2.3).
+// StatusClass says what to do about a non-OK command_status. SMPP 3.4 §5.1.3
+// only lists the codes; the classes are this package's policy, tabled in the
+// repository's docs/smpp.md.
 type StatusClass int
 
 // Status classes.
@@ -144,7 +146,7 @@ func (c StatusClass) String() string {
 	return "invalid"
 }
 
-// Class classifies a status per the checklist table §2.3. Vendor codes
+// Class classifies a status (the table in docs/smpp.md). Vendor codes
 // (0x400–0x4FF) are permanent unless overridden per operator
 // (BindConfig.RetryStatuses). 0x05 and 0x0D–0x0F only occur at bind time and
 // are handled by the reconnect loop; in a submit response they are permanent.
@@ -167,7 +169,8 @@ func (s CommandStatus) Throttling() bool { return s == StatusThrottled || s == S
 
 // Sentinel errors callers branch on.
 var (
-	// ErrClosed: the session, client or pool is closed.
+	// ErrClosed: the session is closed, or the client's or pool's Run is
+	// stopping or has returned (a pool's also before Run): nothing was sent.
 	ErrClosed = errors.New("smpp: closed")
 	// ErrNotBound: the session is not bound in a state allowing the request.
 	ErrNotBound = errors.New("smpp: not bound")
@@ -183,8 +186,9 @@ var (
 	// ErrPermanent: wrap it in a Handler error to tell the pool the message
 	// must not be redelivered.
 	ErrPermanent = errors.New("smpp: permanent failure")
-	// ErrBindRejected: the SMSC rejected our credentials (0x0D/0x0E/0x0F);
-	// the client stops reconnecting until restarted.
+	// ErrBindRejected: the SMSC rejected our credentials (0x0D/0x0E/0x0F).
+	// Client.Run and Pool.Run stop and return it wrapped: retrying would not
+	// help and may lock the account.
 	ErrBindRejected = errors.New("smpp: bind rejected")
 
 	// Status sentinels: errors.Is(err, ErrThrottled) is true for a

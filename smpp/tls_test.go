@@ -49,7 +49,7 @@ func TestTLSBind(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	cfg := fastBind(srv.Addr())
 	cfg.TLS = &tls.Config{RootCAs: roots}
-	c := startClient(t, cfg, nil)
+	c := startClient(t, cfg, smpp.ClientOptions{})
 	if _, err := c.Submit(context.Background(), sm("994501234567")); err != nil {
 		t.Fatalf("submit over TLS: %v", err)
 	}
@@ -60,8 +60,7 @@ func TestTLSBind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc.Start(context.Background())
-	defer bc.Close(context.Background())
+	goRun(t, bc.Run)
 	deadline := time.Now().Add(5 * time.Second)
 	for bc.Status().LastError == "" {
 		if time.Now().After(deadline) {

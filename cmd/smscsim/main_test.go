@@ -32,7 +32,9 @@ func TestServeBindsAndSubmits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Start(ctx)
+	runCtx, stopRun := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(runCtx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for !c.Bound() {
 		if time.Now().After(deadline) {
@@ -44,7 +46,10 @@ func TestServeBindsAndSubmits(t *testing.T) {
 	if err != nil || resp.MessageID == "" {
 		t.Fatalf("submit: %+v %v", resp, err)
 	}
-	c.Close(context.Background())
+	stopRun()
+	if err := <-ran; err != nil {
+		t.Errorf("client Run: %v", err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
