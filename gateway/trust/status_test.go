@@ -1,0 +1,413 @@
+package trust
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+
+	"github.com/imzagate/imzagate/applet/testca"
+)
+
+var ctx = context.Background()
+
+func signReq(leaf *x509.Certificate) Request {
+	return Request{Chain: []*x509.Certificate{leaf}, Operation: Sign}
+}
+
+func TestOCSPGood(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rc, rk := w.delegatedResponder(true)
+	leaf := w.leaf(testca.Business, testca.Sign)
+	w.startResponder(rc, rk, 5)
+	c := w.checker(func(o *Options) { o.CRL.Disabled = true })
+
+	st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Sign, Slot: Slot{Kind: KindBusiness, VOEN: "1400123456"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != StateGood || st.Source != SourceOCSP || len(st.Chain) != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	for i, want := range []*x509.Certificate{leaf, w.inter.Certificate(), w.root.Certificate()} {
+		got, err := parsePEM([]byte(st.Chain[i]))
+		if err != nil || !got[0].Equal(want) {
+			t.Fatalf("chain[%d] is not %s: %v", i, want.Subject.CommonName, err)
+		}
+	}
+	if got := value(t, c.m.ocspOutcomes.WithLabelValues(outcomeGood)); got != 1 {
+		t.Fatalf("good outcomes %v", got)
+	}
+	// The second check is answered in process: no second request.
+	if _, err := c.Check(ctx, signReq(leaf)); err != nil || w.ocspHits.Load() != 1 {
+		t.Fatalf("second check: %v, responder hits %d", err, w.ocspHits.Load())
+	}
+}
+
+// The issuing CA may sign responses itself, with no delegated certificate.
+func TestOCSPSignedByIssuer(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	leaf := w.leaf(testca.Personal, testca.Auth)
+	w.inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Hour).Truncate(time.Second))
+	w.startResponder(w.inter.Certificate(), w.inter.Key(), 5)
+	c := w.checker(func(o *Options) { o.CRL.Disabled = true })
+	st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Authenticate})
+	if !errors.Is(err, ErrRevoked) || st.State != StateRevoked || st.Source != SourceOCSP {
+		t.Fatalf("status %+v, err %v", st, err)
+	}
+}
+
+func TestCRLRevoked(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	good, bad := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
+	revokedAt := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	w.inter.RevokeWithReason(bad.SerialNumber, revokedAt, 1)
+	now := time.Now()
+	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
+
+	st, err := c.Check(ctx, signReq(bad))
+	if code, _ := CodeOf(err); code != CodeRevoked {
+		t.Fatalf("revoked certificate: %v", err)
+	}
+	if st.State != StateRevoked || st.Source != SourceCRL || !st.RevokedAt.Equal(revokedAt) || st.Reason != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if st, err := c.Check(ctx, signReq(good)); err != nil || st.State != StateGood || st.Source != SourceCRL {
+		t.Fatalf("good certificate: %+v, %v", st, err)
+	}
+	if w.crlHits.Load() != 1 {
+		t.Fatalf("CRL fetched %d times for two checks", w.crlHits.Load())
+	}
+}
+
+// A CRL listing the certificate wins over OCSP's "good": whichever source
+// learns of a revocation first refuses.
+func TestCRLRevocationBeatsOCSPGood(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rc, rk := w.delegatedResponder(true)
+	leaf := w.leaf(testca.Personal, testca.Sign)
+	w.startResponder(rc, rk, 5) // its index says good
+	w.inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Minute))
+	now := time.Now()
+	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	c := w.checker(nil)
+	if st, err := c.Check(ctx, signReq(leaf)); !errors.Is(err, ErrRevoked) || st.Source != SourceCRL {
+		t.Fatalf("status %+v, err %v", st, err)
+	}
+}
+
+func TestRevokedBetweenChecksCRL(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	leaf := w.leaf(testca.Personal, testca.Sign)
+	now := time.Now()
+	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
+	run(t, c)
+	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.State != StateGood {
+		t.Fatalf("first check: %+v, %v", st, err)
+	}
+	w.inter.Revoke(leaf.SerialNumber, time.Now().Truncate(time.Second))
+	w.publishCRL(time.Now(), time.Now().Add(time.Hour))
+	eventually(t, 10*time.Second, "CRL refresh shows the revocation", func() bool {
+		_, err := c.Check(ctx, signReq(leaf))
+		return errors.Is(err, ErrRevoked)
+	})
+}
+
+func TestRevokedBetweenChecksOCSP(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rc, rk := w.delegatedResponder(true)
+	leaf := w.leaf(testca.Personal, testca.Sign)
+	w.startResponder(rc, rk, 5)
+	c := w.checker(func(o *Options) {
+		o.CRL.Disabled = true
+		o.OCSP.MaxHold = 200 * time.Millisecond
+	})
+	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.State != StateGood {
+		t.Fatalf("first check: %+v, %v", st, err)
+	}
+	w.inter.RevokeWithReason(leaf.SerialNumber, time.Now().Truncate(time.Second), 4)
+	w.writeIndex()
+	var st Status
+	eventually(t, 10*time.Second, "OCSP shows the revocation once the hold ends", func() bool {
+		var err error
+		st, err = c.Check(ctx, signReq(leaf))
+		return errors.Is(err, ErrRevoked)
+	})
+	if st.Source != SourceOCSP || st.Reason != 4 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestResponderDownPolicy(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	auth, sign := w.leaf(testca.Personal, testca.Auth), w.leaf(testca.Personal, testca.Sign)
+	w.srv.Close() // responder and CRL unreachable: connection refused
+	c := w.checker(nil)
+	tests := []struct {
+		name   string
+		leaf   *x509.Certificate
+		op     Operation
+		policy Policy
+		want   error
+	}{
+		{"sign-default-hard", sign, Sign, PolicyDefault, ErrStatusUnknown},
+		{"auth-default-soft", auth, Authenticate, PolicyDefault, nil},
+		{"sign-soft", sign, Sign, PolicySoftFail, nil},
+		{"auth-hard", auth, Authenticate, PolicyHardFail, ErrStatusUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{tt.leaf}, Operation: tt.op, Policy: tt.policy})
+			if (tt.want == nil) != (err == nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if st.State != StateUnknown || st.Source != "" || len(st.Chain) != 3 {
+				t.Fatalf("status %+v", st)
+			}
+		})
+	}
+	if got := value(t, c.m.ocspOutcomes.WithLabelValues(outcomeError)); got < 1 {
+		t.Fatalf("error outcomes %v", got)
+	}
+}
+
+// Responses that must give no status at all: signed by a key that may not
+// speak for the issuer, by a responder without id-kp-OCSPSigning, or past
+// their nextUpdate.
+func TestOCSPNoStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		signer  func(w *world) (*x509.Certificate, any)
+		at      time.Duration // after now
+		outcome string
+	}{
+		{"wrong-key", func(w *world) (*x509.Certificate, any) {
+			c, k, err := w.otherInter.IssueResponder("Unrelated OCSP", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c, k
+		}, 0, outcomeBadSignature},
+		{"other-ca-itself", func(w *world) (*x509.Certificate, any) {
+			return w.otherInter.Certificate(), w.otherInter.Key()
+		}, 0, outcomeBadSignature},
+		{"no-ocsp-signing-eku", func(w *world) (*x509.Certificate, any) {
+			c, k := w.delegatedResponder(false)
+			return c, k
+		}, 0, outcomeBadSignature},
+		{"stale", func(w *world) (*x509.Certificate, any) {
+			c, k := w.delegatedResponder(true)
+			return c, k
+		}, 3 * time.Minute, outcomeStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			leaf := w.leaf(testca.Personal, testca.Sign)
+			w.inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Hour)) // a forged "revoked" must not count either
+			rc, rk := tt.signer(w)
+			w.startResponder(rc, asECDSA(t, rk), 1)
+			c := w.checker(func(o *Options) { o.CRL.Disabled = true })
+			st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Sign, At: time.Now().Add(tt.at)})
+			if !errors.Is(err, ErrStatusUnknown) || st.State != StateUnknown {
+				t.Fatalf("status %+v, err %v", st, err)
+			}
+			if w.ocspHits.Load() != 1 {
+				t.Fatalf("responder asked %d times", w.ocspHits.Load())
+			}
+			if got := value(t, c.m.ocspOutcomes.WithLabelValues(tt.outcome)); got != 1 {
+				t.Fatalf("%s outcomes %v", tt.outcome, got)
+			}
+		})
+	}
+}
+
+func TestOCSPNonce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rc, rk := w.delegatedResponder(true)
+	leaf := w.leaf(testca.Personal, testca.Sign)
+	w.startResponder(rc, rk, 5)
+	c := w.checker(func(o *Options) { o.CRL.Disabled = true; o.OCSP.Nonce = true })
+	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.State != StateGood {
+		t.Fatalf("status %+v, err %v", st, err)
+	}
+	// openssl echoes the nonce; the request carried one the standard
+	// parser reads back.
+	der, ext, err := buildRequest(leaf, w.inter.Certificate(), []byte("0123456789abcdef"))
+	if err != nil || !strings.Contains(string(der), "0123456789abcdef") || len(ext) != 18 {
+		t.Fatalf("request %x, ext %x, %v", der, ext, err)
+	}
+}
+
+func TestCRLFromOpenSSLCA(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	good, bad := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
+	w.inter.RevokeWithReason(bad.SerialNumber, time.Now().Add(-time.Hour).Truncate(time.Second), 1)
+	index := w.writeIndex()
+	w.writeFile("index.txt.attr", []byte("unique_subject = no\n"))
+	w.writeFile("crlnumber", []byte("1000\n"))
+	key := w.writeKey("inter.key", w.inter.Key())
+	conf := w.writeFile("ca.cnf", []byte("[ca]\ndefault_ca = CA\n[CA]\ndatabase = "+index+
+		"\ncrlnumber = "+w.dir+"/crlnumber\ncertificate = "+w.interFile+"\nprivate_key = "+key+
+		"\ndefault_md = sha256\ndefault_crl_hours = 1\n"))
+	crlPEM := w.dir + "/crl.pem"
+	for _, args := range [][]string{
+		{"ca", "-gencrl", "-config", conf, "-out", crlPEM},
+		{"crl", "-in", crlPEM, "-outform", "DER", "-out", w.dir + "/crl.der"},
+	} {
+		if out, err := openssl(t, w.dir, args...); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	der := readFile(t, w.dir+"/crl.der")
+	w.crl.Store(&der)
+	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
+	st, err := c.Check(ctx, signReq(bad))
+	if !errors.Is(err, ErrRevoked) || st.Reason != 1 || st.Source != SourceCRL {
+		t.Fatalf("revoked: %+v, %v", st, err)
+	}
+	if st, err := c.Check(ctx, signReq(good)); err != nil || st.State != StateGood {
+		t.Fatalf("good: %+v, %v", st, err)
+	}
+}
+
+// A CRL that fails a check is refused and the one held is kept: here the
+// second CRL revokes a second certificate but its signature is broken.
+func TestCRLBadSignatureKeepsPrevious(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	first, second := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
+	w.inter.Revoke(first.SerialNumber, time.Now().Add(-time.Hour))
+	now := time.Now()
+	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
+	run(t, c)
+	if _, err := c.Check(ctx, signReq(first)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("first: %v", err)
+	}
+	w.inter.Revoke(second.SerialNumber, time.Now().Add(-time.Minute))
+	der, err := w.inter.CRLValid(time.Now(), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der[len(der)-1] ^= 0x01 // the last octet of the signature
+	w.crl.Store(&der)
+	rejected := c.m.crlFetches.WithLabelValues("Asan Imza Test Issuing CA", "rejected")
+	eventually(t, 10*time.Second, "the broken CRL is fetched and refused", func() bool {
+		return value(t, rejected) >= 1
+	})
+	if _, err := c.Check(ctx, signReq(first)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("first after refusal: %v", err)
+	}
+	if st, err := c.Check(ctx, signReq(second)); err != nil || st.State != StateGood {
+		t.Fatalf("second after refusal: %+v, %v", st, err)
+	}
+}
+
+func TestCRLRefusals(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for i := 0; i < 6; i++ {
+		w.inter.Revoke(w.leaf(testca.Personal, testca.Sign).SerialNumber, time.Now().Add(-time.Hour))
+	}
+	now := time.Now()
+	good, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	stale, _ := w.inter.CRLValid(now.Add(-2*time.Hour), now.Add(-time.Hour))
+	future, _ := w.inter.CRLValid(now.Add(time.Hour), now.Add(2*time.Hour))
+	otherCA, _ := w.otherInter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	older, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	newer, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	tests := []struct {
+		name     string
+		mod      func(*CRLOptions)
+		held     []byte // installed first
+		crl      []byte
+		want     string
+		fetchErr bool
+	}{
+		{"too-many-entries", func(o *CRLOptions) { o.MaxEntries = 5 }, nil, good, "6 entries, more than trust.crl.max_entries 5", false},
+		{"too-many-bytes", func(o *CRLOptions) { o.MaxBytes = 200 }, nil, good, "larger than trust.crl.max_bytes 200", true},
+		{"stale", nil, nil, stale, "stale, nextUpdate", false},
+		{"future", nil, nil, future, "thisUpdate", false},
+		{"other-issuer", nil, nil, otherCA, "signature does not verify", false},
+		{"garbage", nil, nil, []byte("not a CRL"), "parse", false},
+		{"rollback", nil, newer, older, "older than the", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := w.checker(func(o *Options) {
+				o.OCSP.Disabled = true
+				o.Registerer = nil
+				if tt.mod != nil {
+					tt.mod(&o.CRL)
+				}
+			})
+			src := c.crls.source(nil, w.inter.Certificate())
+			if src != nil {
+				t.Fatal("source without a URL")
+			}
+			src = c.crls.source(w.leaf(testca.Personal, testca.Sign), w.inter.Certificate())
+			if tt.held != nil {
+				w.crl.Store(&tt.held)
+				if err := c.crls.refresh(ctx, src, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := tt.crl
+			w.crl.Store(&b)
+			err := c.crls.refresh(ctx, src, true)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || errors.Is(err, errCRL) == tt.fetchErr {
+				t.Fatalf("err %v, want %q", err, tt.want)
+			}
+			if held := src.cur.Load(); (held != nil) != (tt.held != nil) {
+				t.Fatalf("held CRL %v after refusal", held)
+			}
+		})
+	}
+}
+
+func TestProvisionedOnly(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	leaf := w.leaf(testca.Personal, testca.Sign)
+	c, err := New(Options{Mode: ModeProvisionedOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No chain check: a certificate of an unrelated CA is not refused.
+	other := issue(t, w.otherInter, testca.Personal, testca.Sign, false)
+	for _, l := range []*x509.Certificate{leaf, other} {
+		st, err := c.Check(ctx, signReq(l))
+		if err != nil || st.State != StateGood || st.Source != SourceProvisioned || len(st.Chain) != 1 {
+			t.Fatalf("status %+v, %v", st, err)
+		}
+	}
+	st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Sign, ProvisionedRevoked: true})
+	if !errors.Is(err, ErrRevoked) || st.Source != SourceProvisioned {
+		t.Fatalf("registry revoked: %+v, %v", st, err)
+	}
+	// Validity and usage still apply.
+	if _, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Authenticate}); err != nil {
+		t.Fatalf("sign certificate for login (digitalSignature, no EKU): %v", err)
+	}
+	expired := issue(t, w.inter, testca.Personal, testca.Sign, true)
+	if _, err := c.Check(ctx, signReq(expired)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired: %v", err)
+	}
+}
