@@ -61,7 +61,7 @@ func New(opts Options) (*Checker, error) {
 	}
 	if !opts.CRL.Disabled {
 		c.crls = &crlStore{opts: opts.CRL, skew: opts.Skew, client: opts.HTTPClient, m: c.m, log: opts.Logger,
-			now: opts.Now, sources: make(map[[32]byte]*crlSource)}
+			now: opts.Now, sources: make(map[string]*crlSource)}
 		for cn := range opts.CRL.URLs {
 			c.crls.source(nil, byName[cn])
 		}

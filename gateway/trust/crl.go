@@ -3,7 +3,6 @@ package trust
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -58,7 +57,7 @@ type crlStore struct {
 	now    func() time.Time
 
 	mu      sync.Mutex
-	sources map[[32]byte]*crlSource
+	sources map[string]*crlSource // by the issuer's DER
 	order   []*crlSource
 	full    bool // logged once
 }
@@ -76,10 +75,9 @@ func (s *crlStore) list() []*crlSource {
 // from the configured URL or cert's distribution point. It returns nil
 // when no CRL is named or the store is full.
 func (s *crlStore) source(cert, issuer *x509.Certificate) *crlSource {
-	k := sha256.Sum256(issuer.Raw)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if src := s.sources[k]; src != nil {
+	if src := s.sources[string(issuer.Raw)]; src != nil {
 		return src
 	}
 	url := s.opts.URLs[issuer.Subject.CommonName]
@@ -101,7 +99,7 @@ func (s *crlStore) source(cert, issuer *x509.Certificate) *crlSource {
 		label = label[:maxIssuerLabelLen]
 	}
 	src := &crlSource{issuer: issuer, url: url, label: label}
-	s.sources[k] = src
+	s.sources[string(issuer.Raw)] = src
 	s.order = append(s.order, src)
 	return src
 }

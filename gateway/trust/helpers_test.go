@@ -28,6 +28,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/imzagate/imzagate/applet/testca"
 )
@@ -38,7 +39,7 @@ import (
 // is a real `openssl ocsp` process behind a counting proxy; the CRLs are
 // real, served as bytes.
 type world struct {
-	t                *testing.T
+	t                testing.TB
 	dir              string
 	root, inter      *testca.CA
 	otherRoot        *testca.CA
@@ -50,11 +51,10 @@ type world struct {
 	crlHits          atomic.Int64
 	crl              atomic.Pointer[[]byte]
 	responder        atomic.Pointer[url.URL]
-	responderStopped atomic.Bool
 	reg              *prometheus.Registry
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry()}
 	mux := http.NewServeMux()
@@ -136,7 +136,7 @@ func (w *world) writeKey(name string, k *ecdsa.PrivateKey) string {
 var leyla = testca.Holder{GivenName: "Leyla", Surname: "Məmmədova", FIN: "5ABC7DE", Organization: "Xəzər MMC", VOEN: "1400123456"}
 
 // issue gives a certificate of ca for a fresh ECDSA key.
-func issue(t *testing.T, ca *testca.CA, kind testca.Kind, usage testca.Usage, expired bool) *x509.Certificate {
+func issue(t testing.TB, ca *testca.CA, kind testca.Kind, usage testca.Usage, expired bool) *x509.Certificate {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -176,7 +176,7 @@ func (w *world) checker(mod func(*Options)) *Checker {
 }
 
 // run starts c.Run until the test ends.
-func run(t *testing.T, c *Checker) {
+func run(t testing.TB, c *Checker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -277,7 +277,7 @@ func (w *world) startResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 	w.responder.Store(&url.URL{Scheme: "http", Host: addr})
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -341,7 +341,7 @@ func readFile(t *testing.T, p string) []byte {
 }
 
 // value reads a counter or gauge.
-func value(t *testing.T, m prometheus.Metric) float64 {
+func value(t testing.TB, m prometheus.Metric) float64 {
 	t.Helper()
 	var d dto.Metric
 	if err := m.Write(&d); err != nil {
@@ -355,4 +355,28 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	}
 	t.Fatalf("metric %v is neither counter nor gauge", m.Desc())
 	return 0
+}
+
+// forgedGood is a "good" response for leaf that names the right issuer but
+// is signed by a responder of the unrelated CA.
+func forgedGood(t testing.TB, w *world, leaf *x509.Certificate) []byte {
+	t.Helper()
+	rc, rk, err := w.otherInter.IssueResponder("Forger", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ocspResponse(t, w.inter.Certificate(), rc, rk, leaf, ocsp.Good)
+}
+
+// ocspResponse signs a response with x/crypto/ocsp, for inputs no real
+// responder would give (forgeries, fuzz seeds).
+func ocspResponse(t testing.TB, issuer, signer *x509.Certificate, key *ecdsa.PrivateKey, leaf *x509.Certificate, status int) []byte {
+	t.Helper()
+	now := time.Now()
+	der, err := ocsp.CreateResponse(issuer, signer, ocsp.Response{Status: status, SerialNumber: leaf.SerialNumber,
+		ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour), RevokedAt: now.Add(-time.Hour)}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }

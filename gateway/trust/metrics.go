@@ -17,6 +17,11 @@ type metrics struct {
 	cache        *prometheus.CounterVec
 	crlFetches   *prometheus.CounterVec
 	results      *prometheus.CounterVec
+
+	// Children of the hot paths, resolved once: a label look-up per check
+	// would cost more than the in-process answer itself.
+	processHit, processMiss prometheus.Counter
+	resultsBy               map[Source]map[State]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,15 +52,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, o := range []string{outcomeGood, outcomeRevoked, outcomeUnknown, outcomeError, outcomeBadSignature, outcomeStale} {
 		m.ocspOutcomes.WithLabelValues(o)
 	}
+	m.processHit = m.cache.WithLabelValues("process", "hit")
+	m.processMiss = m.cache.WithLabelValues("process", "miss")
+	m.resultsBy = make(map[Source]map[State]prometheus.Counter)
+	for _, src := range []Source{SourceOCSP, SourceCRL, SourceProvisioned, ""} {
+		label := string(src)
+		if src == "" {
+			label = "none"
+		}
+		m.resultsBy[src] = make(map[State]prometheus.Counter)
+		for _, st := range []State{StateGood, StateRevoked, StateUnknown} {
+			m.resultsBy[src][st] = m.results.WithLabelValues(label, string(st))
+		}
+	}
 	return m
 }
 
 func (m *metrics) result(st Status) {
-	src := string(st.Source)
-	if src == "" {
-		src = "none"
-	}
-	m.results.WithLabelValues(src, string(st.State)).Inc()
+	m.resultsBy[st.Source][st.State].Inc()
 }
 
 // crlCollector reports each held CRL's age and nextUpdate when scraped, so

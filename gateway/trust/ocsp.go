@@ -154,10 +154,10 @@ func (o *ocspChecker) fromProcess(k [32]byte, at time.Time) (ocspStatus, bool) {
 	h, ok := o.held[k]
 	o.mu.Unlock()
 	if ok && at.Before(h.until) {
-		o.m.cache.WithLabelValues("process", "hit").Inc()
+		o.m.processHit.Inc()
 		return h.st, true
 	}
-	o.m.cache.WithLabelValues("process", "miss").Inc()
+	o.m.processMiss.Inc()
 	return ocspStatus{}, false
 }
 
