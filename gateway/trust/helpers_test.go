@@ -39,19 +39,19 @@ import (
 // is a real `openssl ocsp` process behind a counting proxy; the CRLs are
 // real, served as bytes.
 type world struct {
-	t                testing.TB
-	dir              string
-	root, inter      *testca.CA
-	otherRoot        *testca.CA
-	otherInter       *testca.CA
-	rootFile         string
-	interFile        string
-	srv              *httptest.Server
-	ocspHits         atomic.Int64
-	crlHits          atomic.Int64
-	crl              atomic.Pointer[[]byte]
-	responder        atomic.Pointer[url.URL]
-	reg              *prometheus.Registry
+	t           testing.TB
+	dir         string
+	root, inter *testca.CA
+	otherRoot   *testca.CA
+	otherInter  *testca.CA
+	rootFile    string
+	interFile   string
+	srv         *httptest.Server
+	ocspHits    atomic.Int64
+	crlHits     atomic.Int64
+	crl         atomic.Pointer[[]byte]
+	responder   atomic.Pointer[url.URL]
+	reg         *prometheus.Registry
 }
 
 func newWorld(t testing.TB) *world {
