@@ -37,9 +37,10 @@ func (d *crlData) lookup(serial *big.Int) entry {
 // crlSource is the CRL of one issuer at one URL. cur is replaced whole by
 // a successful refresh, so look-ups never take a lock.
 type crlSource struct {
-	issuer *x509.Certificate
-	url    string
-	label  string
+	issuer     *x509.Certificate
+	url        string
+	label      string
+	configured bool // url is an operator's override for every certificate of issuer
 
 	cur atomic.Pointer[crlData]
 
@@ -71,18 +72,28 @@ func (s *crlStore) list() []*crlSource {
 	return append([]*crlSource(nil), s.order...)
 }
 
-// source returns the CRL source for certificates of issuer, creating it
-// from the configured URL or cert's distribution point. It returns nil
-// when no CRL is named or the store is full.
+// source returns the CRL source for cert under issuer, creating it from
+// the configured URL or cert's distribution point. It returns nil when no
+// CRL is named, or the store is full. One CRL is held per issuer: a
+// certificate naming another URL than the one held for its issuer gets
+// none, since the CRL held may be a partition that does not cover it.
 func (s *crlStore) source(cert, issuer *x509.Certificate) *crlSource {
+	cdp := ""
+	if cert != nil {
+		cdp = firstHTTP(cert.CRLDistributionPoints)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if src := s.sources[string(issuer.Raw)]; src != nil {
+		if !src.configured && cdp != src.url {
+			return nil
+		}
 		return src
 	}
 	url := s.opts.URLs[issuer.Subject.CommonName]
-	if url == "" && cert != nil {
-		url = firstHTTP(cert.CRLDistributionPoints)
+	configured := url != ""
+	if !configured {
+		url = cdp
 	}
 	if url == "" {
 		return nil
@@ -98,7 +109,7 @@ func (s *crlStore) source(cert, issuer *x509.Certificate) *crlSource {
 	if len(label) > maxIssuerLabelLen {
 		label = label[:maxIssuerLabelLen]
 	}
-	src := &crlSource{issuer: issuer, url: url, label: label}
+	src := &crlSource{issuer: issuer, url: url, label: label, configured: configured}
 	s.sources[string(issuer.Raw)] = src
 	s.order = append(s.order, src)
 	return src
@@ -139,12 +150,15 @@ func (s *crlStore) refresh(ctx context.Context, src *crlSource, force bool) erro
 	}
 	src.lastAttempt = now
 	der, err := s.fetch(ctx, src.url)
-	if err != nil {
+	if err != nil && !errors.Is(err, errCRL) {
 		s.m.crlFetches.WithLabelValues(src.label, "error").Inc()
 		s.log.Warn("CRL fetch failed", "issuer", src.label, "url", src.url, "err", err)
 		return err
 	}
-	d, err := s.verify(der, src, now)
+	var d *crlData
+	if err == nil {
+		d, err = s.verify(der, src, now)
+	}
 	if err != nil {
 		s.m.crlFetches.WithLabelValues(src.label, "rejected").Inc()
 		s.log.Error("CRL refused, keeping the previous one", "issuer", src.label, "url", src.url, "err", err)
@@ -171,14 +185,14 @@ func (s *crlStore) fetch(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	if resp.ContentLength > s.opts.MaxBytes {
-		return nil, fmt.Errorf("CRL of %d octets, larger than trust.crl.max_bytes %d", resp.ContentLength, s.opts.MaxBytes)
+		return nil, fmt.Errorf("%w: %d octets, larger than trust.crl.max_bytes %d", errCRL, resp.ContentLength, s.opts.MaxBytes)
 	}
 	der, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxBytes+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(der)) > s.opts.MaxBytes {
-		return nil, fmt.Errorf("CRL larger than trust.crl.max_bytes %d", s.opts.MaxBytes)
+		return nil, fmt.Errorf("%w: larger than trust.crl.max_bytes %d", errCRL, s.opts.MaxBytes)
 	}
 	return der, nil
 }

@@ -50,6 +50,7 @@ type world struct {
 	ocspHits    atomic.Int64
 	crlHits     atomic.Int64
 	crl         atomic.Pointer[[]byte]
+	rootCRL     atomic.Pointer[[]byte]
 	responder   atomic.Pointer[url.URL]
 	reg         *prometheus.Registry
 }
@@ -83,11 +84,16 @@ func newWorld(t testing.TB) *world {
 		rw.Header().Set("Content-Type", "application/pkix-crl")
 		_, _ = rw.Write(*b)
 	})
+	mux.HandleFunc("GET /root.crl", func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = rw.Write(*w.rootCRL.Load())
+	})
 	w.srv = httptest.NewServer(mux)
 	t.Cleanup(w.srv.Close)
 
 	var err error
-	if w.root, err = testca.New(testca.Options{Name: "ASXM Test Root"}); err != nil {
+	// The root's CRL (an authority revocation list) covers the issuing CA,
+	// whose certificate names it.
+	if w.root, err = testca.New(testca.Options{Name: "ASXM Test Root", CRLDistributionPoint: w.srv.URL + "/root.crl"}); err != nil {
 		t.Fatal(err)
 	}
 	if w.inter, err = w.root.NewSubordinate(testca.Options{Name: "Asan Imza Test Issuing CA",
@@ -101,6 +107,7 @@ func newWorld(t testing.TB) *world {
 		OCSPServer: w.srv.URL + "/ocsp", CRLDistributionPoint: w.srv.URL + "/issuing.crl"}); err != nil {
 		t.Fatal(err)
 	}
+	w.publishRootCRL()
 	w.rootFile = w.writePEM("root.pem", w.root.Certificate())
 	w.interFile = w.writePEM("inter.pem", w.inter.Certificate())
 	return w
@@ -196,6 +203,16 @@ func (w *world) publishCRL(thisUpdate, nextUpdate time.Time) {
 		w.t.Fatal(err)
 	}
 	w.crl.Store(&der)
+}
+
+// publishRootCRL serves a new CRL of the root, valid for a day.
+func (w *world) publishRootCRL() {
+	w.t.Helper()
+	der, err := w.root.CRL()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.rootCRL.Store(&der)
 }
 
 // writeIndex replaces the responder's CA database with the issuing CA's

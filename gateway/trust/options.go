@@ -205,7 +205,6 @@ func (o *Options) validate() error {
 	}
 	if o.HTTPClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil
 		tr.MaxIdleConns = defaultHTTPMaxIdleConns
 		tr.IdleConnTimeout = defaultHTTPIdleTimeout
 		o.HTTPClient = &http.Client{Transport: tr}

@@ -103,6 +103,38 @@ func TestCRLRevocationBeatsOCSPGood(t *testing.T) {
 	}
 }
 
+// The issuing CA itself is revoked in the root's CRL: every certificate it
+// issued is refused, even with OCSP saying good.
+func TestIntermediateRevokedInRootCRL(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rc, rk := w.delegatedResponder(true)
+	leaf := w.leaf(testca.Personal, testca.Sign)
+	w.startResponder(rc, rk, 5)
+	c := w.checker(nil)
+	run(t, c)
+	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.Source != SourceOCSP {
+		t.Fatalf("before: %+v, %v", st, err)
+	}
+	w.root.RevokeWithReason(w.inter.Certificate().SerialNumber, time.Now().Add(-time.Minute).Truncate(time.Second), 2)
+	w.publishRootCRL()
+	var st Status
+	eventually(t, 10*time.Second, "the root's CRL revokes the issuing CA", func() bool {
+		var err error
+		st, err = c.Check(ctx, signReq(leaf))
+		return errors.Is(err, ErrRevoked)
+	})
+	if st.Source != SourceCRL || st.Reason != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	// Without the root's CRL the path's status is unknown.
+	w.rootCRL.Store(&[]byte{})
+	c2 := w.checker(func(o *Options) { o.Registerer = nil })
+	if st, err := c2.Check(ctx, signReq(leaf)); !errors.Is(err, ErrStatusUnknown) {
+		t.Fatalf("no root CRL: %+v, %v", st, err)
+	}
+}
+
 func TestRevokedBetweenChecksCRL(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -152,8 +184,8 @@ func TestResponderDownPolicy(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	auth, sign := w.leaf(testca.Personal, testca.Auth), w.leaf(testca.Personal, testca.Sign)
-	w.srv.Close() // responder and CRL unreachable: connection refused
-	c := w.checker(nil)
+	w.srv.Close() // the responder is unreachable: connection refused
+	c := w.checker(func(o *Options) { o.CRL.Disabled = true })
 	tests := []struct {
 		name   string
 		leaf   *x509.Certificate
@@ -322,10 +354,11 @@ func TestCRLBadSignatureKeepsPrevious(t *testing.T) {
 func TestCRLRefusals(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
+	now := time.Now()
+	small, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour)) // no entries, the one held
 	for i := 0; i < 6; i++ {
 		w.inter.Revoke(w.leaf(testca.Personal, testca.Sign).SerialNumber, time.Now().Add(-time.Hour))
 	}
-	now := time.Now()
 	good, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
 	stale, _ := w.inter.CRLValid(now.Add(-2*time.Hour), now.Add(-time.Hour))
 	future, _ := w.inter.CRLValid(now.Add(time.Hour), now.Add(2*time.Hour))
@@ -333,20 +366,19 @@ func TestCRLRefusals(t *testing.T) {
 	older, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
 	newer, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
 	tests := []struct {
-		name     string
-		mod      func(*CRLOptions)
-		held     []byte // installed first
-		crl      []byte
-		want     string
-		fetchErr bool
+		name string
+		mod  func(*CRLOptions)
+		held []byte // installed first
+		crl  []byte
+		want string
 	}{
-		{"too-many-entries", func(o *CRLOptions) { o.MaxEntries = 5 }, nil, good, "6 entries, more than trust.crl.max_entries 5", false},
-		{"too-many-bytes", func(o *CRLOptions) { o.MaxBytes = 200 }, nil, good, "larger than trust.crl.max_bytes 200", true},
-		{"stale", nil, nil, stale, "stale, nextUpdate", false},
-		{"future", nil, nil, future, "thisUpdate", false},
-		{"other-issuer", nil, nil, otherCA, "signature does not verify", false},
-		{"garbage", nil, nil, []byte("not a CRL"), "parse", false},
-		{"rollback", nil, newer, older, "older than the", false},
+		{"too-many-entries", func(o *CRLOptions) { o.MaxEntries = 5 }, small, good, "6 entries, more than trust.crl.max_entries 5"},
+		{"too-many-bytes", func(o *CRLOptions) { o.MaxBytes = int64(len(small)) }, small, good, "larger than trust.crl.max_bytes"},
+		{"stale", nil, small, stale, "stale, nextUpdate"},
+		{"future", nil, small, future, "thisUpdate"},
+		{"other-issuer", nil, small, otherCA, "signature does not verify"},
+		{"garbage", nil, small, []byte("not a CRL"), "parse"},
+		{"rollback", nil, newer, older, "older than the"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,27 +389,48 @@ func TestCRLRefusals(t *testing.T) {
 					tt.mod(&o.CRL)
 				}
 			})
-			src := c.crls.source(nil, w.inter.Certificate())
-			if src != nil {
+			if c.crls.source(nil, w.inter.Certificate()) != nil {
 				t.Fatal("source without a URL")
 			}
-			src = c.crls.source(w.leaf(testca.Personal, testca.Sign), w.inter.Certificate())
-			if tt.held != nil {
-				w.crl.Store(&tt.held)
-				if err := c.crls.refresh(ctx, src, true); err != nil {
-					t.Fatal(err)
-				}
+			src := c.crls.source(w.leaf(testca.Personal, testca.Sign), w.inter.Certificate())
+			w.crl.Store(&tt.held)
+			if err := c.crls.refresh(ctx, src, true); err != nil {
+				t.Fatal(err)
 			}
+			held := src.cur.Load()
 			b := tt.crl
 			w.crl.Store(&b)
 			err := c.crls.refresh(ctx, src, true)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || errors.Is(err, errCRL) == tt.fetchErr {
-				t.Fatalf("err %v, want %q", err, tt.want)
+			if !errors.Is(err, errCRL) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err %v, want errCRL with %q", err, tt.want)
 			}
-			if held := src.cur.Load(); (held != nil) != (tt.held != nil) {
-				t.Fatalf("held CRL %v after refusal", held)
+			if src.cur.Load() != held {
+				t.Fatal("the CRL held was replaced")
+			}
+			if got := value(t, c.m.crlFetches.WithLabelValues("Asan Imza Test Issuing CA", "rejected")); got != 1 {
+				t.Fatalf("rejected fetches %v", got)
 			}
 		})
+	}
+}
+
+// A certificate naming another CRL than the one held for its issuer gets
+// no CRL status from it (it may be another partition).
+func TestCRLOtherDistributionPoint(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	leaf := w.leaf(testca.Personal, testca.Sign)
+	now := time.Now()
+	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	c := w.checker(func(o *Options) { o.OCSP.Disabled = true; o.Registerer = nil })
+	if _, err := c.Check(ctx, signReq(leaf)); err != nil {
+		t.Fatal(err)
+	}
+	for _, cdp := range [][]string{nil, {w.srv.URL + "/partition-2.crl"}} {
+		k := w.customLeaf(x509.KeyUsageContentCommitment, nil, cdp...)
+		if _, err := c.Check(ctx, signReq(k)); !errors.Is(err, ErrStatusUnknown) {
+			t.Fatalf("certificate with distribution points %v: %v", cdp, err)
+		}
 	}
 }
 

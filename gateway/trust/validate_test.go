@@ -116,12 +116,13 @@ func (w *world) lateLeaf() *x509.Certificate {
 
 // customLeaf issues, under the world's issuing CA, a certificate with the
 // given usages, for the profiles testca does not make.
-func (w *world) customLeaf(ku x509.KeyUsage, eku []x509.ExtKeyUsage) *x509.Certificate {
+func (w *world) customLeaf(ku x509.KeyUsage, eku []x509.ExtKeyUsage, cdp ...string) *x509.Certificate {
 	w.t.Helper()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "Custom"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: ku, ExtKeyUsage: eku}
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: ku, ExtKeyUsage: eku,
+		CRLDistributionPoints: cdp}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, w.inter.Certificate(), &k.PublicKey, w.inter.Key())
 	if err != nil {
 		w.t.Fatal(err)
