@@ -3,10 +3,13 @@ package trust
 import (
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/imzagate/imzagate/applet/testca"
 )
@@ -277,11 +280,67 @@ func TestOCSPNonce(t *testing.T) {
 	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.State != StateGood {
 		t.Fatalf("status %+v, err %v", st, err)
 	}
-	// openssl echoes the nonce; the request carried one the standard
-	// parser reads back.
-	der, ext, err := buildRequest(leaf, w.inter.Certificate(), []byte("0123456789abcdef"))
-	if err != nil || !strings.Contains(string(der), "0123456789abcdef") || len(ext) != 18 {
-		t.Fatalf("request %x, ext %x, %v", der, ext, err)
+}
+
+// One real response from openssl, checked against every rule of
+// verifyResponse.
+func TestOCSPResponseChecks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rc, rk := w.delegatedResponder(true)
+	leaf, other := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
+	w.startResponder(rc, rk, 5)
+	c := w.checker(func(o *Options) { o.Registerer = nil })
+	issuer := w.inter.Certificate()
+	req, nonce, err := buildRequest(leaf, issuer, []byte("0123456789abcdef"))
+	if err != nil || len(nonce) != 18 {
+		t.Fatalf("request: nonce %x, %v", nonce, err)
+	}
+	if parsed, err := ocsp.ParseRequest(req); err != nil || parsed.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Fatalf("request with nonce does not parse: %v", err)
+	}
+	der, err := c.ocsp.post(ctx, w.srv.URL+"/ocsp", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := ocsp.ParseResponse(der, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	otherNonce, _ := asn1.Marshal([]byte("fedcba9876543210"))
+	tests := []struct {
+		name    string
+		leaf    *x509.Certificate
+		issuer  *x509.Certificate
+		at      time.Time
+		nonce   []byte
+		outcome string // empty: good
+	}{
+		{"good", leaf, issuer, now, nonce, ""},
+		{"nonce-not-sent", leaf, issuer, now, nil, ""},
+		{"nonce-changed", leaf, issuer, now, otherNonce, outcomeStale},
+		{"this-update-in-future", leaf, issuer, resp.ThisUpdate.Add(-DefaultSkew - time.Second), nonce, outcomeStale},
+		{"this-update-within-skew", leaf, issuer, resp.ThisUpdate.Add(-DefaultSkew + time.Second), nonce, ""},
+		{"next-update-passed", leaf, issuer, resp.NextUpdate.Add(time.Second), nonce, outcomeStale},
+		{"other-serial", other, issuer, now, nonce, outcomeError},
+		{"other-issuer", leaf, w.otherInter.Certificate(), now, nonce, outcomeBadSignature},
+		{"responder-expired", leaf, issuer, rc.NotAfter.Add(time.Second), nil, outcomeBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := verifyResponse(der, tt.leaf, tt.issuer, tt.at, tt.nonce, time.Minute, DefaultSkew)
+			if tt.outcome == "" {
+				if err != nil || st.state != StateGood || !st.expiry.Equal(resp.NextUpdate) {
+					t.Fatalf("status %+v, %v", st, err)
+				}
+				return
+			}
+			var f *failure
+			if !errors.As(err, &f) || f.outcome != tt.outcome {
+				t.Fatalf("err %v, want outcome %s", err, tt.outcome)
+			}
+		})
 	}
 }
 
