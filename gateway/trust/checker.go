@@ -3,6 +3,7 @@ package trust
 import (
 	"context"
 	"crypto/x509"
+	"time"
 )
 
 // Checker validates subscribers' certificates against the configured
@@ -57,7 +58,7 @@ func New(opts Options) (*Checker, error) {
 	}
 	if !opts.OCSP.Disabled {
 		c.ocsp = &ocspChecker{opts: opts.OCSP, skew: opts.Skew, client: opts.HTTPClient, cache: opts.Cache,
-			m: c.m, log: opts.Logger, held: make(map[[32]byte]heldStatus)}
+			m: c.m, log: opts.Logger, held: make(map[[32]byte]heldStatus), warned: make(map[string]time.Time)}
 	}
 	if !opts.CRL.Disabled {
 		c.crls = &crlStore{opts: opts.CRL, skew: opts.Skew, client: opts.HTTPClient, m: c.m, log: opts.Logger,

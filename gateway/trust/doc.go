@@ -86,7 +86,10 @@
 //     since is not to be used.
 //   - certificateHold counts as revoked while listed.
 //   - Only complete CRLs are used: a CRL with a critical extension (delta
-//     indicator, scoped distribution point) is refused. A CRL without
+//     indicator, scoped distribution point) is refused. One CRL is held
+//     per issuer, from the URL configured for it or else the first http(s)
+//     distribution point seen; a certificate naming another URL gets no
+//     CRL status, since that CRL may be a partition that does not cover it. A CRL without
 //     nextUpdate is refused. A CRL with a lower CRL number than the one
 //     held is refused (rollback).
 //   - An OCSP response without nextUpdate counts for MaxHold after its

@@ -60,10 +60,15 @@ type ocspChecker struct {
 	m      *metrics
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	held  map[[32]byte]heldStatus
-	group singleflight.Group
+	mu     sync.Mutex
+	held   map[[32]byte]heldStatus
+	warned map[string]time.Time // responder URL → last warning, guarded by mu
+	group  singleflight.Group
 }
+
+// warnEvery spaces the warnings about one responder: during an outage
+// every check fails the same way, and the metrics count them all.
+const warnEvery = time.Minute
 
 // failure is a response that gives no status, with its outcome label.
 type failure struct {
@@ -140,10 +145,29 @@ func (o *ocspChecker) status(ctx context.Context, leaf, issuer *x509.Certificate
 		return st, nil
 	})
 	if err != nil {
-		o.log.Warn("no OCSP status", "issuer", name(issuer), "url", url, "err", err)
+		o.warn(url, issuer, err)
 		return ocspStatus{}, false
 	}
 	return v.(ocspStatus), true
+}
+
+func (o *ocspChecker) warn(url string, issuer *x509.Certificate, err error) {
+	now := time.Now()
+	o.mu.Lock()
+	last, seen := o.warned[url]
+	quiet := seen && now.Sub(last) < warnEvery
+	if !quiet {
+		if len(o.warned) >= maxConfiguredURLs {
+			clear(o.warned)
+		}
+		o.warned[url] = now
+	}
+	o.mu.Unlock()
+	if quiet {
+		o.log.Debug("no OCSP status", "issuer", name(issuer), "url", url, "err", err)
+		return
+	}
+	o.log.Warn("no OCSP status", "issuer", name(issuer), "url", url, "err", err)
 }
 
 func (o *ocspChecker) fromProcess(k [32]byte, at time.Time) (ocspStatus, bool) {
