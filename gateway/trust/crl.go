@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,27 +74,24 @@ func (s *crlStore) list() []*crlSource {
 }
 
 // source returns the CRL source for cert under issuer, creating it from
-// the configured URL or cert's distribution point. It returns nil when no
-// CRL is named, or the store is full. One CRL is held per issuer: a
-// certificate naming another URL than the one held for its issuer gets
-// none, since the CRL held may be a partition that does not cover it.
+// the configured URL or cert's first http(s) distribution point. It
+// returns nil when no CRL is named, or the store is full. One CRL is held
+// per issuer: a certificate whose distribution points do not include the
+// URL held for its issuer gets none, since that CRL may be a partition
+// that does not cover it.
 func (s *crlStore) source(cert, issuer *x509.Certificate) *crlSource {
-	cdp := ""
-	if cert != nil {
-		cdp = firstHTTP(cert.CRLDistributionPoints)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if src := s.sources[string(issuer.Raw)]; src != nil {
-		if !src.configured && cdp != src.url {
+		if !src.configured && (cert == nil || !slices.Contains(cert.CRLDistributionPoints, src.url)) {
 			return nil
 		}
 		return src
 	}
 	url := s.opts.URLs[issuer.Subject.CommonName]
 	configured := url != ""
-	if !configured {
-		url = cdp
+	if !configured && cert != nil {
+		url = firstHTTP(cert.CRLDistributionPoints)
 	}
 	if url == "" {
 		return nil
