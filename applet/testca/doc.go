@@ -1,15 +1,24 @@
 // Package testca is a small certification centre for tests and the demo: it
 // issues the X.509 certificates of simulated SIM cards with the profile of
 // applet-protocol §6, and can issue expired certificates and revoke them.
+// It can also build a whole hierarchy for revocation tests: a root, an
+// issuing CA under it, delegated OCSP responders, and the CA database that
+// `openssl ocsp` and `openssl ca -gencrl` read.
 //
 // # Protocol flow
 //
 //	New(Options)                  self-signed ECDSA P-256 root
+//	NewSubordinate(Options)       issuing CA under it (path length 0)
 //	Issue(Request{Kind, Usage, Holder, PublicKey})
 //	    → v3 certificate, 3 years, subject C=AZ CN givenName surname
 //	      serialNumber=PNOAZ-<FIN> [O, organizationIdentifier=VATAZ-<VÖEN>
-//	      [, OU=Dövlət və bələdiyyə]]
-//	Revoke(serial) / IsRevoked / CRL()
+//	      [, OU=Dövlət və bələdiyyə]], with the issuing CA's OCSP URL
+//	      (authority information access) and CRL distribution point
+//	IssueResponder(name, ocspSigning)
+//	    → delegated OCSP responder certificate and key
+//	Revoke(serial) / RevokeWithReason / IsRevoked
+//	CRL() / CRLValid(thisUpdate, nextUpdate)   DER CRL signed by the CA
+//	OpenSSLIndex()                index.txt lines (V/R) for openssl
 //
 // Authentication certificates (key reference 01) carry key usage
 // digitalSignature and extended key usage clientAuth; signing certificates

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +97,13 @@ type Options struct {
 	Now func() time.Time
 	// Seed, when set, makes the CA key deterministic.
 	Seed []byte
+	// OCSPServer, when set, is the responder URL written into the
+	// authority information access extension of every certificate this
+	// CA issues.
+	OCSPServer string
+	// CRLDistributionPoint, when set, is the URL of this CA's CRL,
+	// written into every certificate it issues.
+	CRLDistributionPoint string
 }
 
 // CA is the test certification centre. It is safe for concurrent use.
@@ -102,14 +111,40 @@ type CA struct {
 	key  *ecdsa.PrivateKey
 	cert *x509.Certificate
 	now  func() time.Time
+	ocsp string // stamped into issued certificates
+	cdp  string
 
 	mu      sync.Mutex
 	serial  int64
-	revoked map[string]time.Time // serial (decimal) → revocation time
+	revoked map[string]revocation // serial (decimal) → when and why
+	issued  map[string]*x509.Certificate
+}
+
+type revocation struct {
+	at     time.Time
+	reason int
 }
 
 // New creates a CA with a self-signed ECDSA P-256 root valid for 20 years.
 func New(opts Options) (*CA, error) {
+	return newAuthority(nil, opts)
+}
+
+// NewSubordinate creates an intermediate CA whose certificate this CA
+// issues (valid 10 years, path length 0, carrying this CA's OCSP and CRL
+// URLs). opts name the intermediate and the URLs it stamps in turn; a nil
+// opts.Now takes this CA's clock.
+func (ca *CA) NewSubordinate(opts Options) (*CA, error) {
+	if opts.Name == "" {
+		opts.Name = "imzagate test issuing CA"
+	}
+	if opts.Now == nil {
+		opts.Now = ca.now
+	}
+	return newAuthority(ca, opts)
+}
+
+func newAuthority(parent *CA, opts Options) (*CA, error) {
 	if opts.Name == "" {
 		opts.Name = "imzagate test CA"
 	}
@@ -141,7 +176,16 @@ func New(opts Options) (*CA, error) {
 		IsCA:                  true,
 		SubjectKeyId:          ski[:],
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	parentCert, parentKey := tmpl, key
+	if parent != nil {
+		tmpl.SerialNumber = parent.nextSerial()
+		tmpl.NotAfter = now.AddDate(10, 0, 0)
+		tmpl.MaxPathLenZero = true
+		tmpl.AuthorityKeyId = parent.cert.SubjectKeyId
+		parent.stampURLs(tmpl)
+		parentCert, parentKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parentCert, &key.PublicKey, parentKey)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +193,28 @@ func New(opts Options) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CA{key: key, cert: cert, now: opts.Now, serial: 1, revoked: make(map[string]time.Time)}, nil
+	if parent != nil {
+		parent.record(cert)
+	}
+	return &CA{key: key, cert: cert, now: opts.Now, ocsp: opts.OCSPServer, cdp: opts.CRLDistributionPoint,
+		serial: 1, revoked: make(map[string]revocation), issued: make(map[string]*x509.Certificate)}, nil
+}
+
+// stampURLs writes the CA's responder and CRL URLs into a template.
+func (ca *CA) stampURLs(tmpl *x509.Certificate) {
+	if ca.ocsp != "" {
+		tmpl.OCSPServer = []string{ca.ocsp}
+	}
+	if ca.cdp != "" {
+		tmpl.CRLDistributionPoints = []string{ca.cdp}
+	}
+}
+
+// record remembers an issued certificate for OpenSSLIndex.
+func (ca *CA) record(c *x509.Certificate) {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	ca.issued[c.SerialNumber.String()] = c
 }
 
 // DeterministicECDSA derives a P-256 key from a seed and a label, so that
@@ -169,8 +234,13 @@ func DeterministicECDSA(seed []byte, label string) (*ecdsa.PrivateKey, error) {
 	}
 }
 
-// Certificate returns the CA (root) certificate.
+// Certificate returns the CA's certificate (self-signed for a root).
 func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
+// Key returns the CA's private key, so a test can hand it to another
+// program (an OCSP responder signing as the CA itself) or sign a CRL with
+// it by hand.
+func (ca *CA) Key() *ecdsa.PrivateKey { return ca.key }
 
 // Pool returns a pool holding the CA certificate, for chain verification.
 func (ca *CA) Pool() *x509.CertPool {
@@ -245,6 +315,7 @@ func (ca *CA) Issue(req Request) (*x509.Certificate, error) {
 		NotAfter:       notBefore.AddDate(validityYears, 0, 0),
 		AuthorityKeyId: ca.cert.SubjectKeyId,
 	}
+	ca.stampURLs(tmpl)
 	if req.Usage == Auth {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
@@ -269,7 +340,12 @@ func (ca *CA) Issue(req Request) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return x509.ParseCertificate(der)
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	ca.record(c)
+	return c, nil
 }
 
 func (ca *CA) create(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
@@ -340,11 +416,18 @@ func (ca *CA) createMLDSA(tmpl *x509.Certificate, pub *mldsa44.PublicKey) ([]byt
 	return asn1.Marshal(outer)
 }
 
-// Revoke marks a certificate revoked from at on.
+// Revoke marks a certificate revoked from at on, reason unspecified.
 func (ca *CA) Revoke(serial *big.Int, at time.Time) {
+	ca.RevokeWithReason(serial, at, 0)
+}
+
+// RevokeWithReason marks a certificate revoked from at on with an RFC 5280
+// §5.3.1 CRLReason code (0 unspecified, 1 keyCompromise, ... 10
+// aACompromise).
+func (ca *CA) RevokeWithReason(serial *big.Int, at time.Time, reason int) {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
-	ca.revoked[serial.String()] = at
+	ca.revoked[serial.String()] = revocation{at: at, reason: reason}
 }
 
 // IsRevoked reports whether the certificate with this serial was revoked
@@ -352,8 +435,8 @@ func (ca *CA) Revoke(serial *big.Int, at time.Time) {
 func (ca *CA) IsRevoked(serial *big.Int, t time.Time) bool {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
-	at, ok := ca.revoked[serial.String()]
-	return ok && !at.After(t)
+	r, ok := ca.revoked[serial.String()]
+	return ok && !r.at.After(t)
 }
 
 // Revoked returns the revoked serials and when each was revoked.
@@ -362,7 +445,7 @@ func (ca *CA) Revoked() map[string]time.Time {
 	defer ca.mu.Unlock()
 	m := make(map[string]time.Time, len(ca.revoked))
 	for k, v := range ca.revoked {
-		m[k] = v
+		m[k] = v.at
 	}
 	return m
 }
@@ -371,16 +454,104 @@ func (ca *CA) Revoked() map[string]time.Time {
 // certificate, valid for a day.
 func (ca *CA) CRL() ([]byte, error) {
 	now := ca.now()
-	var entries []x509.RevocationListEntry
-	for s, at := range ca.Revoked() {
-		n, _ := new(big.Int).SetString(s, 10)
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: at})
-	}
+	return ca.CRLValid(now, now.Add(24*time.Hour))
+}
+
+// CRLValid returns a DER CRL of every revoked certificate (with its
+// reason) with the given thisUpdate and nextUpdate, numbered above every
+// CRL this CA issued before.
+func (ca *CA) CRLValid(thisUpdate, nextUpdate time.Time) ([]byte, error) {
 	ca.mu.Lock()
+	var entries []x509.RevocationListEntry
+	for s, r := range ca.revoked {
+		n, _ := new(big.Int).SetString(s, 10)
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: r.at, ReasonCode: r.reason})
+	}
 	ca.serial++
 	num := big.NewInt(ca.serial)
 	ca.mu.Unlock()
 	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number: num, ThisUpdate: now, NextUpdate: now.Add(24 * time.Hour), RevokedCertificateEntries: entries,
+		Number: num, ThisUpdate: thisUpdate, NextUpdate: nextUpdate, RevokedCertificateEntries: entries,
 	}, ca.cert, ca.key)
+}
+
+// oidOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): clients
+// need not check the revocation status of the responder's certificate.
+var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+
+// IssueResponder issues a delegated OCSP responder certificate (RFC 6960
+// §4.2.2.2) with a fresh P-256 key, valid 30 days from the CA's clock,
+// with id-pkix-ocsp-nocheck. ocspSigning false leaves out the
+// id-kp-OCSPSigning extended key usage, which a verifier must then refuse.
+func (ca *CA) IssueResponder(name string, ocspSigning bool) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := ca.now()
+	null, _ := asn1.Marshal(asn1.NullRawValue)
+	tmpl := &x509.Certificate{
+		SerialNumber:    ca.nextSerial(),
+		Subject:         pkix.Name{Country: []string{"AZ"}, Organization: []string{"imzagate test"}, CommonName: name},
+		NotBefore:       now.Add(-time.Hour),
+		NotAfter:        now.AddDate(0, 0, 30),
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		AuthorityKeyId:  ca.cert.SubjectKeyId,
+		ExtraExtensions: []pkix.Extension{{Id: oidOCSPNoCheck, Value: null}},
+	}
+	if ocspSigning {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}
+	}
+	der, err := ca.create(tmpl, &key.PublicKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	ca.record(c)
+	return c, key, nil
+}
+
+// crlReasonNames are OpenSSL's names of the CRLReason codes, as its CA
+// database writes them.
+var crlReasonNames = [...]string{"unspecified", "keyCompromise", "CACompromise", "affiliationChanged",
+	"superseded", "cessationOfOperation", "certificateHold", "", "removeFromCRL"}
+
+// OpenSSLIndex returns the CA database of `openssl ca` (index.txt) for
+// every certificate this CA issued, so `openssl ocsp -index` and
+// `openssl ca -gencrl` answer for it: one line per certificate,
+//
+//	V|R <TAB> notAfter <TAB> [revocationTime[,reason]] <TAB> serial (hex) <TAB> unknown <TAB> subject
+//
+// with times as YYMMDDHHMMSSZ. Subjects are made unique by the serial, so
+// the database loads whatever OpenSSL's unique_subject setting.
+func (ca *CA) OpenSSLIndex() []byte {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	serials := make([]*big.Int, 0, len(ca.issued))
+	for _, c := range ca.issued {
+		serials = append(serials, c.SerialNumber)
+	}
+	slices.SortFunc(serials, func(a, b *big.Int) int { return a.Cmp(b) })
+	const ts = "060102150405Z"
+	var b bytes.Buffer
+	for _, n := range serials {
+		c := ca.issued[n.String()]
+		state, revoked := "V", ""
+		if r, ok := ca.revoked[n.String()]; ok {
+			state, revoked = "R", r.at.UTC().Format(ts)
+			if r.reason > 0 && r.reason < len(crlReasonNames) && crlReasonNames[r.reason] != "" {
+				revoked += "," + crlReasonNames[r.reason]
+			}
+		}
+		hex := strings.ToUpper(n.Text(16))
+		if len(hex)%2 == 1 {
+			hex = "0" + hex
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\tunknown\t/O=imzagate test/CN=serial %s\n",
+			state, c.NotAfter.UTC().Format(ts), revoked, hex, hex)
+	}
+	return b.Bytes()
 }

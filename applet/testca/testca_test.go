@@ -216,3 +216,97 @@ func ExampleCA_Issue() {
 	fmt.Println(c.Subject.SerialNumber, c.Subject.OrganizationalUnit[0])
 	// Output: PNOAZ-1AB2CD3 Dövlət və bələdiyyə
 }
+
+func TestSubordinateHierarchy(t *testing.T) {
+	root, err := New(Options{Now: func() time.Time { return t0 }, Name: "Root", CRLDistributionPoint: "http://127.0.0.1:1/root.crl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := root.NewSubordinate(Options{Name: "Issuing", OCSPServer: "http://127.0.0.1:2/ocsp", CRLDistributionPoint: "http://127.0.0.1:2/issuing.crl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := sub.Certificate()
+	if !ic.IsCA || !ic.MaxPathLenZero || ic.Issuer.CommonName != "Root" || ic.CRLDistributionPoints[0] != "http://127.0.0.1:1/root.crl" || len(ic.OCSPServer) != 0 {
+		t.Fatalf("intermediate: CA %v pathlen0 %v issuer %q CDP %v AIA %v", ic.IsCA, ic.MaxPathLenZero, ic.Issuer.CommonName, ic.CRLDistributionPoints, ic.OCSPServer)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	leaf, err := sub.Issue(Request{Kind: Business, Usage: Auth, Holder: holder(), PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.OCSPServer[0] != "http://127.0.0.1:2/ocsp" || leaf.CRLDistributionPoints[0] != "http://127.0.0.1:2/issuing.crl" {
+		t.Fatalf("leaf URLs %v %v", leaf.OCSPServer, leaf.CRLDistributionPoints)
+	}
+	inter := x509.NewCertPool()
+	inter.AddCert(ic)
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: root.Pool(), Intermediates: inter, CurrentTime: t0,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil || len(chains[0]) != 3 {
+		t.Fatalf("chain %v: %v", chains, err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: root.Pool(), CurrentTime: t0}); err == nil {
+		t.Fatal("leaf verifies without its intermediate")
+	}
+
+	for _, eku := range []bool{true, false} {
+		rc, key, err := sub.IssueResponder("OCSP responder", eku)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !key.PublicKey.Equal(rc.PublicKey) || rc.CheckSignatureFrom(ic) != nil {
+			t.Fatal("responder key or signature wrong")
+		}
+		hasEKU := len(rc.ExtKeyUsage) == 1 && rc.ExtKeyUsage[0] == x509.ExtKeyUsageOCSPSigning
+		noCheck := false
+		for _, e := range rc.Extensions {
+			noCheck = noCheck || e.Id.Equal(oidOCSPNoCheck)
+		}
+		if hasEKU != eku || !noCheck || rc.IsCA {
+			t.Fatalf("responder eku=%v: has %v nocheck %v", eku, rc.ExtKeyUsage, noCheck)
+		}
+	}
+}
+
+func TestOpenSSLIndex(t *testing.T) {
+	ca := newCA(t)
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	var certs []*x509.Certificate
+	for range 3 {
+		c, err := ca.Issue(Request{Kind: Personal, Usage: Sign, Holder: holder(), PublicKey: pub, NotBefore: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	ca.RevokeWithReason(certs[1].SerialNumber, t0.Add(90*time.Minute), 1)
+	ca.Revoke(certs[2].SerialNumber, t0.Add(2*time.Hour))
+	want := "V\t290601120000Z\t\t02\tunknown\t/O=imzagate test/CN=serial 02\n" +
+		"R\t290601120000Z\t260601133000Z,keyCompromise\t03\tunknown\t/O=imzagate test/CN=serial 03\n" +
+		"R\t290601120000Z\t260601140000Z\t04\tunknown\t/O=imzagate test/CN=serial 04\n"
+	if got := string(ca.OpenSSLIndex()); got != want {
+		t.Fatalf("index:\n%s\nwant:\n%s", got, want)
+	}
+
+	der, err := ca.CRLValid(t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crl.ThisUpdate.Equal(t0) || !crl.NextUpdate.Equal(t0.Add(time.Hour)) || len(crl.RevokedCertificateEntries) != 2 {
+		t.Fatalf("CRL %v..%v, %d entries", crl.ThisUpdate, crl.NextUpdate, len(crl.RevokedCertificateEntries))
+	}
+	for _, e := range crl.RevokedCertificateEntries {
+		if want := map[int64]int{3: 1, 4: 0}[e.SerialNumber.Int64()]; e.ReasonCode != want {
+			t.Fatalf("serial %v reason %d, want %d", e.SerialNumber, e.ReasonCode, want)
+		}
+	}
+	der2, _ := ca.CRLValid(t0, t0.Add(time.Hour))
+	crl2, _ := x509.ParseRevocationList(der2)
+	if crl2.Number.Cmp(crl.Number) <= 0 {
+		t.Fatalf("CRL numbers %v then %v", crl.Number, crl2.Number)
+	}
+}
