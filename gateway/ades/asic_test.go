@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -363,6 +366,24 @@ func TestPackRefuses(t *testing.T) {
 	}
 }
 
+// TestLargestManifest builds the largest manifest Manifest allows and
+// reads it back.
+func TestLargestManifest(t *testing.T) {
+	docs := make([]Document, MaxDocuments)
+	for i := range docs {
+		name := fmt.Sprintf("%04d", i) + strings.Repeat("ə", (MaxNameLength-4)/2)
+		docs[i] = Document{Name: name, MIMEType: strings.Repeat("a", 127) + "/" + strings.Repeat("b", 127), DigestAlg: crypto.SHA512, Digest: make([]byte, 64)}
+	}
+	m, err := Manifest(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseManifest(m)
+	if err != nil || len(back) != MaxDocuments {
+		t.Fatalf("ParseManifest of %d octets: %v", len(m), err)
+	}
+}
+
 func TestParseManifestRefuses(t *testing.T) {
 	docs := []Document{{Name: "müqavilə 1.pdf", MIMEType: "application/pdf", DigestAlg: crypto.SHA256, Digest: sha256Of(nil)}}
 	good, err := Manifest(docs)
@@ -388,5 +409,47 @@ func TestParseManifestRefuses(t *testing.T) {
 	got, err := ParseManifest(good)
 	if err != nil || len(got) != 1 || got[0].Name != docs[0].Name || !bytes.Equal(got[0].Digest, docs[0].Digest) {
 		t.Fatalf("ParseManifest = %+v, %v", got, err)
+	}
+}
+
+// TestInfoZIPRecipe packs a container with the zip commands docs/ades.md
+// gives portals and checks it with Unpack and Verify.
+func TestInfoZIPRecipe(t *testing.T) {
+	zipBin, err := exec.LookPath("zip")
+	if err != nil {
+		t.Fatalf("the test runs the documented zip commands: %v", err)
+	}
+	p := newPKI(t)
+	content := []byte("%PDF-1.7 müqavilə")
+	docs := []Document{{Name: "Müqavilə 1.pdf", MIMEType: "application/pdf", DigestAlg: crypto.SHA256, Digest: sha256Of(content)}}
+	manifest, p7s, _ := buildContainer(t, p, docs, []Part{{Name: docs[0].Name, Content: bytes.NewReader(content)}})
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "META-INF"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "mimetype"), []byte(MIMETypeASiCE))
+	writeFile(t, filepath.Join(dir, docs[0].Name), content)
+	writeFile(t, filepath.Join(dir, ManifestName), manifest)
+	writeFile(t, filepath.Join(dir, SignatureName), p7s)
+	for _, args := range [][]string{
+		{"-X", "-0", "-D", "container.asice", "mimetype"},
+		{"-X", "-D", "-r", "container.asice", docs[0].Name, ManifestName, SignatureName},
+	} {
+		cmd := exec.Command(zipBin, append([]string{"-q"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("zip %v: %v\n%s", args, err, out)
+		}
+	}
+	asice, err := os.ReadFile(filepath.Join(dir, "container.asice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Unpack(bytes.NewReader(asice), int64(len(asice)), UnpackOptions{})
+	if err != nil {
+		t.Fatalf("Unpack of the zip-made container: %v", err)
+	}
+	if _, err := Verify(c.Signature, Expected{DigestAlg: crypto.SHA256, Digest: sha256Of(c.Manifest), Signer: p.signer}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -68,8 +68,8 @@ func Prepare(req Request) (*Prepared, error) {
 	if _, err := checkDigest(req.DigestAlg, req.Digest); err != nil {
 		return nil, err
 	}
-	if req.Signer == nil || req.SigningTime.IsZero() {
-		return nil, fmt.Errorf("%w: signer certificate and signing time are required", ErrRequest)
+	if req.Signer == nil || len(req.Signer.Raw) == 0 || req.Signer.SerialNumber == nil || req.SigningTime.IsZero() {
+		return nil, fmt.Errorf("%w: a parsed signer certificate and the signing time are required", ErrRequest)
 	}
 	if err := CAdESSupported(req.Signer); err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func (p *Prepared) Assemble(rawSignature []byte) ([]byte, error) {
 		return nil, err
 	}
 	attrs := setContents(p.SignedAttrs)
-	if p.Signer == nil || attrs == nil {
+	if p.Signer == nil || p.Signer.SerialNumber == nil || attrs == nil {
 		return nil, fmt.Errorf("%w: prepared state lacks the signer or the signed attributes", ErrRequest)
 	}
 	sig, err := RawToDER(rawSignature)
@@ -263,6 +263,9 @@ func (p *Prepared) Assemble(rawSignature []byte) ([]byte, error) {
 	certs := make([][]byte, 0, 1+len(p.Chain))
 	certs = append(certs, p.Signer.Raw)
 	for _, c := range p.Chain {
+		if c == nil {
+			return nil, fmt.Errorf("%w: nil certificate in the chain", ErrRequest)
+		}
 		certs = append(certs, c.Raw)
 	}
 	slices.SortFunc(certs, compareDER) // CertificateSet is a SET OF

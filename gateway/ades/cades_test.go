@@ -343,6 +343,7 @@ func TestPrepareRefuses(t *testing.T) {
 		{"chain upside down", func(r *Request) { r.Chain = []*x509.Certificate{p.root, p.inter} }, ErrCertificate},
 		{"no signing time", func(r *Request) { r.SigningTime = time.Time{} }, ErrRequest},
 		{"no signer", func(r *Request) { r.Signer = nil }, ErrRequest},
+		{"signing time past GeneralizedTime", func(r *Request) { r.SigningTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, ErrRequest},
 	} {
 		req := good
 		tc.change(&req)

@@ -146,7 +146,9 @@ func Unpack(r io.ReaderAt, size int64, opts UnpackOptions) (*Container, error) {
 	if len(zr.File) == 0 || len(zr.File) > MaxDocuments+3 {
 		return nil, fmt.Errorf("%w: %d entries", ErrContainer, len(zr.File))
 	}
-	if f := zr.File[0]; f.Name != "mimetype" || f.Method != zip.Store || len(f.Extra) != 0 {
+	// The central directory's first entry must be the local header checked
+	// above, whose data starts at offset 38.
+	if f := zr.File[0]; f.Name != "mimetype" || f.Method != zip.Store || len(f.Extra) != 0 || !dataAt(f, 38) {
 		return nil, fmt.Errorf("%w: first entry is not a stored mimetype without extra field", ErrContainer)
 	}
 	files, err := readEntries(zr.File[1:], opts.MaxSize-int64(len(MIMETypeASiCE)))
@@ -154,6 +156,11 @@ func Unpack(r io.ReaderAt, size int64, opts UnpackOptions) (*Container, error) {
 		return nil, err
 	}
 	return matchManifest(files)
+}
+
+func dataAt(f *zip.File, offset int64) bool {
+	off, err := f.DataOffset()
+	return err == nil && off == offset
 }
 
 // checkMimetypeHeader reads the first local file header as EN 319 162-1

@@ -29,8 +29,10 @@ const (
 	MaxDocuments = 1000
 	// MaxNameLength bounds a document name in octets (UTF-8).
 	MaxNameLength = 255
-	// MaxManifestSize bounds a manifest ParseManifest reads.
-	MaxManifestSize = 1 << 20
+	// MaxManifestSize bounds a manifest ParseManifest reads: twice the
+	// largest Manifest writes (MaxDocuments references of about 1.3 KB
+	// with the longest names, all percent-encoded, and MIME types).
+	MaxManifestSize = 2 << 20
 	maxMIMEType     = 127 // RFC 6838 §4.2: type and subtype names
 )
 
