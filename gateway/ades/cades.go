@@ -98,6 +98,9 @@ func Prepare(req Request) (*Prepared, error) {
 // which the applet, signing a 32–64 octet hash value as the message, cannot
 // do, so they get ErrFormatNotSupported.
 func CAdESSupported(cert *x509.Certificate) error {
+	if cert == nil {
+		return fmt.Errorf("%w: no certificate", ErrRequest)
+	}
 	switch k := cert.PublicKey.(type) {
 	case *ecdsa.PublicKey:
 		if k.Curve == elliptic.P256() {
