@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -21,10 +20,6 @@ import (
 // MaxChain bounds the certificates above the signer's (issuers up to the
 // root) that a container carries.
 const MaxChain = 8
-
-// ErrRequest reports a Prepare request that lacks a signer certificate or a
-// signing time.
-var ErrRequest = errors.New("ades: incomplete request")
 
 // Request is what Prepare needs: the document's digest, the signer's
 // certificate with its issuers, and the signing time the container will

@@ -11,6 +11,10 @@ var (
 	// package documentation), or the key is of a kind the applet never
 	// holds.
 	ErrFormatNotSupported = errors.New("ades: format not supported for this key")
+	// ErrRequest: a Prepare request or prepared state that lacks the
+	// signer's certificate, its chain entries or the signing time, or a
+	// signing time no ASN.1 Time can state.
+	ErrRequest = errors.New("ades: incomplete request")
 	// ErrDigestAlgorithm: a digest algorithm other than SHA-256, SHA-384
 	// or SHA-512.
 	ErrDigestAlgorithm = errors.New("ades: unsupported digest algorithm")
