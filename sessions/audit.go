@@ -183,16 +183,17 @@ func (l *AuditLog) Register(ctx context.Context, c AuditChain) error {
 // ends at the sequence number the writer expects, so a chain never gets a
 // hole: a writer that lost its place (the store lost records, or another
 // writer appended) is told, and nothing is written. A batch whose last
-// entry is already the stream's last was applied by an earlier try whose
-// reply was lost: it answers 'dup' and writes nothing, which makes a retry
-// harmless. KEYS: the stream. ARGV: expected last seq, the batch's last
+// entry is already the stream's last, byte for byte, was applied by an
+// earlier try whose reply was lost (each record holds the hash of the one
+// before, so an equal last record means an equal batch): it answers 'dup'
+// and writes nothing, which makes a retry harmless. KEYS: the stream. ARGV: expected last seq, the batch's last
 // seq, expire-at ms ('0': none), then entry id and record pairs.
 // Replies: {'ok'|'dup'|'gap', stream's last seq before the call}.
 const srcAuditAppend = `
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local have = '0'
 if top[1] then have = string.match(top[1][1], '^%d+') end
-if have == ARGV[2] then return {'dup', have} end
+if have == ARGV[2] and top[1][2][2] == ARGV[#ARGV] then return {'dup', have} end
 if have ~= ARGV[1] then return {'gap', have} end
 for i = 4, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i], 'r', ARGV[i + 1]) end
 if ARGV[3] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end

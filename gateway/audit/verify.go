@@ -96,6 +96,7 @@ type chainState struct {
 // whole file (several exports, each closed by a seal) or one online run.
 type checker struct {
 	pub    ed25519.PublicKey
+	file   bool // reading an export: chains end with end lines
 	rep    *Report
 	byID   map[string]*chainState // chains of the current export
 	order  []*chainState
@@ -134,6 +135,15 @@ func (c *checker) brk(cs *chainState, seq uint64, line int, format string, args 
 	c.rep.Breaks = append(c.rep.Breaks, b)
 }
 
+// brkAt reports a break at a record that belongs to no chain read so far.
+func (c *checker) brkAt(chain string, seq uint64, line int, format string, args ...any) {
+	if len(c.rep.Breaks) >= maxBreaks {
+		c.rep.dropped++
+		return
+	}
+	c.rep.Breaks = append(c.rep.Breaks, &Break{Chain: chain, Seq: seq, Line: line, Reason: fmt.Sprintf(format, args...)})
+}
+
 func (c *checker) notice(format string, args ...any) {
 	if len(c.rep.Notices) >= maxNotices {
 		c.rep.dropped++
@@ -146,7 +156,17 @@ func (c *checker) notice(format string, args ...any) {
 // the record must be skipped (reported).
 func (c *checker) chain(rec *Record, line int) *chainState {
 	if c.cur != nil && c.cur.id == rec.Chain {
+		if c.cur.matched {
+			c.brk(c.cur, rec.Seq, line, "record after its chain's end line: records added")
+			return nil
+		}
 		return c.cur
+	}
+	if c.file && c.cur != nil && !c.cur.matched {
+		// In an export a chain's records end with its end line; a record
+		// of another chain before it was put there.
+		c.brkAt(rec.Chain, rec.Seq, line, "record of chain %s among chain %s's records: moved between chains", rec.Chain, c.cur.id)
+		return nil
 	}
 	if cs, seen := c.byID[rec.Chain]; seen {
 		c.brk(cs, rec.Seq, line, "record appears again after chain %s began: records reordered or moved between chains", c.cur.id)
@@ -218,10 +238,10 @@ func (c *checker) link(cs *chainState, rec *Record, h [32]byte, stated *[32]byte
 	want := cs.last + 1
 	switch {
 	case rec.Seq == want:
-	case rec.Seq > want && rec.Seq == want+1:
-		return fmt.Sprintf("record %d missing (seq %d follows %d)", want, rec.Seq, cs.last)
+	case rec.Seq == want+1:
+		return fmt.Sprintf("record %d missing or moved (seq %d follows %d)", want, rec.Seq, cs.last)
 	case rec.Seq > want:
-		return fmt.Sprintf("records %d..%d missing (seq %d follows %d)", want, rec.Seq-1, rec.Seq, cs.last)
+		return fmt.Sprintf("records %d..%d missing or moved (seq %d follows %d)", want, rec.Seq-1, rec.Seq, cs.last)
 	default:
 		return fmt.Sprintf("seq %d follows %d: records reordered or duplicated", rec.Seq, cs.last)
 	}
@@ -264,6 +284,8 @@ func (c *checker) end(e endLine, raw []byte, line int) {
 	cs.matched = true
 	switch {
 	case cs.broken:
+	case cs.last+1 == e.Seq:
+		c.brk(cs, e.Seq, line, "record %d missing at the chain's end (its end line says seq %d)", e.Seq, e.Seq)
 	case cs.last < e.Seq:
 		c.brk(cs, cs.last+1, line, "records %d..%d missing at the chain's end (its end line says seq %d)", cs.last+1, e.Seq, e.Seq)
 	case cs.last > e.Seq:
@@ -347,6 +369,7 @@ func VerifyFile(r io.Reader, pub ed25519.PublicKey) (*Report, error) {
 		return nil, invalidf("public key of %d octets, want %d", len(pub), ed25519.PublicKeySize)
 	}
 	c := newChecker(pub)
+	c.file = true
 	err := readLines(r, func(line []byte, n int) {
 		c.anyLine = true
 		c.line(line, n)

@@ -47,7 +47,17 @@ type writer struct {
 	anchor     []byte // a checkpoint not yet stored as its chain's anchor
 	anchorOf   sessions.AuditChain
 	failStreak time.Time // when the current run of store failures began
+
+	// stop is Run's context's Done: it ends retries, not commands in
+	// flight, so a command never dies halfway and leaves its outcome
+	// unknown. Records of a write stopped so are pending for shutdown.
+	stop     <-chan struct{}
+	draining bool
+	pending  []item
 }
+
+// errInterrupted: Run's context ended while a write was retrying.
+var errInterrupted = errors.New("audit: writer stopping")
 
 // plan is a sequenced batch: the records with their chain positions, not
 // yet applied to the writer's state.
@@ -74,10 +84,11 @@ func (t *Trail) Run(ctx context.Context) error {
 	if !t.running.CompareAndSwap(false, true) {
 		return errors.New("audit: Run called twice")
 	}
-	w := &writer{t: t, next: map[string]string{"reason": "start"}}
+	w := &writer{t: t, next: map[string]string{"reason": "start"}, stop: ctx.Done()}
 	tick := time.NewTicker(min(t.opts.CheckpointInterval, time.Second))
 	defer tick.Stop()
-	w.write(ctx, nil, cpNone) // open the chain now: its chain.start records the boot
+	wctx := context.WithoutCancel(ctx)
+	w.write(wctx, nil, cpNone) // open the chain now: its chain.start records the boot
 	batch := make([]item, 0, t.opts.MaxBatch)
 	for {
 		select {
@@ -85,10 +96,10 @@ func (t *Trail) Run(ctx context.Context) error {
 			return w.shutdown(ctx)
 		case it := <-t.queue:
 			batch = w.collect(ctx, append(batch[:0], it))
-			w.write(ctx, batch, cpNone)
+			w.write(wctx, batch, cpNone)
 			clear(batch)
 		case <-tick.C:
-			w.tick(ctx)
+			w.tick(wctx)
 		}
 	}
 }
@@ -151,9 +162,16 @@ func (w *writer) shutdown(ctx context.Context) error {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
+	w.draining = true
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.opts.DrainTimeout)
 	defer cancel()
 	ok := true
+	for len(w.pending) > 0 {
+		n := min(len(w.pending), t.opts.MaxBatch)
+		batch := w.pending[:n]
+		w.pending = w.pending[n:]
+		ok = w.write(dctx, batch, cpNone) && ok
+	}
 	batch := make([]item, 0, t.opts.MaxBatch)
 	for len(t.queue) > 0 {
 		batch = batch[:0]
@@ -180,8 +198,8 @@ func (w *writer) shutdown(ctx context.Context) error {
 // chain's tail it starts a new chain and writes the items there.
 func (w *writer) write(ctx context.Context, items []item, mode cpMode) bool {
 	for range 3 {
-		if !w.ensureChain(ctx, mode) {
-			w.fail(items, ctx.Err())
+		if err := w.ensureChain(ctx, mode); err != nil {
+			w.fail(items, err)
 			return false
 		}
 		p := w.sequence(items, mode)
@@ -212,20 +230,20 @@ func (w *writer) write(ctx context.Context, items []item, mode cpMode) bool {
 // ensureChain opens a chain when there is none, or when the UTC day has
 // changed (closing the old one first), unless mode is cpFinal (a final
 // checkpoint closes the chain it belongs to).
-func (w *writer) ensureChain(ctx context.Context, mode cpMode) bool {
+func (w *writer) ensureChain(ctx context.Context, mode cpMode) error {
 	now := w.t.opts.Now()
 	if w.chain != nil && (mode == cpFinal || w.chain.day == dayOf(now)) {
-		return true
+		return nil
 	}
 	if w.chain != nil {
 		if !w.write(ctx, nil, cpFinal) {
-			return false
+			return fmt.Errorf("audit: closing chain %s: %w", w.chain.ID, sessions.ErrUnavailable)
 		}
 		w.next["reason"] = "day"
 	}
 	c := w.newChain(now)
 	if err := w.retry(ctx, func(ctx context.Context) error { return w.t.store.Register(ctx, c.AuditChain) }); err != nil {
-		return false
+		return err
 	}
 	details := w.next
 	details["instance"] = w.t.opts.Instance
@@ -234,7 +252,7 @@ func (w *writer) ensureChain(ctx context.Context, mode cpMode) bool {
 	w.chain = c
 	w.t.m.chains.WithLabelValues(details["reason"]).Inc()
 	w.t.log.Info("audit chain started", "chain", c.ID, "reason", details["reason"])
-	return true
+	return nil
 }
 
 func (w *writer) newChain(now time.Time) *chainRef {
@@ -332,9 +350,15 @@ func (w *writer) retry(ctx context.Context, op func(context.Context) error) erro
 			w.failStreak = time.Now()
 			w.t.log.Warn("audit store unavailable; retrying", "err", err, "queue_depth", len(w.t.queue))
 		}
+		stop := w.stop
+		if w.draining {
+			stop = nil
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %w", err, ctx.Err())
+		case <-stop:
+			return errInterrupted
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
@@ -410,10 +434,12 @@ func (w *writer) finish(items []item, err error) {
 }
 
 // fail gives up on items: durable callers get the error, the others are
-// counted as dropped.
+// counted as dropped. Items of a write interrupted by Run's end wait for
+// shutdown instead.
 func (w *writer) fail(items []item, err error) {
-	if err == nil {
-		err = sessions.ErrUnavailable
+	if errors.Is(err, errInterrupted) && !w.draining {
+		w.pending = append(w.pending, items...)
+		return
 	}
 	var n uint64
 	for _, it := range items {
