@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -118,6 +119,8 @@ type AuditLogOptions struct {
 type AuditLog struct {
 	rdb       redis.UniversalClient
 	opTimeout time.Duration
+	// noWaitAOF: the server has no WAITAOF (before Redis 7.2) or no AOF.
+	noWaitAOF atomic.Bool
 }
 
 // NewAuditLog returns an AuditLog on rdb. It does not contact Redis.
@@ -304,7 +307,7 @@ func (l *AuditLog) AppendDurable(ctx context.Context, c AuditChain, after uint64
 		}
 	}
 	if want <= 0 {
-		return nil
+		return l.waitLocalAOF(ctx, conn, c.ID, replicas, timeout)
 	}
 	got, err := conn.Wait(ctx, want, timeout).Result()
 	if err != nil {
@@ -312,6 +315,29 @@ func (l *AuditLog) AppendDurable(ctx context.Context, c AuditChain, after uint64
 	}
 	if got < int64(want) {
 		return fmt.Errorf("sessions: audit append to %s: %d of %d replicas: %w", c.ID, got, want, ErrNotReplicated)
+	}
+	return nil
+}
+
+// waitLocalAOF asks a master without replicas to fsync its AOF before the
+// append is acknowledged (WAITAOF, Redis 7.2 and later). An older server,
+// or one without AOF, is remembered and not asked again: its durability is
+// then that of its appendfsync setting (see docs/audit.md).
+func (l *AuditLog) waitLocalAOF(ctx context.Context, conn *redis.Conn, chain string, replicas int, timeout time.Duration) error {
+	if replicas < 0 || l.noWaitAOF.Load() {
+		return nil
+	}
+	got, err := conn.Do(ctx, "WAITAOF", 1, 0, timeout.Milliseconds()).Int64Slice()
+	if err != nil {
+		msg := strings.ToLower(err.Error())
+		if strings.Contains(msg, "unknown command") || strings.Contains(msg, "appendonly") {
+			l.noWaitAOF.Store(true)
+			return nil
+		}
+		return storeErr("audit waitaof", err)
+	}
+	if len(got) == 0 || got[0] < 1 {
+		return fmt.Errorf("sessions: audit append to %s: not fsynced to the AOF: %w", chain, ErrNotReplicated)
 	}
 	return nil
 }
