@@ -198,8 +198,8 @@ func (c *checker) add(rec *Record, h [32]byte, stated *[32]byte, line int) {
 	if cs.broken {
 		return
 	}
-	if reason := c.link(cs, rec, h, stated); reason != "" {
-		c.brk(cs, rec.Seq, line, "%s", reason)
+	if seq, reason := c.link(cs, rec, h, stated); reason != "" {
+		c.brk(cs, seq, line, "%s", reason)
 		return
 	}
 	if k, ok := c.known[cs.id]; ok && k.seq == rec.Seq && k.hash != h {
@@ -230,32 +230,37 @@ func (c *checker) add(rec *Record, h [32]byte, stated *[32]byte, line int) {
 	cr.LastSeq = rec.Seq
 }
 
-// link checks a record against its chain so far and returns what is wrong.
-func (c *checker) link(cs *chainState, rec *Record, h [32]byte, stated *[32]byte) string {
-	if stated != nil && *stated != h {
-		return "record changed: its stated hash does not match its content"
-	}
+// link checks a record against its chain so far and returns where and
+// what is wrong ("" when nothing is). A changed record is named by the
+// place it holds, since its own seq may be what changed.
+func (c *checker) link(cs *chainState, rec *Record, h [32]byte, stated *[32]byte) (uint64, string) {
 	want := cs.last + 1
+	if stated != nil && *stated != h {
+		if rec.Seq != want {
+			return want, fmt.Sprintf("record changed: its stated hash does not match its content (it now says seq %d)", rec.Seq)
+		}
+		return want, "record changed: its stated hash does not match its content"
+	}
 	switch {
 	case rec.Seq == want:
 	case rec.Seq == want+1:
-		return fmt.Sprintf("record %d missing or moved (seq %d follows %d)", want, rec.Seq, cs.last)
+		return rec.Seq, fmt.Sprintf("record %d missing or moved (seq %d follows %d)", want, rec.Seq, cs.last)
 	case rec.Seq > want:
-		return fmt.Sprintf("records %d..%d missing or moved (seq %d follows %d)", want, rec.Seq-1, rec.Seq, cs.last)
+		return rec.Seq, fmt.Sprintf("records %d..%d missing or moved (seq %d follows %d)", want, rec.Seq-1, rec.Seq, cs.last)
 	default:
-		return fmt.Sprintf("seq %d follows %d: records reordered or duplicated", rec.Seq, cs.last)
+		return rec.Seq, fmt.Sprintf("seq %d follows %d: records reordered or duplicated", rec.Seq, cs.last)
 	}
 	if cs.last == 0 {
 		if rec.Prev != Genesis(cs.id) {
-			return "prev is not the chain's genesis: the record belongs to another chain"
+			return rec.Seq, "prev is not the chain's genesis: the record belongs to another chain"
 		}
 	} else if rec.Prev != cs.head {
-		return fmt.Sprintf("prev does not match the hash of seq %d: seq %d was changed or replaced, or this record moved from another chain", cs.last, cs.last)
+		return rec.Seq, fmt.Sprintf("prev does not match the hash of seq %d: seq %d was changed or replaced, or this record moved from another chain", cs.last, cs.last)
 	}
 	if cs.final {
-		return "record after the chain's final checkpoint"
+		return rec.Seq, "record after the chain's final checkpoint"
 	}
-	return ""
+	return 0, ""
 }
 
 // noteLoss keeps what a chain.start record of reason "gap" says: its
