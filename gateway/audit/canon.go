@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
@@ -125,38 +124,10 @@ func withHash(dst []byte, h [32]byte) []byte {
 	return append(dst, `"}`...)
 }
 
-// recordJSON is the shape of a record line for encoding/json, which does
-// the unescaping; the strict check is the byte comparison that follows.
-type recordJSON struct {
-	V     int    `json:"v"`
-	Chain string `json:"chain"`
-	Seq   uint64 `json:"seq"`
-	Time  string `json:"time"`
-	Kind  string `json:"kind"`
-	Actor struct {
-		ID   string `json:"id"`
-		Role string `json:"role"`
-	} `json:"actor"`
-	Subject struct {
-		Session   string `json:"session"`
-		Cert      string `json:"cert"`
-		SigSHA256 string `json:"sig_sha256"`
-		Ref       string `json:"ref"`
-	} `json:"subject"`
-	Phone struct {
-		HMAC   string `json:"hmac"`
-		Masked string `json:"masked"`
-	} `json:"phone"`
-	Outcome string            `json:"outcome"`
-	Details map[string]string `json:"details"`
-	Prev    string            `json:"prev"`
-	Hash    *string           `json:"hash"`
-}
-
 // ParseRecord decodes canonical record bytes (as stored, without a hash).
 // Anything but the exact canonical encoding of a valid record is an error.
 func ParseRecord(b []byte) (Record, error) {
-	r, _, err := parseRecord(b, false)
+	r, _, _, err := parseRecord(b, false)
 	return r, err
 }
 
@@ -166,59 +137,193 @@ func ParseRecord(b []byte) (Record, error) {
 // checked against the content (the verifier does that, to say which record
 // changed).
 func ParseLine(line []byte) (Record, [32]byte, error) {
-	return parseRecord(line, true)
+	r, stated, _, err := parseRecord(line, true)
+	return r, stated, err
 }
 
-func parseRecord(b []byte, withHashField bool) (Record, [32]byte, error) {
-	var stated [32]byte
+// parseRecord decodes a record (with its stated hash when withHashField)
+// and also returns the hash of its canonical bytes.
+func parseRecord(b []byte, withHashField bool) (r Record, stated, computed [32]byte, err error) {
 	if len(b) > MaxLineLen {
-		return Record{}, stated, invalidf("record of %d octets, at most %d", len(b), MaxLineLen)
+		return Record{}, stated, computed, invalidf("record of %d octets, at most %d", len(b), MaxLineLen)
 	}
-	var j recordJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return Record{}, stated, invalidf("not a record: %v", err)
-	}
-	if dec.More() {
-		return Record{}, stated, invalidf("data after the record")
-	}
-	if j.V != Version {
-		return Record{}, stated, invalidf("version %d, want %d", j.V, Version)
-	}
-	t, err := time.Parse(timeLayout, j.Time)
+	r, err = scanRecord(b, withHashField, &stated)
 	if err != nil {
-		return Record{}, stated, invalidf("time %q is not canonical", j.Time)
-	}
-	r := Record{
-		Chain: j.Chain, Seq: j.Seq, Time: t, Kind: Kind(j.Kind),
-		Actor:   Actor{ID: j.Actor.ID, Role: j.Actor.Role},
-		Subject: Subject{Session: j.Subject.Session, Cert: j.Subject.Cert, SigSHA256: j.Subject.SigSHA256, Ref: j.Subject.Ref},
-		Phone:   Phone{HMAC: j.Phone.HMAC, Masked: j.Phone.Masked},
-		Outcome: j.Outcome, Details: j.Details,
-	}
-	if !decodeHash(j.Prev, &r.Prev) {
-		return Record{}, stated, invalidf("prev is not 64 lowercase hex digits")
-	}
-	if withHashField != (j.Hash != nil) {
-		return Record{}, stated, invalidf("hash field present=%v, want %v", j.Hash != nil, withHashField)
-	}
-	if j.Hash != nil && !decodeHash(*j.Hash, &stated) {
-		return Record{}, stated, invalidf("hash is not 64 lowercase hex digits")
+		return Record{}, stated, computed, err
 	}
 	if err := r.validate(true); err != nil {
-		return Record{}, stated, err
+		return Record{}, stated, computed, err
 	}
-	var enc []byte
+	// The scanner accepts the canonical escapes only; comparing with the
+	// re-encoding rejects everything else that is not canonical (detail
+	// order, duplicate keys).
+	enc := r.AppendCanonical(make([]byte, 0, len(b)))
+	computed = sha256.Sum256(enc)
 	if withHashField {
-		enc = withHash(r.AppendCanonical(make([]byte, 0, len(b))), stated)
-	} else {
-		enc = r.AppendCanonical(make([]byte, 0, len(b)))
+		enc = withHash(enc, stated)
 	}
 	if !bytes.Equal(enc, b) {
-		return Record{}, stated, invalidf("not in canonical form (field order, spacing, escaping or number format)")
+		return Record{}, stated, computed, invalidf("not in canonical form (field order, spacing, escaping or number format)")
 	}
-	return r, stated, nil
+	return r, stated, computed, nil
+}
+
+// scanner reads the canonical form: fixed literals between values.
+type scanner struct {
+	b   []byte
+	n   int // length of the whole input, for offsets in errors
+	err error
+}
+
+func (s *scanner) fail(what string) {
+	if s.err == nil {
+		s.err = invalidf("not in canonical form: %s at octet %d", what, s.n-len(s.b))
+	}
+}
+
+func (s *scanner) lit(l string) {
+	if s.err == nil && !bytes.HasPrefix(s.b, []byte(l)) {
+		s.fail("expected " + l)
+		return
+	}
+	if s.err == nil {
+		s.b = s.b[len(l):]
+	}
+}
+
+// str reads a string with the canonical escapes only.
+func (s *scanner) str() string {
+	s.lit(`"`)
+	if s.err != nil {
+		return ""
+	}
+	var out []byte
+	for i := 0; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '"':
+			v := string(append(out, s.b[:i]...))
+			s.b = s.b[i+1:]
+			return v
+		case c < 0x20 || c == 0x7f:
+			s.fail("unescaped control character")
+			return ""
+		case c == '\\':
+			out = append(out, s.b[:i]...)
+			rest := s.b[i+1:]
+			switch {
+			case len(rest) > 0 && (rest[0] == '"' || rest[0] == '\\'):
+				out = append(out, rest[0])
+				s.b = rest[1:]
+			case len(rest) >= 5 && string(rest[:3]) == "u00" && lowerHex(string(rest[3:5]), 2):
+				v, _ := strconv.ParseUint(string(rest[3:5]), 16, 8)
+				if v >= 0x20 && v != 0x7f {
+					s.fail("needless escape")
+					return ""
+				}
+				out = append(out, byte(v))
+				s.b = rest[5:]
+			default:
+				s.fail("escape")
+				return ""
+			}
+			i = -1
+		}
+	}
+	s.fail("unterminated string")
+	return ""
+}
+
+func (s *scanner) uint() uint64 {
+	if s.err != nil {
+		return 0
+	}
+	n := 0
+	for n < len(s.b) && n < 20 && s.b[n] >= '0' && s.b[n] <= '9' {
+		n++
+	}
+	v, err := strconv.ParseUint(string(s.b[:n]), 10, 64)
+	if err != nil || n > 1 && s.b[0] == '0' {
+		s.fail("number")
+		return 0
+	}
+	s.b = s.b[n:]
+	return v
+}
+
+func (s *scanner) hash(out *[32]byte) {
+	if h := s.str(); s.err == nil && !decodeHash(h, out) {
+		s.fail("hash of 64 lowercase hex digits")
+	}
+}
+
+func scanRecord(b []byte, withHashField bool, stated *[32]byte) (Record, error) {
+	s := &scanner{b: b, n: len(b)}
+	var r Record
+	s.lit(`{"v":`)
+	if v := s.uint(); s.err == nil && v != Version {
+		return Record{}, invalidf("version %d, want %d", v, Version)
+	}
+	s.lit(`,"chain":`)
+	r.Chain = s.str()
+	s.lit(`,"seq":`)
+	r.Seq = s.uint()
+	s.lit(`,"time":`)
+	if ts := s.str(); s.err == nil {
+		t, err := time.Parse(timeLayout, ts)
+		if err != nil {
+			return Record{}, invalidf("time %q is not canonical", ts)
+		}
+		r.Time = t
+	}
+	s.lit(`,"kind":`)
+	r.Kind = Kind(s.str())
+	s.lit(`,"actor":{"id":`)
+	r.Actor.ID = s.str()
+	s.lit(`,"role":`)
+	r.Actor.Role = s.str()
+	s.lit(`},"subject":{"session":`)
+	r.Subject.Session = s.str()
+	s.lit(`,"cert":`)
+	r.Subject.Cert = s.str()
+	s.lit(`,"sig_sha256":`)
+	r.Subject.SigSHA256 = s.str()
+	s.lit(`,"ref":`)
+	r.Subject.Ref = s.str()
+	s.lit(`},"phone":{"hmac":`)
+	r.Phone.HMAC = s.str()
+	s.lit(`,"masked":`)
+	r.Phone.Masked = s.str()
+	s.lit(`},"outcome":`)
+	r.Outcome = s.str()
+	s.lit(`,"details":{`)
+	for s.err == nil && len(s.b) > 0 && s.b[0] != '}' {
+		if len(r.Details) > 0 {
+			s.lit(",")
+		}
+		k := s.str()
+		s.lit(":")
+		v := s.str()
+		if s.err == nil {
+			if r.Details == nil {
+				r.Details = map[string]string{}
+			}
+			if len(r.Details) >= MaxDetails {
+				return Record{}, invalidf("more than %d details", MaxDetails)
+			}
+			r.Details[k] = v
+		}
+	}
+	s.lit(`},"prev":`)
+	s.hash(&r.Prev)
+	if withHashField {
+		s.lit(`,"hash":`)
+		s.hash(stated)
+	}
+	s.lit("}")
+	if s.err == nil && len(s.b) > 0 {
+		return Record{}, invalidf("data after the record")
+	}
+	return r, s.err
 }
 
 func decodeHash(s string, out *[32]byte) bool {

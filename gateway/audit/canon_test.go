@@ -79,14 +79,14 @@ func TestParseRejectsNonCanonical(t *testing.T) {
 		name, line, want string
 	}{
 		{"space after colon", strings.Replace(line, `"seq":42`, `"seq": 42`, 1), "canonical"},
-		{"leading zero", strings.Replace(line, `"seq":42`, `"seq":042`, 1), "not a record"},
+		{"leading zero", strings.Replace(line, `"seq":42`, `"seq":042`, 1), "number at octet 50"},
 		{"fields reordered", strings.Replace(strings.Replace(line, `,"outcome":"OK"`, ``, 1), `{"v":1,`, `{"v":1,"outcome":"OK",`, 1), "canonical"},
-		{"unknown field", strings.Replace(line, `"outcome":"OK"`, `"outcome":"OK","extra":"x"`, 1), "unknown field"},
+		{"unknown field", strings.Replace(line, `"outcome":"OK"`, `"outcome":"OK","extra":"x"`, 1), `expected ,"details"`},
 		{"duplicate key", strings.Replace(line, `"outcome":"OK"`, `"outcome":"OK","outcome":"OK"`, 1), "canonical"},
 		{"escaped letter", strings.Replace(line, `"outcome":"OK"`, `"outcome":"\u004fK"`, 1), "canonical"},
-		{"uppercase hex", strings.Replace(line, `"prev":"ff`, `"prev":"FF`, 1), "prev"},
+		{"uppercase hex", strings.Replace(line, `"prev":"ff`, `"prev":"FF`, 1), "64 lowercase hex"},
 		{"time offset", strings.Replace(line, `.678Z`, `.678+00:00`, 1), "time"},
-		{"no hash", strings.Replace(line, `,"hash":"`+line[len(line)-66:len(line)-2]+`"`, ``, 1), "hash field"},
+		{"no hash", strings.Replace(line, `,"hash":"`+line[len(line)-66:len(line)-2]+`"`, ``, 1), `expected ,"hash"`},
 		{"version 2", strings.Replace(line, `"v":1`, `"v":2`, 1), "version"},
 		{"phone in clear", strings.Replace(line, `"outcome":"OK"`, `"outcome":"+994501234567"`, 1), "phone number"},
 		{"trailing data", line + ` {}`, "after the record"},

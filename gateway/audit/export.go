@@ -192,7 +192,7 @@ func (c *checker) anchor(info sessions.AuditChainInfo) {
 
 // stored checks one entry read from a chain's stream.
 func (c *checker) stored(chain string, e sessions.AuditEntry) {
-	rec, err := ParseRecord(e.Data)
+	rec, _, h, err := parseRecord(e.Data, false)
 	if err != nil || rec.Chain != chain || e.ID != fmt.Sprintf("%d-0", rec.Seq) {
 		cs := c.chain(&Record{Chain: chain}, 0)
 		if cs == nil {
@@ -210,5 +210,5 @@ func (c *checker) stored(chain string, e sessions.AuditEntry) {
 		}
 		return
 	}
-	c.add(&rec, rec.Hash(), nil, 0)
+	c.add(&rec, h, nil, 0)
 }

@@ -404,12 +404,12 @@ var (
 func (c *checker) line(line []byte, n int) {
 	switch {
 	case bytes.HasPrefix(line, prefixRecord):
-		rec, stated, err := ParseLine(line)
+		rec, stated, h, err := parseRecord(line, true)
 		if err != nil {
 			c.brk(nil, 0, n, "not a valid record: %v", err)
 			return
 		}
-		c.add(&rec, rec.Hash(), &stated, n)
+		c.add(&rec, h, &stated, n)
 	case bytes.HasPrefix(line, prefixEnd):
 		e, err := parseEnd(line)
 		if err != nil {
