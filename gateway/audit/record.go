@@ -268,6 +268,7 @@ func Genesis(chain string) [32]byte {
 	return sha256.Sum256([]byte("imzagate/audit/v1/genesis\n" + chain))
 }
 
+// String returns the kind as written in records.
 func (k Kind) String() string { return string(k) }
 
 // describe names a record for messages: chain and seq only, never content.
