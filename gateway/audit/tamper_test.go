@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imzagate/imzagate/sessions/redistest"
 )
@@ -261,4 +263,67 @@ func TestFileTamperingIsDetected(t *testing.T) {
 			t.Fatalf("seal %s does not count 2 chains and 80 records", sealLine)
 		}
 	})
+}
+
+// reseal rebuilds the end lines and the seal of an export's record lines
+// with the audit key, as Export would have written them: what only the key
+// holder can do.
+func reseal(t *testing.T, ls []string) []string {
+	t.Helper()
+	var out []string
+	digest := sha256.New()
+	s := seal{From: "2026-01-01", To: "2026-01-01", Time: time.Now(), Key: KeyID(testKey.Public().(ed25519.PublicKey))}
+	var cur endLine
+	flush := func() {
+		if cur.Chain == "" {
+			return
+		}
+		l := string(cur.append(nil))
+		out = append(out, l)
+		digest.Write([]byte(l + "\n"))
+		s.Chains++
+	}
+	for _, l := range ls {
+		rec, stated, err := ParseLine([]byte(l))
+		if err != nil {
+			continue // end lines and seal are rebuilt
+		}
+		if rec.Chain != cur.Chain {
+			flush()
+		}
+		cur = endLine{Chain: rec.Chain, Seq: rec.Seq, Head: stated}
+		out = append(out, l)
+		s.Records++
+	}
+	flush()
+	copy(s.Digest[:], digest.Sum(nil))
+	return append(out, string(s.signedLine(testKey)))
+}
+
+// Two exports in one file: a chain that the later export shows shorter
+// than a checkpoint the earlier one holds had signed records deleted, even
+// though the later export is consistent (and resealed) on its own.
+func TestLaterExportMissingExportedCheckpoint(t *testing.T) {
+	t.Parallel()
+	tr, exp, ids := exportTwoChains(t)
+	first := lines(exp)
+	var cut []string
+	for _, l := range first {
+		if rec, _, err := ParseLine([]byte(l)); err == nil && rec.Chain == ids[0] && rec.Seq > 30 {
+			continue
+		}
+		cut = append(cut, l)
+	}
+	later := reseal(t, cut)
+	rep, err := VerifyFile(bytes.NewReader(join(later)), tr.PublicKey())
+	if err != nil {
+		t.Fatalf("the cut, resealed export alone: %v", err)
+	}
+	if len(rep.Notices) != 1 || !strings.Contains(rep.Notices[0], "records 23..30 are covered by no signature") {
+		t.Fatalf("notices of the cut export: %q; want chain A open after its checkpoint at 22", rep.Notices)
+	}
+	both := append(slices.Clone(first), later...)
+	_, err = VerifyFile(bytes.NewReader(join(both)), tr.PublicKey())
+	b := mustBreak(t, err, ids[0], 31, "an earlier export in this file (line 40) holds its signed checkpoint at seq 40: records deleted")
+	t.Logf("reported: %v", b)
 }

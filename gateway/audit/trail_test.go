@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imzagate/imzagate/sessions/redistest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // clock is Options.Now for tests that cross midnight.
@@ -197,5 +198,44 @@ func TestVerifyFileReportText(t *testing.T) {
 	if !errors.Is(err, ErrBroken) || !strings.Contains(out.String(), "audit trail: FAILED") ||
 		!strings.Contains(out.String(), "first broken link: audit: chain "+ids[0]+" seq 17 (line 17)") {
 		t.Fatalf("report of a broken file (%v):\n%s", err, out.String())
+	}
+}
+
+// The metrics are registered on the Registerer passed in, under
+// imzagate_audit_*.
+func TestMetricsRegistered(t *testing.T) {
+	srv := redistest.Start(t)
+	reg := prometheus.NewRegistry()
+	tr := newTrail(t, clientFor(t, srv.Addr), func(o *Options) { o.Registerer = reg })
+	r := start(t, tr)
+	if err := tr.AppendSync(context.Background(), adminRecord(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+	}
+	for _, name := range []string{"imzagate_audit_records_total", "imzagate_audit_batch_records", "imzagate_audit_batch_duration_seconds",
+		"imzagate_audit_queue_depth", "imzagate_audit_dropped_total", "imzagate_audit_write_errors_total",
+		"imzagate_audit_chains_started_total", "imzagate_audit_verify_failures_total", "imzagate_audit_anchor_errors_total"} {
+		if !got[name] {
+			t.Errorf("metric %s not registered", name)
+		}
+	}
+	if v := counterValue(tr.m.records.WithLabelValues(string(KindAdminCall))); v != 1 {
+		t.Errorf("admin.call records = %v, want 1", v)
+	}
+	if v := counterValue(tr.m.chains.WithLabelValues("start")); v != 1 {
+		t.Errorf("chains started = %v, want 1", v)
+	}
+	if _, err := New(tr.opts); err == nil {
+		t.Error("a second Trail on the same Registerer registered its metrics twice")
 	}
 }
