@@ -235,8 +235,16 @@ func TestLossyFailoverReadsAsLoss(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a lossy failover must not read as tampering: %v", err)
 	}
-	if len(rep.Chains) != 2 || rep.Chains[0].Final || !rep.Chains[1].Final {
+	// Chains are listed by id (random): find the cut one and its successor.
+	if len(rep.Chains) != 2 || rep.Chains[0].Final == rep.Chains[1].Final {
 		t.Fatalf("chains %+v; want the cut chain and a closed successor", rep.Chains)
+	}
+	cut := rep.Chains[0]
+	if cut.Final {
+		cut = rep.Chains[1]
+	}
+	if cut.LastSeq != 52 {
+		t.Fatalf("the cut chain ends at seq %d, want 52 (what the replica had)", cut.LastSeq)
 	}
 	found := false
 	for _, n := range rep.Notices {

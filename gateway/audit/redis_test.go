@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +91,11 @@ func TestOnlineTamperingIsDetected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, rep.Chains[len(rep.Chains)-1].ID)
+		for _, c := range rep.Chains { // listed by id: take the new one
+			if !slices.Contains(ids, c.ID) {
+				ids = append(ids, c.ID)
+			}
+		}
 	}
 	a, b := ids[0], ids[1]
 	key := func(c string) string { return "{a:" + c + "}" }
