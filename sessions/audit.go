@@ -176,6 +176,9 @@ func (l *AuditLog) Register(ctx context.Context, c AuditChain) error {
 		p.ZAdd(ctx, auditDaysKey, redis.Z{Score: float64(dayNumber(c.Day)), Member: day})
 		if !c.Expire.IsZero() {
 			p.PExpireAt(ctx, idx, c.Expire)
+			// Days as old as this chain's retention have expired by now.
+			horizon := int64(c.Expire.Sub(c.Day) / (24 * time.Hour))
+			p.ZRemRangeByScore(ctx, auditDaysKey, "-inf", "("+strconv.FormatInt(dayNumber(c.Day)-horizon, 10))
 		}
 		return nil
 	})

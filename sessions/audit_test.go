@@ -94,6 +94,16 @@ func runAuditLog(t *testing.T, rdb redis.UniversalClient) {
 	if all, _ := l.Read(ctx, c.ID, "", 100); len(all) != 7 {
 		t.Fatalf("stream holds %d entries, want 7", len(all))
 	}
+	// Registering a chain forgets the days whose keys have expired by then.
+	later := testAuditChain(c.ID + "x")
+	later.Day, later.Expire = c.Day.AddDate(0, 0, 3), c.Day.AddDate(0, 0, 5)
+	if err := l.Register(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if days, err := rdb.ZRange(ctx, auditDaysKey, 0, -1).Result(); err != nil || len(days) != 1 || days[0] != "20300105" {
+		t.Fatalf("day set after a registration 3 days later = %v, %v; want only 20300105", days, err)
+	}
+	rdb.ZAdd(ctx, auditDaysKey, redis.Z{Score: float64(dayNumber(c.Day)), Member: auditDay(c.Day)})
 	n, err := l.Purge(ctx, c.Day.Add(24*time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("Purge = %d, %v", n, err)
