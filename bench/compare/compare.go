@@ -238,7 +238,7 @@ func (c *comparison) topUp() error {
 	if add <= 0 {
 		return errPhonesExhausted
 	}
-	c.step("provisioning %d more phones (imzagate ran at %.0f/s)", add, c.imzRate)
+	c.step("provisioning %d more phones for the imzagate runs left", add)
 	p, err := c.provision(have, have+add)
 	if err != nil {
 		return err

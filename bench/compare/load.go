@@ -148,9 +148,15 @@ func (s *imzagateSender) used() int { return min(len(s.phones), int(s.next.Load(
 func (s *imzagateSender) add(p []phone) { s.phones = append(s.phones, p...) }
 
 func (s *imzagateSender) send(ctx context.Context, hc *http.Client) string {
-	i := s.next.Add(1) - 1
-	if i >= int64(len(s.phones)) {
-		return codeExhausted
+	var i int64
+	for { // taking no index past the end keeps the count right for add
+		i = s.next.Load()
+		if i >= int64(len(s.phones)) {
+			return codeExhausted
+		}
+		if s.next.CompareAndSwap(i, i+1) {
+			break
+		}
 	}
 	p := s.phones[i]
 	var hash [32]byte
