@@ -188,6 +188,7 @@ func (c *comparison) runSide(ctx context.Context, s *side, pair int) (SideRun, e
 	if err != nil {
 		return SideRun{}, err
 	}
+	self0, _ := ProcCPU(os.Getpid())
 	base := c.sm.Tally(s.systemID).Submits
 	var l loadRun
 	window := make(chan windowMarks, 1)
@@ -205,11 +206,12 @@ func (c *comparison) runSide(ctx context.Context, s *side, pair int) (SideRun, e
 	marks := <-window
 	loadEnd := time.Now()
 	settled, cpu1, n1 := c.settle(ctx, s)
+	self1, _ := ProcCPU(os.Getpid())
 	r := SideRun{
 		Measured: marks.end.Sub(marks.start), Submits: marks.endSubmits - marks.startSubmits,
 		OK: res.OK, Errors: res.Errors,
 		P50: float64(res.Latency.ValueAtQuantile(50)) / 1000, P99: float64(res.Latency.ValueAtQuantile(99)) / 1000,
-		CPU: (cpu1 - cpu0).Seconds(), CPUMessages: n1 - base,
+		CPU: (cpu1 - cpu0).Seconds(), CPUMessages: n1 - base, DriverCPU: (self1 - self0).Seconds(),
 		Backlog: max(0, marks.accepted-(marks.endSubmits-base)), Settle: time.Since(loadEnd), Unsettled: !settled,
 	}
 	if res.OK == 0 {
@@ -326,11 +328,12 @@ func (c *comparison) settle(ctx context.Context, s *side) (bool, time.Duration, 
 // comparison: the report says why the figure is missing.
 func (c *comparison) fullSession(ctx context.Context, rep *Report, dir string) {
 	c.step("timing one ECDSA P-256 verification")
-	v, err := timeVerify(c.o.VerifyTime)
+	v, cpu, err := timeVerify(c.o.VerifyTime)
 	if err != nil {
 		rep.FullErr = err.Error()
 		return
 	}
+	rep.VerifyCPU = cpu
 	if c.o.Imzabench == "" {
 		rep.Full = &FullSession{Verify: v}
 		rep.FullErr = "no imzabench binary given"

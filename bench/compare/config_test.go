@@ -283,3 +283,17 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionsMakePathsAbsolute(t *testing.T) {
+	o := Options{Imzagate: "bin/imzagate", Imzabench: "bin/imzabench", Bearerbox: "bearerbox"}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if o.Imzagate != filepath.Join(wd, "bin/imzagate") || o.Imzabench != filepath.Join(wd, "bin/imzabench") {
+		t.Errorf("paths %q %q: the gateways run in another directory", o.Imzagate, o.Imzabench)
+	}
+	if o.Bearerbox != "bearerbox" {
+		t.Errorf("a bare name %q is for PATH, not the working directory", o.Bearerbox)
+	}
+}

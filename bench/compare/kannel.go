@@ -102,10 +102,14 @@ func (c kannelConfig) render() string {
 func kannelBins(bearerbox, smsbox string) (string, string, error) {
 	find := func(given, name string) (string, error) {
 		if given != "" {
-			return exec.LookPath(given)
+			p, err := exec.LookPath(given)
+			if err != nil {
+				return "", err
+			}
+			return filepath.Abs(p)
 		}
 		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
+			return filepath.Abs(p)
 		}
 		for _, dir := range []string{"/usr/sbin", "/usr/local/sbin"} {
 			p := filepath.Join(dir, name)

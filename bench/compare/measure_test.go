@@ -192,9 +192,12 @@ func TestParseFullSession(t *testing.T) {
 }
 
 func TestTimeVerify(t *testing.T) {
-	d, err := timeVerify(100 * time.Millisecond)
+	d, cpu, err := timeVerify(100 * time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cpu != (runtime.GOOS == "linux") {
+		t.Errorf("timed in CPU time: %v on %s", cpu, runtime.GOOS)
 	}
 	// One P-256 verification takes tens of microseconds on any machine
 	// this runs on; a broken loop gives nanoseconds or whole rounds.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -23,7 +25,7 @@ const (
 	// mean octets per submit_sm, as the SMSC saw them.
 	DefaultBody = 106
 	// DefaultPhonesPerSecond sizes the phones provisioned up front.
-	DefaultPhonesPerSecond = 4000
+	DefaultPhonesPerSecond = 3000
 )
 
 // Bounds on what a comparison may ask for, so a typo cannot exhaust the
@@ -97,6 +99,17 @@ type Options struct {
 func (o *Options) validate() error {
 	if o.Imzagate == "" {
 		return errors.New("compare: the imzagate binary is required")
+	}
+	// The gateways run in the working directory: a relative path would
+	// name nothing there.
+	for _, p := range []*string{&o.Imzagate, &o.Imzabench, &o.Bearerbox, &o.Smsbox} {
+		if *p != "" && strings.ContainsRune(*p, filepath.Separator) {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return fmt.Errorf("compare: %s: %w", *p, err)
+			}
+			*p = abs
+		}
 	}
 	def := func(v *int, d int) {
 		if *v == 0 {
