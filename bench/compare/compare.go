@@ -257,7 +257,10 @@ type windowMarks struct {
 	accepted                 int64
 }
 
-// watch prints a progress line every second of the run and marks the
+// progressEvery is the interval of the progress lines during a run.
+const progressEvery = 5 * time.Second
+
+// watch prints a progress line every progressEvery and marks the
 // measured window's edges at the SMSC.
 func (c *comparison) watch(ctx context.Context, s *side, l *loadRun, pair int, base int64, out chan<- windowMarks) {
 	o := c.o
@@ -265,7 +268,7 @@ func (c *comparison) watch(ctx context.Context, s *side, l *loadRun, pair int, b
 	var m windowMarks
 	measure := time.NewTimer(o.Warmup)
 	end := time.NewTimer(o.Run)
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(progressEvery)
 	defer measure.Stop()
 	defer end.Stop()
 	defer tick.Stop()

@@ -87,7 +87,7 @@ type Options struct {
 	// Default 1 s.
 	VerifyTime time.Duration
 
-	// Progress receives one line per step and per second of load; nil
+	// Progress receives one line per step and every 5 s of load; nil
 	// prints nothing.
 	Progress io.Writer
 	// Keep leaves the working directory (configurations, logs) in place
