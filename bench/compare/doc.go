@@ -42,8 +42,12 @@
 // 0x7F, data coding 0xF6, about 100 octets) out as a submit_sm, accepted
 // by the same SMSC, over one transceiver bind with the same window, with
 // a delivery receipt asked for and handled (imzagate always asks for one
-// and records it in the session; Kannel is sent dlr-mask 3 with a
-// dlr-url, so it stores the DLR and calls the URL back). Both log at
+// and records it in the session, where the portal reads it; Kannel is
+// sent dlr-mask 3 with a dlr-url, its standard way of telling the
+// application, so it keeps the DLR, matches the receipt and calls the URL
+// back). Options.KannelDLR false leaves Kannel without delivery tracking,
+// doing less per message than imzagate: a lower bound on Kannel's cost
+// rather than a like-for-like figure. Both log at
 // error level or quieter and persist nothing to disk. The load, the SMSC
 // and the DLR sink run in this process, the same for both, and the report
 // gives their CPU beside the gateways'. The one visible difference in the
