@@ -80,6 +80,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *config) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "all-in-one: write a pprof CPU profile of the gateway over the measured runs to this file")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: imzabench [flags]
+       imzabench compare [flags]   (side by side with Kannel; see imzabench compare --help)
 
 Load benchmark of the imzagate portal API. Without --target it runs
 everything on this machine: a private redis-server, the gateway with the
@@ -95,6 +96,12 @@ latency is measured from the intended start, free of coordinated omission.
 Stages: start = POST round trip; submit = accepted→submit_sm done and
 reply = submitted→completed (the gateway's own stamps); e2e = intended
 start → COMPLETE seen by the portal.
+
+Compare mode (imzabench compare) runs imzagate serve and Kannel's bearerbox
+and smsbox as processes against one test SMSC, drives both over HTTP in
+alternating runs and prints submit_sm/s at the SMSC, HTTP p50/p99 and CPU
+per 1,000 messages with the ratios imzagate/Kannel, then one full session
+as a multiple of one ECDSA P-256 verification (make bench-compare).
 
 Examples:
   imzabench --concurrency 200 --duration 60s
@@ -112,6 +119,9 @@ Flags:
 // run parses args, runs the benchmark and prints the report; it returns the
 // exit status (2 for a usage error, 1 for a failed run).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "compare" {
+		return runCompare(ctx, args[1:], stdout, stderr)
+	}
 	fs, c := newFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
