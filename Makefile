@@ -36,7 +36,12 @@ endif
 # -s -w drop the symbol table and DWARF: stack traces and pprof still work
 # (they use the runtime's own tables); a debugger wants `make build`.
 STAMP_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
-STATIC_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(STAMP_LDFLAGS)'
+# -buildvcs=auto also records the commit in the Go build info (go version -m),
+# the only stamp of the commands that declare no version variables; it
+# overrides a GOFLAGS=-buildvcs=false. BUILDVCS=false builds from a tree git
+# refuses to read.
+BUILDVCS ?= auto
+STATIC_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=$(BUILDVCS) -ldflags '$(STAMP_LDFLAGS)'
 
 all: build
 
