@@ -11,7 +11,7 @@ TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
 
 .PHONY: all run build test test-go fuzz-short fuzz bench lint vet staticcheck deps deps-redis deps-chromium deps-promtool fmt clean
-.PHONY: image image-ref release deps-image
+.PHONY: image image-ref release deps-image warm-static
 
 # Version stamping for `make image` and `make release`. VERSION is what
 # `git describe --tags --dirty` says (v1.2.0, v1.2.0-3-gabc1234 after it,
@@ -74,8 +74,9 @@ build:
 ## (the name deploy/kubernetes/deployment.yaml pulls), built from files only:
 ## a static binary built here, the host's CA bundle, a passwd entry for the
 ## non-root user. No base image is pulled. See Containerfile.
-# IMAGE is the operator's own registry (the example one of the manifests):
-# make image IMAGE=registry.mycorp.az/imzagate && buildah push "$$(make -s image-ref IMAGE=...)".
+# IMAGE is the operator's own registry (the manifests name an example one):
+#   make image IMAGE=registry.mycorp.az/imzagate
+#   buildah push $(make -s image-ref IMAGE=registry.mycorp.az/imzagate)
 # BUILDAH takes storage options, e.g. BUILDAH="buildah --storage-driver vfs"
 # where overlay mounts are not allowed (inside an unprivileged container).
 IMAGE ?= registry.example.az/imzagate
@@ -117,7 +118,13 @@ release:
 	@cd $(DIST) && sha256sum -- $(addsuffix -*,$(RELEASE_CMDS)) >SHA256SUMS && cat SHA256SUMS
 
 ## test: everything CI runs. Installs missing test dependencies first.
-test: deps lint test-go fuzz-short
+test: deps lint warm-static test-go fuzz-short
+
+# warm-static compiles (without linking) every command with the flags of
+# make image and make release, so the packaging tests in deploy/ only link:
+# a cold compile there would count against the test binary's -timeout.
+warm-static:
+	@CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=$(BUILDVCS) ./cmd/...
 
 ## lint: formatting, go vet and staticcheck.
 lint: vet staticcheck

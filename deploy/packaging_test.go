@@ -236,9 +236,11 @@ func TestImageBuiltByMakeImage(t *testing.T) {
 	if out == "" {
 		return
 	}
-	if first, _, _ := strings.Cut(out, "\n"); first != "imzagate "+version {
+	first, _, _ := strings.Cut(out, "\n")
+	if first != "imzagate "+version {
 		t.Errorf("imzagate version inside the image (%s) printed %q, want %q", how, first, "imzagate "+version)
 	}
+	t.Logf("%s: %s", how, first)
 }
 
 func checkImageConfig(t *testing.T, cfg imageConfig, version string) {
