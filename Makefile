@@ -11,20 +11,120 @@ TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
 
 .PHONY: all run build test test-go fuzz-short fuzz bench bench-compare lint vet staticcheck deps deps-redis deps-chromium deps-promtool deps-kannel fmt clean
+.PHONY: image image-ref release deps-image warm-static
+
+# Version stamping for `make image` and `make release`. VERSION is what
+# `git describe --tags --dirty` says (v1.2.0, v1.2.0-3-gabc1234 after it,
+# -dirty with uncommitted changes); before the first tag it is
+# 0.0.0-dev.<commit>. It is also the image tag, so it keeps to the
+# characters a tag allows. DATE is the commit's time (SOURCE_DATE_EPOCH if
+# set), not the clock's: two builds of one commit are byte-for-byte equal,
+# so anyone can rebuild a release and compare it with SHA256SUMS.
+ifndef VERSION
+VERSION := $(shell git describe --tags --dirty 2>/dev/null || \
+  { h=$$(git describe --always --dirty --abbrev=12 2>/dev/null) && echo "0.0.0-dev.$$h"; } || echo 0.0.0-dev)
+endif
+ifndef COMMIT
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+endif
+ifndef SOURCE_DATE_EPOCH
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+endif
+ifndef DATE
+DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+endif
+# -s -w drop the symbol table and DWARF: stack traces and pprof still work
+# (they use the runtime's own tables); a debugger wants `make build`.
+STAMP_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+# -buildvcs=auto also records the commit in the Go build info (go version -m),
+# the only stamp of the commands that declare no version variables; it
+# overrides a GOFLAGS=-buildvcs=false. BUILDVCS=false builds from a tree git
+# refuses to read.
+BUILDVCS ?= auto
+STATIC_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=$(BUILDVCS) -ldflags '$(STAMP_LDFLAGS)'
 
 all: build
 
 ## run: the all-in-one demo (embedded Redis, simulated operator and SIMs).
+## RUNARGS are passed to `imzagate demo` (e.g. RUNARGS="--sims 100 -v").
+# The first build takes a minute, so it is announced. On a terminal the demo
+# runs as a job of its own (set -m): Ctrl-C reaches only the demo, which
+# shuts down and exits 0, and make ends with it, with no "Interrupt" line
+# and status 0. The extra `exit` keeps bash from exec'ing the binary in
+# make's process group. Without a terminal the binary replaces the shell,
+# so a SIGTERM that make forwards reaches the demo itself.
+RUNARGS ?=
 run:
-	$(GO) run ./cmd/imzagate demo
+	@echo "building imzagate… ($(BIN)/imzagate)"
+	@mkdir -p $(BIN)
+	@$(GO) build -o $(BIN)/imzagate ./cmd/imzagate
+	@echo "running $(BIN)/imzagate demo $(RUNARGS)"
+	@if [ -t 0 ]; then \
+	  set -m; $(BIN)/imzagate demo $(RUNARGS); status=$$?; exit $$status; \
+	else \
+	  exec $(BIN)/imzagate demo $(RUNARGS); \
+	fi
 
 ## build: every binary into bin/.
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+## image: the container image imzagate:$(VERSION), also tagged $(IMAGE):$(VERSION)
+## (the name deploy/kubernetes/deployment.yaml pulls), built from files only:
+## a static binary built here, the host's CA bundle, a passwd entry for the
+## non-root user. No base image is pulled. See Containerfile.
+# IMAGE is the operator's own registry (the manifests name an example one):
+#   make image IMAGE=registry.mycorp.az/imzagate
+#   buildah push $(make -s image-ref IMAGE=registry.mycorp.az/imzagate)
+# BUILDAH takes storage options, e.g. BUILDAH="buildah --storage-driver vfs"
+# where overlay mounts are not allowed (inside an unprivileged container).
+IMAGE ?= registry.example.az/imzagate
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+IMAGE_CONTEXT ?= $(BIN)/image
+BUILDAH ?= buildah
+image: deps-image
+	@echo "building $(IMAGE_CONTEXT)/imzagate $(VERSION) (linux/$(IMAGE_ARCH), static)"
+	@mkdir -p $(IMAGE_CONTEXT)
+	@GOOS=linux GOARCH=$(IMAGE_ARCH) $(STATIC_BUILD) -o $(IMAGE_CONTEXT)/imzagate ./cmd/imzagate
+	@cp /etc/ssl/certs/ca-certificates.crt $(IMAGE_CONTEXT)/ca-certificates.crt
+	@printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n' >$(IMAGE_CONTEXT)/passwd
+	@printf 'root:x:0:\nnonroot:x:65532:\n' >$(IMAGE_CONTEXT)/group
+	$(BUILDAH) bud --quiet --arch $(IMAGE_ARCH) --os linux --timestamp $(SOURCE_DATE_EPOCH) \
+	  --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg CREATED=$(DATE) \
+	  -f Containerfile -t imzagate:$(VERSION) -t $(IMAGE):$(VERSION) $(IMAGE_CONTEXT)
+	@echo "built imzagate:$(VERSION) and $(IMAGE):$(VERSION)"
+
+## image-ref: print the registry reference make image tags ($(IMAGE):$(VERSION)).
+image-ref:
+	@echo "$(IMAGE):$(VERSION)"
+
+## release: static binaries of every command for each of PLATFORMS into
+## $(DIST)/ (name-os-arch), stamped with VERSION, COMMIT and DATE, and
+## $(DIST)/SHA256SUMS (check with: cd dist && sha256sum -c SHA256SUMS).
+PLATFORMS ?= linux/amd64 linux/arm64
+RELEASE_CMDS := imzagate smscsim imzabench
+DIST ?= dist
+release:
+	@mkdir -p $(DIST)
+	@cd $(DIST) && rm -f SHA256SUMS $(addsuffix -*,$(RELEASE_CMDS))
+	@for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; \
+	  for c in $(RELEASE_CMDS); do \
+	    echo "building $(DIST)/$$c-$$os-$$arch $(VERSION)"; \
+	    GOOS=$$os GOARCH=$$arch $(STATIC_BUILD) -o $(DIST)/$$c-$$os-$$arch ./cmd/$$c; \
+	  done; \
+	done
+	@cd $(DIST) && sha256sum -- $(addsuffix -*,$(RELEASE_CMDS)) >SHA256SUMS && cat SHA256SUMS
+
 ## test: everything CI runs. Installs missing test dependencies first.
-test: deps lint test-go fuzz-short
+test: deps lint warm-static test-go fuzz-short
+
+# warm-static compiles (without linking) every command with the flags of
+# make image and make release, so the packaging tests in deploy/ only link:
+# a cold compile there would count against the test binary's -timeout.
+warm-static:
+	@CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=$(BUILDVCS) ./cmd/...
 
 ## lint: formatting, go vet and staticcheck.
 lint: vet staticcheck
@@ -110,7 +210,7 @@ bench-compare: deps-redis deps-kannel
 	$(BIN)/imzabench compare --imzagate $(BIN)/imzagate
 
 ## deps: install what the tests need when it is missing (Debian/Ubuntu).
-deps: deps-redis deps-chromium deps-promtool
+deps: deps-redis deps-chromium deps-promtool deps-image
 
 deps-redis:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-sentinel >/dev/null; then \
@@ -135,11 +235,19 @@ deps-kannel:
 	  $(call apt_install,kannel,Kannel (Debian package kannel: bearerbox and smsbox)); \
 	fi
 
+# deps-image: buildah builds the container image (make image and its test).
+# A Containerfile with no RUN step needs no container runtime, so podman,
+# crun and conmon are left out; the CA bundle comes from ca-certificates.
+deps-image:
+	@if ! command -v buildah >/dev/null || [ ! -f /etc/ssl/certs/ca-certificates.crt ]; then \
+	  $(call apt_install,buildah ca-certificates,buildah and the CA bundle (Debian packages buildah\, ca-certificates)); \
+	fi
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
 
 # apt_install installs Debian packages $(1) as root or through sudo, or stops
 # with a message naming what to install ($(2)) by other means.
