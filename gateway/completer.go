@@ -76,6 +76,11 @@ func (c *completer) recordCompletion(ctx context.Context, log *slog.Logger, id s
 	return nil
 }
 
+// expire completes session id as TIMEOUT (the timers' job).
+func (c *completer) expire(ctx context.Context, log *slog.Logger, id string) {
+	_ = c.complete(ctx, log, id, sessions.Result{Code: sessions.ResultTimeout})
+}
+
 // close stops the timeout timers and lets queued callbacks go out, both
 // within ctx. Sessions still running stay in the store: another instance,
 // a reply, or the store's own expiry finishes them.
@@ -91,22 +96,24 @@ const timeoutCompletion = 5 * time.Second
 // completes its session as TIMEOUT just before the store would expire it,
 // so the portal, the metrics and the callback all see the result.
 type timeouts struct {
+	expire  func(ctx context.Context, log *slog.Logger, id string) // what a timer does
 	mu      sync.Mutex
 	timers  map[string]*time.Timer
 	stopped bool
-	firing  sync.WaitGroup     // timer functions running
+	firing  sync.WaitGroup     // expire calls running
 	ctx     context.Context    // their context: ends when the timers stop
 	cancel  context.CancelFunc // ends ctx
 }
 
-func newTimeouts() *timeouts {
-	t := &timeouts{timers: make(map[string]*time.Timer)}
+func newTimeouts(expire func(ctx context.Context, log *slog.Logger, id string)) *timeouts {
+	t := &timeouts{expire: expire, timers: make(map[string]*time.Timer)}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t
 }
 
-// arm calls fire for session id after d, unless disarmed or stopped first.
-func (t *timeouts) arm(id string, d time.Duration, fire func(ctx context.Context)) {
+// arm has session id expired after d (logging to log), unless disarmed or
+// stopped first.
+func (t *timeouts) arm(id string, d time.Duration, log *slog.Logger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
@@ -126,7 +133,7 @@ func (t *timeouts) arm(id string, d time.Duration, fire func(ctx context.Context
 		defer t.firing.Done()
 		ctx, cancel := context.WithTimeout(t.ctx, timeoutCompletion)
 		defer cancel()
-		fire(ctx)
+		t.expire(ctx, log, id)
 	})
 }
 
@@ -179,19 +186,25 @@ func newSubmitGate() *submitGate {
 	return &submitGate{pending: make(map[string]chan struct{})}
 }
 
-// begin registers the submit of session id; the returned func, called
-// once the submit is recorded (or failed), releases every reply waiting.
-func (g *submitGate) begin(id string) (end func()) {
-	ch := make(chan struct{})
+// begin registers the submit of session id. Once the submit is recorded
+// (or failed), end(id, ch) with the channel it returns releases every
+// reply waiting.
+func (g *submitGate) begin(id string) (ch chan struct{}) {
+	ch = make(chan struct{})
 	g.mu.Lock()
 	g.pending[id] = ch
 	g.mu.Unlock()
-	return func() {
-		g.mu.Lock()
+	return ch
+}
+
+// end closes the submit of session id that begin registered as ch.
+func (g *submitGate) end(id string, ch chan struct{}) {
+	g.mu.Lock()
+	if g.pending[id] == ch {
 		delete(g.pending, id)
-		g.mu.Unlock()
-		close(ch)
 	}
+	g.mu.Unlock()
+	close(ch)
 }
 
 // wait returns once session id's submit on this instance is recorded, at

@@ -52,7 +52,7 @@ func (c *correlator) HandleMO(ctx context.Context, mo smpp.MO) error {
 		return nil
 	}
 	phone := phoneFromAddr(mo.Source)
-	log := c.log.With(phoneAttr(c.logKey, phone))
+	log := withAttrs(c.log, phoneAttr(c.logKey, phone))
 	sub, runningID, err := c.store.SubscriberAndRunning(ctx, phone)
 	if errors.Is(err, sessions.ErrNotFound) {
 		c.metrics.moReceived.invalid.Inc()
@@ -121,7 +121,7 @@ func (c *correlator) handleReply(ctx context.Context, log *slog.Logger, sub sess
 	if err != nil {
 		return err
 	}
-	log = log.With(slog.String("session_id", sess.ID))
+	log = withAttrs(log, slog.String("session_id", sess.ID))
 	if sess.Phone != sub.Phone || sess.ICCID != sub.ICCID {
 		c.metrics.moUnmatched.phoneMismatch.Inc()
 		log.LogAttrs(ctx, slog.LevelWarn, "MO transaction belongs to another phone")
@@ -231,5 +231,5 @@ func (c *correlator) failRunning(ctx context.Context, log *slog.Logger, phone, r
 	if err != nil {
 		return err
 	}
-	return c.done.complete(ctx, log.With(slog.String("session_id", sess.ID)), sess.ID, sessions.Result{Code: result})
+	return c.done.complete(ctx, withAttrs(log, slog.String("session_id", sess.ID)), sess.ID, sessions.Result{Code: result})
 }

@@ -155,7 +155,7 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Code: CodeSessionNotFound, Detail: "no such session"})
 		return
 	}
-	r = withLogger(r, s.logger(r).With(slog.String("session_id", id)))
+	r = withLogger(r, withAttrs(s.logger(r), slog.String("session_id", id)))
 	wait, err := s.pollTimeout(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)

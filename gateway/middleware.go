@@ -72,7 +72,8 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = withLogger(r.WithContext(context.WithValue(r.Context(), requestIDKey, id)), s.log.With(slog.String("request_id", id)))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(context.WithValue(ctx, loggerKey, withAttrs(s.log, slog.String("request_id", id))))
 		sw := &statusWriter{ResponseWriter: w}
 		s.metrics.httpInFlight.Inc()
 		defer s.metrics.httpInFlight.Dec()

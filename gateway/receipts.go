@@ -102,5 +102,5 @@ func (c *correlator) applyReceipt(ctx context.Context, sess sessions.Session, ra
 
 // receiptLogger is the logger of a receipt that completes session id.
 func (c *correlator) receiptLogger(id, stat string) *slog.Logger {
-	return c.log.With(slog.String("session_id", id), slog.String("stat", stat))
+	return withAttrs(c.log, slog.String("session_id", id), slog.String("stat", stat))
 }

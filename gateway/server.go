@@ -121,8 +121,9 @@ func newCore(opts ServerOptions) (*core, error) {
 	view := &viewer{store: opts.Store, now: opts.Now}
 	done := &completer{
 		store: opts.Store, metrics: m, view: view, portals: ps, callbacks: newCallbacks(opts.Callbacks, m, opts.Logger),
-		msgs: newMsgIndex(), timeouts: newTimeouts(), submits: newSubmitGate(), now: opts.Now,
+		msgs: newMsgIndex(), submits: newSubmitGate(), now: opts.Now,
 	}
+	done.timeouts = newTimeouts(done.expire)
 	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now}
 	return &core{opts: opts, metrics: m, portals: ps, view: view, done: done, corr: corr}, nil
 }

@@ -47,31 +47,46 @@ func (s *sessionService) start(ctx context.Context, log *slog.Logger, p *Portal,
 	if s.draining.Err() != nil {
 		return sessions.Session{}, &Error{Code: CodeShuttingDown, Detail: "this gateway instance is shutting down; retry the request", RetryAfter: time.Second}
 	}
-	var sess sessions.Session
-	build := func(sub sessions.Subscriber) (*sessions.Session, time.Duration, error) {
-		cert, err := pickCertificate(sub, in, s.now())
-		if err != nil {
-			return nil, 0, err
-		}
-		sess = sessions.Session{
-			Portal: p.ID, Operation: in.Operation.String(), Phone: in.Phone, ICCID: sub.ICCID,
-			KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashAlg.String(),
-			VerificationCode: applet.FormatVerificationCode(applet.VerificationCode(in.Hash)),
-			CallbackURL:      in.CallbackURL, IdempotencyKey: idemKey,
-		}
-		return &sess, s.ttl, nil
-	}
-	_, counter, err := s.store.CheckAndStart(ctx, in.Phone, in.UserID, build)
+	plan := &startPlan{svc: s, portal: p.ID, in: in, idemKey: idemKey}
+	_, counter, err := s.store.CheckAndStart(ctx, in.Phone, in.UserID, plan.build)
+	sess := plan.sess
 	if err != nil {
 		if errors.Is(err, sessions.ErrDuplicate) && sess.ID != "" && sess.Portal == p.ID {
 			return sess, nil // the same Idempotency-Key within its window
 		}
 		return sessions.Session{}, err
 	}
-	log = log.With(slog.String("session_id", sess.ID), slog.String("portal", p.ID), slog.String("operation", in.Operation.String()))
+	log = withAttrs(log, slog.String("session_id", sess.ID), slog.String("portal", p.ID), slog.String("operation", in.Operation.String()))
 	s.metrics.started(in.Operation, p.ID).Inc()
 	log.LogAttrs(ctx, slog.LevelInfo, "session started", phoneAttr(s.logKey, in.Phone))
 	return s.submit(ctx, log, sess, in, counter)
+}
+
+// startPlan lays out a session for the store's CheckAndStart, which
+// calls build with the subscriber once the User ID matched and fills sess
+// in as it starts it.
+type startPlan struct {
+	svc     *sessionService
+	portal  string
+	in      startInput
+	idemKey string
+	sess    sessions.Session
+}
+
+// build applies the certificate policy and lays out the session.
+func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Duration, error) {
+	cert, err := pickCertificate(sub, sp.in, sp.svc.now())
+	if err != nil {
+		return nil, 0, err
+	}
+	in := &sp.in
+	sp.sess = sessions.Session{
+		Portal: sp.portal, Operation: in.Operation.String(), Phone: in.Phone, ICCID: sub.ICCID,
+		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashAlg.String(),
+		VerificationCode: applet.FormatVerificationCode(applet.VerificationCode(in.Hash)),
+		CallbackURL:      in.CallbackURL, IdempotencyKey: sp.idemKey,
+	}
+	return &sp.sess, sp.svc.ttl, nil
 }
 
 // submit seals the command of the started session sess, sends it and
@@ -90,7 +105,7 @@ func (s *sessionService) submit(ctx context.Context, log *slog.Logger, sess sess
 			return fail(err)
 		}
 	}
-	defer s.done.submits.begin(sess.ID)()
+	defer s.done.submits.end(sess.ID, s.done.submits.begin(sess.ID))
 	var ref [1]byte
 	_, _ = rand.Read(ref[:])
 	cmd := &applet.Command{
@@ -149,8 +164,5 @@ func (s *sessionService) deliveryError(ctx context.Context, log *slog.Logger, id
 // in the store. If a reply or another instance got there first, the
 // completion reports a duplicate and nothing happens.
 func (s *sessionService) armTimeout(log *slog.Logger, sess sessions.Session) {
-	d := sess.ExpiresAt.Sub(s.now()) - expiryMargin
-	s.done.timeouts.arm(sess.ID, d, func(ctx context.Context) {
-		_ = s.done.complete(ctx, log, sess.ID, sessions.Result{Code: sessions.ResultTimeout})
-	})
+	s.done.timeouts.arm(sess.ID, sess.ExpiresAt.Sub(s.now())-expiryMargin, log)
 }

@@ -29,7 +29,8 @@ func TestSubmitGate(t *testing.T) {
 				s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
 				const id = "00112233445566778899aabbccddeeff"
 				if tt.pending {
-					end := s.done.submits.begin(id)
+					ch := s.done.submits.begin(id)
+					end := func() { s.done.submits.end(id, ch) }
 					if tt.endAt > 0 {
 						time.AfterFunc(tt.endAt, end)
 					} else {
