@@ -577,3 +577,46 @@ func TestDrainingRefusesNewSessions(t *testing.T) {
 		t.Fatalf("draining start reached the operator (%d submits) or the store (%d sessions)", submits, len(st.sessions))
 	}
 }
+
+// TestStartDrawsTheCounterWhenTheStartDidNot: when CheckAndStart could not
+// draw the MT counter with the start (it answers 0), the start flow draws
+// one; when that fails, the session ends as DELIVERY_ERROR and the portal
+// gets the store's error.
+func TestStartDrawsTheCounterWhenTheStartDidNot(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		next       func(context.Context, string) (uint64, error)
+		status     int
+		wantSealed uint64 // counter the command was sealed with, 0 for none
+		completed  string
+	}{
+		{"drawn after the start", func(context.Context, string) (uint64, error) { return 7, nil }, 201, 7, ""},
+		{"store down", func(context.Context, string) (uint64, error) {
+			return 0, fmt.Errorf("sessions: next mt counter: %w", sessions.ErrUnavailable)
+		}, 503, 0, sessions.ResultDeliveryError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newTestUser(t)
+			st := newMemStore(u)
+			start := st.CheckAndStartFn
+			st.CheckAndStartFn = func(ctx context.Context, phone, userID string,
+				build func(sessions.Subscriber) (*sessions.Session, time.Duration, error)) (sessions.Subscriber, uint64, error) {
+				sub, _, err := start(ctx, phone, userID, build)
+				return sub, 0, err
+			}
+			var iccid string
+			st.NextMTCounterFn = func(ctx context.Context, c string) (uint64, error) { iccid = c; return tt.next(ctx, c) }
+			var sealed uint64
+			codec := &fakeOTA{SealFn: func(_ string, c uint64, _ *applet.Command, _ byte) ([][]byte, error) { sealed = c; return nil, nil }}
+			snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
+			s, _ := newTestServer(t, &st.fakeStore, snd, codec)
+			resp, m := call(t, s.Handler(), "POST", "/v1/authentications", key1, body("+994501234567", "123456", ""))
+			if resp.StatusCode != tt.status || sealed != tt.wantSealed || iccid != u.sub.ICCID {
+				t.Fatalf("%d %v: sealed with counter %d of card %q", resp.StatusCode, m, sealed, iccid)
+			}
+			if sess := st.only(t); sess.Result != tt.completed {
+				t.Fatalf("session %s/%s, want result %q", sess.State, sess.Result, tt.completed)
+			}
+		})
+	}
+}
