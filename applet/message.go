@@ -38,7 +38,8 @@ const (
 	OpSign         Operation = 0x02 // PIN2, a signing key (ref 02..0F)
 )
 
-// String names the operation.
+// String names the operation as the portal API and the session record
+// do (AUTHENTICATE, SIGN); ParseOperation reads the name back.
 func (o Operation) String() string {
 	switch o {
 	case OpAuthenticate:
@@ -47,6 +48,28 @@ func (o Operation) String() string {
 		return "SIGN"
 	}
 	return fmt.Sprintf("operation %02x", byte(o))
+}
+
+// ParseOperation is the inverse of Operation.String for the two operations.
+func ParseOperation(name string) (Operation, error) {
+	switch name {
+	case "AUTHENTICATE":
+		return OpAuthenticate, nil
+	case "SIGN":
+		return OpSign, nil
+	}
+	return 0, fmt.Errorf("%w: operation %q: want AUTHENTICATE or SIGN", ErrValue, name)
+}
+
+// UnmarshalText reads an operation by name, so configuration files can
+// list operations (encoding.TextUnmarshaler).
+func (o *Operation) UnmarshalText(text []byte) error {
+	op, err := ParseOperation(string(text))
+	if err != nil {
+		return err
+	}
+	*o = op
+	return nil
 }
 
 // Key references (tag 83).
@@ -66,6 +89,30 @@ const (
 	HashSHA384 HashAlg = 2
 	HashSHA512 HashAlg = 3
 )
+
+// String names the hash as the portal API and the session record do
+// (SHA256, SHA384, SHA512); ParseHashAlg reads the name back.
+func (h HashAlg) String() string {
+	switch h {
+	case HashSHA256:
+		return "SHA256"
+	case HashSHA384:
+		return "SHA384"
+	case HashSHA512:
+		return "SHA512"
+	}
+	return fmt.Sprintf("hashalg %02x", byte(h))
+}
+
+// ParseHashAlg is the inverse of HashAlg.String; names are case-sensitive.
+func ParseHashAlg(name string) (HashAlg, error) {
+	for _, h := range [...]HashAlg{HashSHA256, HashSHA384, HashSHA512} {
+		if name == h.String() {
+			return h, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: hash algorithm %q: want SHA256, SHA384 or SHA512", ErrValue, name)
+}
 
 // Size returns the digest length in octets, 0 for an unknown algorithm.
 func (h HashAlg) Size() int {
@@ -101,15 +148,16 @@ func (a SigAlg) SignatureSize() int {
 	return 0
 }
 
-// String names the algorithm.
+// String names the algorithm as the portal API and the session record do
+// (ECDSA_P256, ED25519, ML_DSA_44).
 func (a SigAlg) String() string {
 	switch a {
 	case SigECDSAP256:
-		return "ECDSA-P256"
+		return "ECDSA_P256"
 	case SigEd25519:
-		return "Ed25519"
+		return "ED25519"
 	case SigMLDSA44:
-		return "ML-DSA-44"
+		return "ML_DSA_44"
 	}
 	return fmt.Sprintf("sigalg %02x", byte(a))
 }

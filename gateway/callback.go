@@ -6,7 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -50,20 +51,39 @@ type callbacks struct {
 	once    sync.Once
 }
 
-func newCallbacks(o CallbackOptions, m *metrics, log *slog.Logger) *callbacks {
-	if o.Workers <= 0 {
+// Bounds of CallbackOptions.
+const (
+	maxCallbackWorkers  = 1024
+	maxCallbackQueue    = 1 << 20
+	maxCallbackAttempts = 100
+)
+
+// validate sets the defaults of zero fields and rejects values out of
+// bounds.
+func (o *CallbackOptions) validate() error {
+	switch {
+	case o.Workers < 0 || o.Workers > maxCallbackWorkers:
+		return fmt.Errorf("gateway: Callbacks.Workers %d outside 0..%d", o.Workers, maxCallbackWorkers)
+	case o.Queue < 0 || o.Queue > maxCallbackQueue:
+		return fmt.Errorf("gateway: Callbacks.Queue %d outside 0..%d", o.Queue, maxCallbackQueue)
+	case o.Attempts < 0 || o.Attempts > maxCallbackAttempts:
+		return fmt.Errorf("gateway: Callbacks.Attempts %d outside 0..%d", o.Attempts, maxCallbackAttempts)
+	case o.Backoff < 0 || o.Timeout < 0:
+		return errors.New("gateway: Callbacks.Backoff and Timeout cannot be negative")
+	}
+	if o.Workers == 0 {
 		o.Workers = 8
 	}
-	if o.Queue <= 0 {
+	if o.Queue == 0 {
 		o.Queue = 1024
 	}
-	if o.Attempts <= 0 {
+	if o.Attempts == 0 {
 		o.Attempts = 5
 	}
-	if o.Backoff <= 0 {
+	if o.Backoff == 0 {
 		o.Backoff = time.Second
 	}
-	if o.Timeout <= 0 {
+	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
 	}
 	if o.Client == nil {
@@ -72,6 +92,11 @@ func newCallbacks(o CallbackOptions, m *metrics, log *slog.Logger) *callbacks {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
+	return nil
+}
+
+// newCallbacks starts the workers of a dispatcher with validated options.
+func newCallbacks(o CallbackOptions, m *metrics, log *slog.Logger) *callbacks {
 	c := &callbacks{opts: o, queue: make(chan callbackJob, o.Queue), metrics: m, log: log}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for range o.Workers {
@@ -179,6 +204,3 @@ func (c *callbacks) close(ctx context.Context) error {
 	})
 	return nil
 }
-
-// jsonMarshal is json.Marshal (named for the callback body).
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

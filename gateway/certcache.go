@@ -5,17 +5,20 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"sync"
+
+	"github.com/imzagate/imzagate/applet"
 )
 
 // parsedCert is what the gateway needs from a certificate's DER, worked
 // out once: the subject and serial a portal is shown, the PEM form, and the
-// public key a reply is verified with (nil with keyErr when the key is
-// unusable). err is set when the DER does not parse at all.
+// public key a reply is verified with (keyErr says why when the key is
+// not one the applet signs with). err is set when the DER does not parse
+// at all.
 type parsedCert struct {
 	subject string
 	serial  string
 	pem     string
-	pub     any
+	key     applet.PublicKey
 	keyErr  error
 	err     error
 }
@@ -72,13 +75,6 @@ func (c *certCache) putLocked(key [32]byte, p *parsedCert) {
 	c.cur[key] = p
 }
 
-// len reports the number of entries held (tests check the bound).
-func (c *certCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.cur) + len(c.prev)
-}
-
 // parseCert does the work the cache saves.
 func parseCert(der []byte) *parsedCert {
 	p := &parsedCert{pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
@@ -89,6 +85,6 @@ func parseCert(der []byte) *parsedCert {
 	}
 	p.subject = subjectString(x)
 	p.serial = x.SerialNumber.Text(16)
-	p.pub, p.keyErr = publicKey(x)
+	p.key, p.keyErr = applet.ParsePublicKey(x)
 	return p
 }

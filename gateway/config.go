@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/smpp"
 )
 
@@ -24,7 +26,8 @@ const maxConfigBytes = 1 << 20
 
 // Config is the YAML configuration of `imzagate serve` (see
 // deploy/imzagate.example.yaml). Secrets never live in it: it names the
-// environment variables or files that hold them.
+// environment variables or files that hold them, and Options resolves
+// them all the same way.
 type Config struct {
 	HTTP struct {
 		Addr string `yaml:"addr"` // default 127.0.0.1:8080
@@ -44,12 +47,15 @@ type Config struct {
 	Redis struct {
 		// Addrs: one address for a single server, several for a Cluster,
 		// or the Sentinels' addresses with MasterName.
-		Addrs       []string `yaml:"addrs"`
-		MasterName  string   `yaml:"masterName"`
-		Username    string   `yaml:"username"`
-		PasswordEnv string   `yaml:"passwordEnv"`
-		DB          int      `yaml:"db"`
-		TLS         bool     `yaml:"tls"`
+		Addrs      []string `yaml:"addrs"`
+		MasterName string   `yaml:"masterName"`
+		Username   string   `yaml:"username"`
+		// PasswordEnv / PasswordFile hold the password, if Redis wants one
+		// (the file wins when both are set).
+		PasswordEnv  string `yaml:"passwordEnv"`
+		PasswordFile string `yaml:"passwordFile"`
+		DB           int    `yaml:"db"`
+		TLS          bool   `yaml:"tls"`
 	} `yaml:"redis"`
 	Secrets struct {
 		// PepperEnv / PepperFile hold the store's pepper (≥ 32 bytes; hex or raw).
@@ -131,105 +137,52 @@ func (e Env) secret(name, what string) (string, error) {
 	return v, nil
 }
 
-// Options turns the configuration into gateway Options (without the Redis
-// client, which the caller builds from c.Redis with sessions.ClientOptions).
+// resolve reads the secret what from file when one is named (surrounding
+// white space trimmed), else from the environment variable envName.
+func (e Env) resolve(what, envName, file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("config: %s file: %w", what, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return e.secret(envName, what)
+}
+
+// Options turns the configuration into gateway Options, secrets resolved
+// from env (nil: the process environment) and logs written to logOut. Its
+// Redis client is new and belongs to the caller, who closes it.
 func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 	var o Options
 	if env == nil {
 		env = os.LookupEnv
 	}
 	o.HTTPAddr, o.AdminAddr, o.ShutdownTimeout = c.HTTP.Addr, c.Admin.Addr, c.ShutdownTimeout
-	lvl := slog.LevelInfo
-	if c.Log.Level != "" {
-		if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
-			return o, fmt.Errorf("config: log.level: %w", err)
-		}
-	}
-	switch c.Log.Format {
-	case "", "json":
-		o.Logger = slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: lvl}))
-	case "text":
-		o.Logger = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: lvl}))
-	default:
-		return o, fmt.Errorf("config: log.format %q: json or text", c.Log.Format)
-	}
-	if c.HTTP.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.HTTP.CertFile, c.HTTP.KeyFile)
-		if err != nil {
-			return o, fmt.Errorf("config: http TLS: %w", err)
-		}
-		o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if c.HTTP.ClientCAFile != "" {
-			pemData, err := os.ReadFile(c.HTTP.ClientCAFile)
-			if err != nil {
-				return o, fmt.Errorf("config: http clientCAFile: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pemData) {
-				return o, errors.New("config: http clientCAFile: no certificates")
-			}
-			o.TLS.ClientCAs, o.TLS.ClientAuth = pool, tls.RequireAndVerifyClientCert
-		}
-	}
-	// Secrets.
-	var pepper string
 	var err error
-	switch {
-	case c.Secrets.PepperFile != "":
-		b, err := os.ReadFile(c.Secrets.PepperFile)
-		if err != nil {
-			return o, fmt.Errorf("config: pepperFile: %w", err)
-		}
-		pepper = strings.TrimSpace(string(b))
-	default:
-		name := c.Secrets.PepperEnv
-		if name == "" {
-			name = "IMZAGATE_PEPPER"
-		}
-		if pepper, err = env.secret(name, "pepper"); err != nil {
-			return o, err
-		}
+	if o.Logger, err = c.logger(logOut); err != nil {
+		return o, err
+	}
+	if o.TLS, err = c.tls(); err != nil {
+		return o, err
+	}
+	pepperEnv := c.Secrets.PepperEnv
+	if pepperEnv == "" {
+		pepperEnv = "IMZAGATE_PEPPER"
+	}
+	pepper, err := env.resolve("pepper", pepperEnv, c.Secrets.PepperFile)
+	if err != nil {
+		return o, err
 	}
 	o.Pepper = []byte(pepper)
 	if o.MasterKeys, err = c.masterKeys(env); err != nil {
 		return o, err
 	}
-	// Operators.
-	if len(c.Operators) == 0 {
-		return o, errors.New("config: no operators")
+	if o.Operators, err = c.operators(env); err != nil {
+		return o, err
 	}
-	for _, oc := range c.Operators {
-		op := smpp.Operator{Name: oc.Name, Prefixes: oc.Prefixes, TPS: oc.TPS,
-			Breaker: smpp.BreakerConfig{Failures: oc.Breaker.Failures, OpenTimeout: oc.Breaker.OpenTimeout}}
-		for _, bc := range oc.Binds {
-			pw := ""
-			if bc.PasswordEnv != "" {
-				if pw, err = env.secret(bc.PasswordEnv, "operator "+oc.Name+" bind password"); err != nil {
-					return o, err
-				}
-			}
-			b := smpp.BindConfig{Addr: bc.Addr, SystemID: bc.SystemID, Password: pw, SystemType: bc.SystemType,
-				Window: bc.Window, TPS: bc.TPS, SourceAddr: bc.SourceAddr}
-			switch bc.Type {
-			case "", "transceiver":
-				b.Type = smpp.BindTransceiver
-			case "transmitter":
-				b.Type = smpp.BindTransmitter
-			case "receiver":
-				b.Type = smpp.BindReceiver
-			default:
-				return o, fmt.Errorf("config: operator %s: bind type %q", oc.Name, bc.Type)
-			}
-			if bc.TLS {
-				host := bc.Addr
-				if i := strings.LastIndex(host, ":"); i > 0 {
-					host = host[:i]
-				}
-				b.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-			}
-			op.Binds = append(op.Binds, b)
-		}
-		o.Operators = append(o.Operators, op)
+	if len(c.Portals) == 0 {
+		return o, errors.New("config: no portals")
 	}
 	o.Server = ServerOptions{
 		Portals: c.Portals, UserTimeout: c.Sessions.UserTimeout, DeliveryGrace: c.Sessions.DeliveryGrace,
@@ -237,10 +190,127 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 			Backoff: c.Callbacks.Backoff, Timeout: c.Callbacks.Timeout},
 		LookupEnv: env,
 	}
-	if len(c.Portals) == 0 {
-		return o, errors.New("config: no portals")
+	ro, err := c.RedisOptions(env)
+	if err != nil {
+		return o, err
 	}
+	o.Redis = redis.NewUniversalClient(ro)
 	return o, nil
+}
+
+// RedisOptions are the options of the session store's Redis client, with
+// per-call deadlines (sessions.ClientOptions) and the password resolved
+// like every other secret.
+func (c *Config) RedisOptions(env Env) (*redis.UniversalOptions, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	ro := sessions.ClientOptions(c.Redis.Addrs, c.Redis.MasterName)
+	ro.Username, ro.DB = c.Redis.Username, c.Redis.DB
+	if c.Redis.PasswordEnv != "" || c.Redis.PasswordFile != "" {
+		pw, err := env.resolve("redis password", c.Redis.PasswordEnv, c.Redis.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		ro.Password = pw
+	}
+	if c.Redis.TLS {
+		ro.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return ro, nil
+}
+
+// logger builds the logger of log.format and log.level.
+func (c *Config) logger(out io.Writer) (*slog.Logger, error) {
+	lvl := slog.LevelInfo
+	if c.Log.Level != "" {
+		if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
+			return nil, fmt.Errorf("config: log.level: %w", err)
+		}
+	}
+	switch c.Log.Format {
+	case "", "json":
+		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl})), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: lvl})), nil
+	}
+	return nil, fmt.Errorf("config: log.format %q: json or text", c.Log.Format)
+}
+
+// tls builds the API's TLS configuration (nil: plain HTTP).
+func (c *Config) tls() (*tls.Config, error) {
+	if c.HTTP.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.HTTP.CertFile, c.HTTP.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("config: http TLS: %w", err)
+	}
+	t := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.HTTP.ClientCAFile != "" {
+		pemData, err := os.ReadFile(c.HTTP.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: http clientCAFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, errors.New("config: http clientCAFile: no certificates")
+		}
+		t.ClientCAs, t.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return t, nil
+}
+
+// operators builds the SMPP operators with their bind passwords.
+func (c *Config) operators(env Env) ([]smpp.Operator, error) {
+	if len(c.Operators) == 0 {
+		return nil, errors.New("config: no operators")
+	}
+	var ops []smpp.Operator
+	for _, oc := range c.Operators {
+		op := smpp.Operator{Name: oc.Name, Prefixes: oc.Prefixes, TPS: oc.TPS,
+			Breaker: smpp.BreakerConfig{Failures: oc.Breaker.Failures, OpenTimeout: oc.Breaker.OpenTimeout}}
+		for _, bc := range oc.Binds {
+			b, err := bc.bind(env, oc.Name)
+			if err != nil {
+				return nil, err
+			}
+			op.Binds = append(op.Binds, b)
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+// bind builds one SMPP bind of operator.
+func (bc BindConfig) bind(env Env, operator string) (smpp.BindConfig, error) {
+	pw := ""
+	if bc.PasswordEnv != "" {
+		var err error
+		if pw, err = env.secret(bc.PasswordEnv, "operator "+operator+" bind password"); err != nil {
+			return smpp.BindConfig{}, err
+		}
+	}
+	b := smpp.BindConfig{Addr: bc.Addr, SystemID: bc.SystemID, Password: pw, SystemType: bc.SystemType,
+		Window: bc.Window, TPS: bc.TPS, SourceAddr: bc.SourceAddr}
+	switch bc.Type {
+	case "", "transceiver":
+		b.Type = smpp.BindTransceiver
+	case "transmitter":
+		b.Type = smpp.BindTransmitter
+	case "receiver":
+		b.Type = smpp.BindReceiver
+	default:
+		return b, fmt.Errorf("config: operator %s: bind type %q", operator, bc.Type)
+	}
+	if bc.TLS {
+		host := bc.Addr
+		if i := strings.LastIndex(host, ":"); i > 0 {
+			host = host[:i]
+		}
+		b.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	return b, nil
 }
 
 // masterKeys reads the four AES-128 master keys from the file or environment.

@@ -3,8 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/cloudflare/circl/sign/mldsa/mldsa44"
+	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/applet/ota"
+	"github.com/imzagate/imzagate/sessions"
+	"github.com/imzagate/imzagate/smpp"
 )
 
 // TestHandleMO drives every branch of the correlator: what it completes the
@@ -27,15 +29,22 @@ func TestHandleMO(t *testing.T) {
 	otherSig := signECDSA(t, u.keys[3], hash[:])
 	const sid = "00112233445566778899aabbccddeeff"
 	txn := randomTxn()
-	running := Session{ID: sid, Portal: "p1", Phone: u.sub.Phone, ICCID: u.sub.ICCID, Operation: OpSign, KeyRef: 2,
-		Hash: hash[:], TxnID: txn, State: StateRunning, Accepted: testNow}
-	reply := func(st byte, sig []byte) MO {
-		return MO{Kind: MOReply, Counter: 5, TxnID: txn, Status: st, SigAlg: SigECDSAP256, Signature: sig, PINTriesLeft: 3}
+	running := sessions.Session{ID: sid, Portal: "p1", Phone: u.sub.Phone, ICCID: u.sub.ICCID, Operation: sessions.OpSign, KeyRef: 2,
+		Hash: hash[:], TxnID: txn, State: sessions.StateRunning, Accepted: testNow}
+	reply := func(st byte, sig []byte) applet.MO {
+		r := applet.Response{TxnID: txn, Status: applet.Status(st), PINTriesLeft: 3}
+		if sig != nil {
+			r.SigAlg, r.Signature = applet.SigECDSAP256, sig
+		}
+		return applet.MO{Kind: applet.MOReply, Counter: 5, Response: r}
 	}
+	withAlg := func(m applet.MO, a applet.SigAlg) applet.MO { m.Response.SigAlg = a; return m }
+	withTxn := func(m applet.MO, txn [8]byte) applet.MO { m.Response.TxnID = txn; return m }
 	tests := []struct {
 		name       string
 		source     string
-		mo         MO
+		dcs        byte // 0: 0xF6
+		mo         applet.MO
 		openErr    error
 		prep       func(m *memStore)
 		wantResult string // "" = session still running
@@ -43,36 +52,46 @@ func TestHandleMO(t *testing.T) {
 		metric     string
 		labels     []string
 	}{
-		{name: "ok signature", mo: reply(0, goodSig), wantResult: ResultOK, metric: "imzagate_sessions_completed_total", labels: []string{"result", "OK"}},
-		{name: "signature of another key", mo: reply(0, otherSig), wantResult: ResultSignatureInvalid},
-		{name: "algorithm mismatch", mo: func() MO { m := reply(0, goodSig); m.SigAlg = SigEd25519; return m }(), wantResult: ResultSignatureInvalid},
-		{name: "user cancelled", mo: reply(1, nil), wantResult: ResultUserCancelled},
-		{name: "pin blocked", mo: reply(2, nil), wantResult: ResultPINBlocked},
-		{name: "card blocked", mo: reply(3, nil), wantResult: ResultCardBlocked},
-		{name: "no key", mo: reply(4, nil), wantResult: ResultNoKey},
-		{name: "user timeout", mo: reply(5, nil), wantResult: ResultTimeout},
-		{name: "bad request", mo: reply(6, nil), wantResult: ResultSIMError},
-		{name: "busy", mo: reply(8, nil), wantResult: ResultSIMError},
-		{name: "error PoR", mo: MO{Kind: MOPoR, PoRStatus: 0x01}, wantResult: ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_status"}},
-		{name: "bad checksum", openErr: &OTAError{Reason: "checksum", Err: errors.New("cc")}, wantResult: ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "checksum"}},
+		{name: "ok signature", mo: reply(0, goodSig), wantResult: sessions.ResultOK, metric: "imzagate_sessions_completed_total", labels: []string{"result", "OK"}},
+		{name: "signature of another key", mo: reply(0, otherSig), wantResult: sessions.ResultSignatureInvalid},
+		{name: "algorithm mismatch", mo: withAlg(reply(0, goodSig), applet.SigEd25519), wantResult: sessions.ResultSignatureInvalid},
+		{name: "user cancelled", mo: reply(1, nil), wantResult: sessions.ResultUserCancelled},
+		{name: "pin blocked", mo: reply(2, nil), wantResult: sessions.ResultPINBlocked},
+		{name: "card blocked", mo: reply(3, nil), wantResult: sessions.ResultCardBlocked},
+		{name: "no key", mo: reply(4, nil), wantResult: sessions.ResultNoKey},
+		{name: "user timeout", mo: reply(5, nil), wantResult: sessions.ResultTimeout},
+		{name: "bad request", mo: reply(6, nil), wantResult: sessions.ResultSIMError},
+		{name: "busy", mo: reply(8, nil), wantResult: sessions.ResultSIMError},
+		{name: "error PoR", mo: applet.MO{Kind: applet.MOPoR, PoRStatus: 0x01}, wantResult: sessions.ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_status"}},
+		{name: "bad checksum", openErr: fmt.Errorf("cc: %w", ota.ErrChecksum), wantResult: sessions.ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "checksum"}},
+		{name: "card keys not derivable", openErr: applet.ErrICCID, wantResult: sessions.ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "keys"}},
+		{name: "text SMS acknowledged", dcs: 0x08, metric: "imzagate_mo_received_total", labels: []string{"kind", "invalid"}},
 		{name: "unknown phone acknowledged", source: "994559999999", mo: reply(0, goodSig), metric: "imzagate_mo_unmatched_total", labels: []string{"reason", "unknown_phone"}},
-		{name: "unknown transaction acknowledged", mo: func() MO { m := reply(0, goodSig); m.TxnID = randomTxn(); return m }(),
+		{name: "unknown transaction acknowledged", mo: withTxn(reply(0, goodSig), randomTxn()),
 			metric: "imzagate_mo_unmatched_total", labels: []string{"reason", "no_session"}},
 		{name: "replay of a completed session", mo: reply(0, goodSig), prep: func(m *memStore) {
 			s := m.sessions[sid]
-			s.State, s.Result = StateComplete, ResultUserCancelled
+			s.State, s.Result = sessions.StateComplete, sessions.ResultUserCancelled
 			m.sessions[sid] = s
 			m.moCntr = 9
-		}, wantResult: ResultUserCancelled, metric: "imzagate_mo_replays_total"},
-		{name: "redelivery after a failed completion", mo: reply(0, goodSig), prep: func(m *memStore) { m.moCntr = 5 }, wantResult: ResultOK},
+		}, wantResult: sessions.ResultUserCancelled, metric: "imzagate_mo_replays_total"},
+		{name: "late reply to a completed session", mo: reply(0, goodSig), prep: func(m *memStore) {
+			s := m.sessions[sid]
+			s.State, s.Result = sessions.StateComplete, sessions.ResultTimeout
+			m.sessions[sid] = s
+			m.moCntr = 4
+		}, wantResult: sessions.ResultTimeout, metric: "imzagate_mo_unmatched_total", labels: []string{"reason", "late"}},
+		{name: "redelivery after a failed completion", mo: reply(0, goodSig), prep: func(m *memStore) { m.moCntr = 5 }, wantResult: sessions.ResultOK},
 		{name: "store down on counter asks redelivery", mo: reply(0, goodSig), prep: func(m *memStore) {
 			m.AcceptMOCounterFn = func(context.Context, string, uint64) error { return errStoreDown }
-		}, wantErr: true},
+		}, wantResult: sessions.ResultOK, wantErr: true},
 		{name: "store down on complete asks redelivery", mo: reply(0, goodSig), prep: func(m *memStore) {
-			m.CompleteFn = func(context.Context, string, Result) (Session, error) { return Session{}, errStoreDown }
+			m.CompleteFn = func(context.Context, string, sessions.Result) (sessions.Session, error) {
+				return sessions.Session{}, errStoreDown
+			}
 		}, wantErr: true},
 		{name: "store down on lookup asks redelivery", mo: reply(0, goodSig), prep: func(m *memStore) {
-			m.SubscriberFn = func(context.Context, string) (Subscriber, error) { return Subscriber{}, errStoreDown }
+			m.SubscriberFn = func(context.Context, string) (sessions.Subscriber, error) { return sessions.Subscriber{}, errStoreDown }
 		}, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -82,30 +101,34 @@ func TestHandleMO(t *testing.T) {
 			if tt.prep != nil {
 				tt.prep(st)
 			}
-			ota := &fakeOTA{OpenFn: func(iccid string, ud []byte) (MO, error) {
+			codec := &fakeOTA{OpenFn: func(iccid string, ud []byte) (applet.MO, error) {
 				if iccid != u.sub.ICCID {
 					t.Errorf("opened with ICCID %s", iccid)
 				}
 				return tt.mo, tt.openErr
 			}}
-			s, reg := newTestServer(t, &st.fakeStore, &fakeSender{}, ota)
+			s, reg := newTestServer(t, &st.fakeStore, &fakeSender{}, codec)
 			src := tt.source
 			if src == "" {
 				src = "994501234567"
 			}
-			err := s.HandleMO(t.Context(), src, []byte{0x02, 0x70, 0x00})
+			dcs := tt.dcs
+			if dcs == 0 {
+				dcs = 0xF6
+			}
+			err := s.corr.HandleMO(t.Context(), smpp.MO{Source: src, DataCoding: dcs, UserData: []byte{0x02, 0x70, 0x00}})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err %v, wantErr %v", err, tt.wantErr)
 			}
 			got := st.sessions[sid]
-			if tt.wantResult == "" && got.State != StateRunning {
+			if tt.wantResult == "" && got.State != sessions.StateRunning {
 				t.Fatalf("session completed as %s, want running", got.Result)
 			}
-			if tt.wantResult != "" && (got.State != StateComplete || got.Result != tt.wantResult) {
+			if tt.wantResult != "" && (got.State != sessions.StateComplete || got.Result != tt.wantResult) {
 				t.Fatalf("session %s/%s, want %s", got.State, got.Result, tt.wantResult)
 			}
-			if tt.wantResult == ResultOK && string(got.Signature) != string(goodSig) {
-				t.Fatal("signature not stored")
+			if tt.wantResult == sessions.ResultOK && (string(got.Signature) != string(goodSig) || got.SigAlg != "ECDSA_P256") {
+				t.Fatalf("signature not stored: %s %x", got.SigAlg, got.Signature)
 			}
 			if tt.metric != "" && metricValue(t, reg, tt.metric, tt.labels...) != 1 {
 				t.Fatalf("%s%v did not move", tt.metric, tt.labels)
@@ -124,22 +147,22 @@ func TestHandleReceipt(t *testing.T) {
 		wantErr           bool
 	}{
 		{"delivered", "DELIVRD", "m1", true, "", true, false},
-		{"undeliverable", "UNDELIV", "m1", true, ResultDeliveryError, false, false},
-		{"rejected", "REJECTD", "m2", true, ResultDeliveryError, false, false},
-		{"expired", "EXPIRED", "m1", true, ResultPhoneAbsent, false, false},
+		{"undeliverable", "UNDELIV", "m1", true, sessions.ResultDeliveryError, false, false},
+		{"rejected", "REJECTD", "m2", true, sessions.ResultDeliveryError, false, false},
+		{"expired", "EXPIRED", "m1", true, sessions.ResultPhoneAbsent, false, false},
 		{"other message", "UNDELIV", "zz", true, "", false, false},
 		{"failure before submit recorded", "UNDELIV", "m1", false, "", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newMemStore(newTestUser(t))
-			sess := Session{ID: sid, Portal: "p1", Phone: "+994501234567", State: StateRunning, Accepted: testNow}
+			sess := sessions.Session{ID: sid, Portal: "p1", Phone: "+994501234567", State: sessions.StateRunning, Accepted: testNow}
 			if tt.submitted {
 				sess.MessageIDs, sess.Submitted = []string{"m1", "m2"}, testNow
 			}
 			st.sessions[sid] = sess
 			s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
-			err := s.HandleReceipt(t.Context(), Receipt{Source: "994501234567", MessageID: tt.msgID, Stat: tt.stat})
+			err := s.corr.HandleReceipt(t.Context(), smpp.Receipt{Source: "994501234567", MessageID: tt.msgID, Stat: tt.stat})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err %v", err)
 			}
@@ -159,10 +182,14 @@ func TestTimeoutCompletesSession(t *testing.T) {
 		st := newMemStore(newTestUser(t))
 		snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
 		var mu sync.Mutex
-		var completions []Result
-		done := func() []Result { mu.Lock(); defer mu.Unlock(); return append([]Result(nil), completions...) }
+		var completions []sessions.Result
+		done := func() []sessions.Result {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]sessions.Result(nil), completions...)
+		}
 		complete := st.CompleteFn
-		st.CompleteFn = func(ctx context.Context, id string, r Result) (Session, error) {
+		st.CompleteFn = func(ctx context.Context, id string, r sessions.Result) (sessions.Session, error) {
 			s, err := complete(ctx, id, r)
 			if err == nil {
 				mu.Lock()
@@ -188,10 +215,10 @@ func TestTimeoutCompletesSession(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if c := done(); len(c) != 1 || c[0].Result != ResultTimeout {
+		if c := done(); len(c) != 1 || c[0].Code != sessions.ResultTimeout {
 			t.Fatalf("completions %v", c)
 		}
-		if metricValue(t, reg, "imzagate_sessions_completed_total", "result", ResultTimeout) != 1 {
+		if metricValue(t, reg, "imzagate_sessions_completed_total", "result", sessions.ResultTimeout) != 1 {
 			t.Fatal("timeout not counted")
 		}
 	})
@@ -220,14 +247,14 @@ func TestCallbacks(t *testing.T) {
 	u := newTestUser(t)
 	st := newMemStore(u)
 	const sid = "00112233445566778899aabbccddeeff"
-	st.sessions[sid] = Session{ID: sid, Portal: "p1", Phone: u.sub.Phone, State: StateRunning, CallbackURL: srv.URL + "/cb", Accepted: testNow}
+	st.sessions[sid] = sessions.Session{ID: sid, Portal: "p1", Phone: u.sub.Phone, State: sessions.StateRunning, CallbackURL: srv.URL + "/cb", Accepted: testNow}
 	s, reg := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{}, func(o *ServerOptions) {
 		o.Portals[0].CallbackHosts = []string{host}
 		o.Portals[0].CallbackSecretEnv = "CB_SECRET"
 		o.LookupEnv = func(k string) (string, bool) { return "s3cret", k == "CB_SECRET" }
 		o.Callbacks = CallbackOptions{Backoff: time.Millisecond, Client: srv.Client()}
 	})
-	if err := s.completeLocal(t.Context(), s.log, st.sessions[sid], Result{Result: ResultUserCancelled, Completed: testNow}); err != nil {
+	if err := s.done.complete(t.Context(), s.log, sid, sessions.Result{Code: sessions.ResultUserCancelled}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -252,50 +279,6 @@ func TestCallbacks(t *testing.T) {
 	}
 }
 
-func TestVerifySignature(t *testing.T) {
-	u := newTestUser(t)
-	hash := sha256.Sum256([]byte("x"))
-	ecCert, _ := x509.ParseCertificate(u.sub.Certificates[1].DER)
-	edPriv, edDER := edKey(t)
-	edCert, _ := x509.ParseCertificate(edDER)
-	mlPub, mlPriv, _ := mldsa44.GenerateKey(nil)
-	mlCert := mldsaCert(t, mlPub)
-	mlSig := make([]byte, mldsa44.SignatureSize)
-	if err := mldsa44.SignTo(mlPriv, hash[:], nil, false, mlSig); err != nil {
-		t.Fatal(err)
-	}
-	edSig := edSign(edPriv, hash[:])
-	ecSig := signECDSA(t, u.keys[2], hash[:])
-	flip := func(b []byte) []byte { c := append([]byte(nil), b...); c[len(c)/2] ^= 1; return c }
-	tests := []struct {
-		name string
-		cert *x509.Certificate
-		alg  string
-		sig  []byte
-		ok   bool
-	}{
-		{"ecdsa", ecCert, SigECDSAP256, ecSig, true},
-		{"ecdsa flipped", ecCert, SigECDSAP256, flip(ecSig), false},
-		{"ecdsa short", ecCert, SigECDSAP256, ecSig[:63], false},
-		{"ed25519", edCert, SigEd25519, edSig, true},
-		{"ed25519 flipped", edCert, SigEd25519, flip(edSig), false},
-		{"ml-dsa-44", mlCert, SigMLDSA44, mlSig, true},
-		{"ml-dsa-44 flipped", mlCert, SigMLDSA44, flip(mlSig), false},
-		{"algorithm not the key's", edCert, SigMLDSA44, edSig, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := verifySignature(tt.cert, tt.alg, hash[:], tt.sig)
-			if (err == nil) != tt.ok {
-				t.Fatalf("err %v, want ok=%v", err, tt.ok)
-			}
-		})
-	}
-	if keyAlgorithm(mlCert) != SigMLDSA44 || keyAlgorithm(edCert) != SigEd25519 || keyAlgorithm(ecCert) != SigECDSAP256 {
-		t.Fatal("keyAlgorithm")
-	}
-}
-
 // TestCallbackQueueNeverBlocks: with a portal that hangs, enqueue returns
 // at once, excess callbacks are dropped and counted, and close is bounded.
 func TestCallbackQueueNeverBlocks(t *testing.T) {
@@ -309,8 +292,12 @@ func TestCallbackQueueNeverBlocks(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	reg := prometheusRegistry()
-	m := newMetrics(reg)
-	c := newCallbacks(CallbackOptions{Workers: 1, Queue: 2, Attempts: 1, Timeout: time.Minute, Client: srv.Client()}, m, discardLogger())
+	m := newMetrics(reg, nil)
+	o := CallbackOptions{Workers: 1, Queue: 2, Attempts: 1, Timeout: time.Minute, Client: srv.Client()}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := newCallbacks(o, m, discardLogger())
 	start := time.Now()
 	for range 10 {
 		c.enqueue(callbackJob{url: srv.URL, body: []byte("{}"), sessionID: "s"})

@@ -1,50 +1,64 @@
 // Package gateway turns the parts into the product: the portal HTTP API,
 // portal authentication, the certificate policy, the correlator that matches
-// the card's replies to sessions, signature verification, callbacks, metrics
-// and the admin listener.
+// the card's replies to sessions, callbacks, metrics and the admin listener.
+// It works in the types of packages sessions (Session, Subscriber,
+// Certificate, Result and their errors), applet (Command, MO, the
+// algorithms and signature verification) and smpp (MO, Receipt and their
+// errors), through three small interfaces declared here: Store (which
+// *sessions.Store implements), Sender (*smpp.Pool) and OTA.
 //
 // # Protocol flow
 //
+// Each operation has one path; the store calls named are the methods of
+// Store (see docs/architecture.md for the whole system, docs/data-model.md
+// for what the store keeps).
+//
 //	portal ── POST /v1/authentications | /v1/signatures ──▶ Server.handleXCreate
 //	          validate (phone, User ID, hash, text, callback) → portal rate limit
-//	          → Idempotency-Key (15 s) → Store.CheckUserID (lockout)
-//	          → certificate policy → Store.Start (one running session per phone)
-//	          → Store.NextMTCounter → OTA.Seal (TLVs, OTA security, segments)
-//	          → Sender.Submit (SMPP) → Store.MarkSubmitted → 201 {sessionId, verificationCode}
-//	SMSC ── deliver_sm (MO) ─▶ Server.HandleMO
-//	          Store.Subscriber (ICCID) → OTA.Open (card keys, checksum, decipher)
-//	          → Store.ByTxn (or the running session) → Store.AcceptMOCounter (replay) → verify signature
-//	          → Store.Complete (atomic, publishes) → callback; nil ⇒ deliver_sm_resp OK
-//	SMSC ── deliver_sm (receipt) ─▶ Server.HandleReceipt
-//	          DELIVRD → MarkDelivered; UNDELIV/REJECTD → DELIVERY_ERROR; EXPIRED → PHONE_ABSENT
-//	portal ── GET /v1/sessions/{id}?timeoutMs=N ──▶ Store.Get / Store.Wait (long-poll)
+//	          → sessionService.start: refused while draining
+//	          → Store.CheckAndStart (User ID check with lockout, certificate
+//	            policy in its build callback, Idempotency-Key, one running
+//	            session per phone, MT counter; two round trips)
+//	          → [Store.NextMTCounter when no counter came with the start]
+//	          → OTA.Seal (docs/applet-protocol.md §3, docs/ota.md)
+//	          → Sender.Submit (docs/smpp.md) → Store.MarkSubmitted
+//	          → timeout timer armed → 201 {sessionId, verificationCode}
+//	SMSC ── deliver_sm (MO) ─▶ correlator.HandleMO (the pool's smpp.Handler)
+//	          Store.SubscriberAndRunning (one round trip) → OTA.Open
+//	          → the running session (Store.Get) or Store.ByTxn
+//	          running: wait for this instance's MarkSubmitted (≤ 2 s)
+//	                   → verify the signature (applet.PublicKey, cached)
+//	                   → Store.AcceptMOAndComplete (counter and completion
+//	                     in one round trip) → metrics, callback
+//	          finished: Store.AcceptMOCounter tells a replay from a late reply
+//	          nil ⇒ deliver_sm_resp OK; an error ⇒ the SMSC redelivers
+//	SMSC ── deliver_sm (receipt) ─▶ correlator.HandleReceipt
+//	          DELIVRD of a segment this instance submitted → Store.MarkDelivered
+//	          otherwise Store.RunningByPhone, then DELIVRD → MarkDelivered;
+//	          UNDELIV/REJECTD → DELIVERY_ERROR; EXPIRED → PHONE_ABSENT
+//	portal ── GET /v1/sessions/{id} ──▶ Store.Get, or with ?timeoutMs=N
+//	          Store.WaitOwnedSubscriber (the subscriber comes with the
+//	          completion) until done, timed out or draining
+//	timer  ── just before the store's expiry ──▶ Store.Complete(TIMEOUT)
 //
-// When the Store also implements the pipelined forms (SessionsStore does),
-// the same steps take fewer Redis round trips: CheckUserID, Start and
-// NextMTCounter become CheckAndStart (two); the MO reads the subscriber and
-// the running session's id together and sends AcceptMOCounter with
-// Complete; the long-poll's wait does the only read before the completion
-// notice and reads the subscriber with the session after it; a DELIVRD
-// receipt for a segment this instance submitted goes straight to
-// MarkDelivered. A reply that outruns the MarkSubmitted of its session on
-// this instance waits for it (at most 2 s), so the submitted stamp is
-// never lost.
+// The gateway keeps no state besides its timers and two bounded caches
+// (parsed certificates by DER hash; recent MT message ids, a shortcut
+// only): any instance may receive the MO of a session another started and
+// any may answer the poll. The store write comes before the
+// acknowledgement of an MO, so a reply is never lost; a redelivered or
+// replayed MO changes nothing (Complete is idempotent, the MO counter
+// only rises).
 //
-// The gateway owns no state besides timers and two bounded caches (parsed
-// certificates by DER hash; recent MT message ids, a shortcut only): any
-// instance may receive the MO of a session another started and any may
-// answer the poll. The store
-// write comes before the acknowledgement of an MO, so a reply is never lost;
-// an error from HandleMO makes the SMSC redeliver, and a redelivered or
-// replayed MO changes nothing (Complete is idempotent, the MO counter only
-// rises).
-//
-// The Server works against three small interfaces declared here (Store,
-// Sender, OTA); the adapters in this package bind them to packages
-// sessions, smpp and applet, and Run wires a complete gateway from Options.
+// Inside the package each job has its own type: Server is the HTTP layer
+// (routes, handleX handlers, request ids, instrumentation, writeError),
+// sessionService the start flow and the drain, completer the completion,
+// timeout timers, submit gate and callbacks, correlator the MOs and
+// receipts. Start and Run wire a complete gateway from Options and serve
+// it in one errgroup: the API, the admin listener and the SMPP pool; the
+// first to fail stops the rest.
 //
 // Errors reach portals as RFC 9457 problem+json with the stable codes
-// listed as Code* constants; writeError is the only place that maps them.
-// Logs never carry a phone number in clear (a keyed hash and a mask), nor
-// User IDs, hashes, keys or signatures.
+// listed as Code* constants; errorCode and writeError are the only places
+// that map them. Logs never carry a phone number in clear (a keyed hash
+// and a mask), nor User IDs, hashes, keys or signatures.
 package gateway

@@ -56,13 +56,7 @@ func TestTwoInstancesAndStoreOutage(t *testing.T) {
 	a, regA := start("a")
 	b, regB := start("b")
 	records := provision(t, farm, a.Store(), cards)
-	deadline := time.Now().Add(10 * time.Second)
-	for !bound(a.Pool(), "azercell") || !bound(b.Pool(), "azercell") {
-		if time.Now().After(deadline) {
-			t.Fatal("binds did not come up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReady(t, a, b)
 	ea := &env{base: "http://" + a.APIAddr(), keys: map[string]string{"p1": "key-p1"}, records: records}
 	eb := &env{base: "http://" + b.APIAddr(), keys: map[string]string{"p1": "key-p1"}, records: records}
 
@@ -76,7 +70,7 @@ func TestTwoInstancesAndStoreOutage(t *testing.T) {
 			ids[i] = m["sessionId"].(string)
 		}
 		for i, id := range ids {
-			if got := eb.finish(t, "p1", id); got["result"] != gateway.ResultOK {
+			if got := eb.finish(t, "p1", id); got["result"] != sessions.ResultOK {
 				t.Fatalf("session %d: %v", i, got)
 			}
 		}
@@ -103,7 +97,7 @@ func TestTwoInstancesAndStoreOutage(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		srv.Restart(t)
-		if got := eb.finish(t, "p1", m["sessionId"].(string)); got["result"] != gateway.ResultOK {
+		if got := eb.finish(t, "p1", m["sessionId"].(string)); got["result"] != sessions.ResultOK {
 			t.Fatalf("after the outage: %v", got)
 		}
 		if lost := sm.Stats().Lost; lost != 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp/smsc"
 	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
@@ -111,8 +112,9 @@ func startSpreadWorld(t *testing.T, cards int, hookB redis.Hook) (*spreadWorld, 
 	w.a, w.regA = start("a", nil)
 	w.b, w.regB = start("b", hookB)
 	records := provision(t, farm, w.a.Store(), cards)
+	waitReady(t, w.a, w.b)
 	deadline := time.Now().Add(5 * time.Second)
-	for !bound(w.a.Pool(), "azercell") || !bound(w.b.Pool(), "azercell") || w.sm.Bound("gw") < 2 {
+	for w.sm.Bound("gw") < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("binds did not come up")
 		}
@@ -136,7 +138,7 @@ func (w *spreadWorld) sign(t *testing.T, e *env, i int) string {
 func wantSigned(t *testing.T, got map[string]any) {
 	t.Helper()
 	sig, _ := got["signature"].(map[string]any)
-	if got["result"] != gateway.ResultOK || sig == nil || sig["algorithm"] != gateway.SigMLDSA44 {
+	if got["result"] != sessions.ResultOK || sig == nil || sig["algorithm"] != applet.SigMLDSA44.String() {
 		t.Fatalf("session %v: result %v, signature %v", got["sessionId"], got["result"], sig)
 	}
 }
@@ -203,7 +205,7 @@ func TestReplyPartsSurviveAnInstanceCrash(t *testing.T) {
 		t.Fatal("instance b never stored a segment")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = w.b.Shutdown(ctx) // the pool unbinds with the rest of the instance
+	_ = w.b.Shutdown(ctx) // its binds unbind: the SMSC sends the rest to a
 	cancel()
 	wantSigned(t, w.ea.finish(t, "p1", id))
 	eventually(t, "instance a counts the reply as completed", func() bool {

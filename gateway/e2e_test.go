@@ -241,23 +241,23 @@ func startEnv(t *testing.T) *env {
 			}
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !bound(e.gw.Pool(), "azercell") || !bound(e.gw.Pool(), "flaky") {
-		if time.Now().After(deadline) {
-			t.Fatal("the bind to the test SMSC did not come up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReady(t, e.gw)
 	return e
 }
 
-func bound(p *smpp.Pool, op string) bool {
-	for _, b := range p.Status() {
-		if b.Operator == op && b.Bound {
-			return true
+// waitReady waits until every operator of gw has a bound bind (and Redis
+// answers), as /readyz would report.
+func waitReady(t *testing.T, gws ...*gateway.Gateway) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, gw := range gws {
+		for err := gw.Ready(t.Context()); err != nil; err = gw.Ready(t.Context()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the binds to the test SMSC did not come up: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return false
 }
 
 // do sends one API request and decodes the JSON answer.
@@ -345,18 +345,18 @@ func TestEndToEnd(t *testing.T) {
 			alg      string
 			then     string // the result of the same request repeated, if checked
 		}{
-			{"login ECDSA P-256", cardECDSA, "/v1/authentications", "SHA256", nil, gateway.ResultOK, gateway.SigECDSAP256, ""},
-			{"sign business Ed25519 SHA-512", cardEd25519, "/v1/signatures", "SHA512", map[string]any{"type": "business", "taxId": bizVOEN}, gateway.ResultOK, gateway.SigEd25519, ""},
-			{"sign government ML-DSA-44 SHA-384", cardMLDSA, "/v1/signatures", "SHA384", map[string]any{"type": "government"}, gateway.ResultOK, gateway.SigMLDSA44, ""},
-			{"wrong PIN once then OK", cardWrongOnce, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultOK, gateway.SigECDSAP256, ""},
-			{"user cancelled", cardCancel, "/v1/authentications", "SHA256", nil, gateway.ResultUserCancelled, "", ""},
-			{"wrong PIN until blocked, then blocked at once", cardPINBlock, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, gateway.ResultPINBlocked, "", gateway.ResultPINBlocked},
-			{"card blocked", cardCardBlock, "/v1/authentications", "SHA256", nil, gateway.ResultCardBlocked, "", ""},
-			{"timeout", cardNoAnswer, "/v1/authentications", "SHA256", nil, gateway.ResultTimeout, "", ""},
-			{"delivery error", cardUndeliv, "/v1/authentications", "SHA256", nil, gateway.ResultDeliveryError, "", ""},
-			{"phone absent", cardAbsent, "/v1/authentications", "SHA256", nil, gateway.ResultPhoneAbsent, "", ""},
-			{"SIM error (tampered checksum)", cardBadChecksum, "/v1/authentications", "SHA256", nil, gateway.ResultSIMError, "", ""},
-			{"signature invalid (key does not match certificate)", cardKeyMismatch, "/v1/authentications", "SHA256", nil, gateway.ResultSignatureInvalid, "", ""},
+			{"login ECDSA P-256", cardECDSA, "/v1/authentications", "SHA256", nil, sessions.ResultOK, applet.SigECDSAP256.String(), ""},
+			{"sign business Ed25519 SHA-512", cardEd25519, "/v1/signatures", "SHA512", map[string]any{"type": "business", "taxId": bizVOEN}, sessions.ResultOK, applet.SigEd25519.String(), ""},
+			{"sign government ML-DSA-44 SHA-384", cardMLDSA, "/v1/signatures", "SHA384", map[string]any{"type": "government"}, sessions.ResultOK, applet.SigMLDSA44.String(), ""},
+			{"wrong PIN once then OK", cardWrongOnce, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, sessions.ResultOK, applet.SigECDSAP256.String(), ""},
+			{"user cancelled", cardCancel, "/v1/authentications", "SHA256", nil, sessions.ResultUserCancelled, "", ""},
+			{"wrong PIN until blocked, then blocked at once", cardPINBlock, "/v1/signatures", "SHA256", map[string]any{"type": "personal"}, sessions.ResultPINBlocked, "", sessions.ResultPINBlocked},
+			{"card blocked", cardCardBlock, "/v1/authentications", "SHA256", nil, sessions.ResultCardBlocked, "", ""},
+			{"timeout", cardNoAnswer, "/v1/authentications", "SHA256", nil, sessions.ResultTimeout, "", ""},
+			{"delivery error", cardUndeliv, "/v1/authentications", "SHA256", nil, sessions.ResultDeliveryError, "", ""},
+			{"phone absent", cardAbsent, "/v1/authentications", "SHA256", nil, sessions.ResultPhoneAbsent, "", ""},
+			{"SIM error (tampered checksum)", cardBadChecksum, "/v1/authentications", "SHA256", nil, sessions.ResultSIMError, "", ""},
+			{"signature invalid (key does not match certificate)", cardKeyMismatch, "/v1/authentications", "SHA256", nil, sessions.ResultSignatureInvalid, "", ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -414,7 +414,7 @@ func TestEndToEnd(t *testing.T) {
 		select {
 		case hit := <-e.cbs:
 			var got map[string]any
-			if err := json.Unmarshal(hit.body, &got); err != nil || got["sessionId"] != m["sessionId"] || got["result"] != gateway.ResultOK {
+			if err := json.Unmarshal(hit.body, &got); err != nil || got["sessionId"] != m["sessionId"] || got["result"] != sessions.ResultOK {
 				t.Fatalf("callback body %s: %v", hit.body, err)
 			}
 			ts, v1, _ := strings.Cut(strings.TrimPrefix(hit.sig, "t="), ",v1=")
@@ -453,7 +453,7 @@ func TestEndToEnd(t *testing.T) {
 			if st != 404 || m["code"] != gateway.CodeSessionNotFound {
 				t.Fatalf("another portal's session: %d %v", st, m)
 			}
-			if got := e.finish(t, "p2", a["sessionId"].(string)); got["result"] != gateway.ResultOK {
+			if got := e.finish(t, "p2", a["sessionId"].(string)); got["result"] != sessions.ResultOK {
 				t.Fatalf("%v", got)
 			}
 		})
@@ -508,8 +508,8 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatalf("start %d: %d %v", n, st, m)
 				}
 			}
-			if got := e.gw.Pool().BreakerState("flaky"); got != "open" {
-				t.Fatalf("breaker %s", got)
+			if v, ok := sample(e.scrape(t), `imzagate_smpp_breaker_state{operator="flaky"}`); !ok || v != 2 {
+				t.Fatalf("breaker state %v (found %v), want 2 (open)", v, ok)
 			}
 		})
 		t.Run("rate limit", func(t *testing.T) {
@@ -531,7 +531,7 @@ func TestEndToEnd(t *testing.T) {
 			tax, _ := c["taxId"].(string)
 			status[tax] = c["status"].(string)
 		}
-		if status[expiredVOEN] != gateway.CertExpired || status[bizVOEN] != gateway.CertActive {
+		if status[expiredVOEN] != gateway.CertExpired || status[bizVOEN] != sessions.StatusActive {
 			t.Fatalf("statuses %v", status)
 		}
 	})
@@ -563,17 +563,34 @@ func TestEndToEnd(t *testing.T) {
 	})
 }
 
-// checkMetrics scrapes /metrics and checks every gateway metric is exported
-// and the counters moved as the runs above imply.
-func (e *env) checkMetrics(t *testing.T) {
+// scrape reads the admin listener's /metrics.
+func (e *env) scrape(t *testing.T) string {
+	t.Helper()
 	resp, err := http.Get(e.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	text := string(body)
-	for _, name := range gateway.MetricNames() {
+	return string(body)
+}
+
+// gatewayMetrics are the names of the gateway's own metrics.
+var gatewayMetrics = []string{
+	"imzagate_http_requests_total", "imzagate_http_request_duration_seconds", "imzagate_http_requests_in_flight",
+	"imzagate_api_errors_total", "imzagate_sessions_started_total", "imzagate_sessions_completed_total",
+	"imzagate_session_duration_seconds", "imzagate_session_stage_seconds", "imzagate_ota_errors_total",
+	"imzagate_mo_replays_total", "imzagate_mo_received_total", "imzagate_mo_unmatched_total",
+	"imzagate_receipts_total", "imzagate_callbacks_sent_total", "imzagate_callbacks_failed_total",
+	"imzagate_callbacks_retried_total", "imzagate_callbacks_dropped_total", "imzagate_callback_duration_seconds",
+	"imzagate_callback_queue_length", "imzagate_ready",
+}
+
+// checkMetrics scrapes /metrics and checks every gateway metric is exported
+// and the counters moved as the runs above imply.
+func (e *env) checkMetrics(t *testing.T) {
+	text := e.scrape(t)
+	for _, name := range gatewayMetrics {
 		if !strings.Contains(text, "\n"+name) && !strings.Contains(text, "\n"+name+"_bucket") {
 			t.Errorf("metric %s not exported", name)
 		}

@@ -9,10 +9,14 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/imzagate/imzagate/sessions"
+	"github.com/imzagate/imzagate/smpp"
 )
 
-// Stable error codes of the portal API (architecture.md, "Portal-facing
-// results"). They never change meaning; portals branch on them.
+// Stable error codes of the portal API (docs/architecture.md,
+// "Portal-facing results"). They never change meaning; portals branch on
+// them.
 const (
 	CodeInvalidRequest       = "INVALID_REQUEST"
 	CodeRequestTooLarge      = "REQUEST_TOO_LARGE"
@@ -104,27 +108,28 @@ func invalid(field, format string, args ...any) *Error {
 }
 
 // errorCode gives the portal-facing code of any error: an *Error keeps its
-// own; known sentinels map; anything else is INTERNAL.
+// own; the sentinels of packages sessions and smpp map to theirs; anything
+// else is INTERNAL. It is the only place that knows the mapping.
 func errorCode(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	var le *LockedError
+	var le *sessions.LockedError
 	switch {
 	case errors.As(err, &le):
 		return &Error{Code: CodeUserLocked, Detail: "too many wrong User IDs", RetryAfter: le.RetryAfter}
-	case errors.Is(err, ErrLocked):
+	case errors.Is(err, sessions.ErrLocked):
 		return &Error{Code: CodeUserLocked, Detail: "too many wrong User IDs"}
-	case errors.Is(err, ErrBadUserID):
+	case errors.Is(err, sessions.ErrBadUserID):
 		return &Error{Code: CodeUserUnknown, Detail: "unknown phone number or wrong User ID"}
-	case errors.Is(err, ErrOutstanding):
+	case errors.Is(err, sessions.ErrOutstanding):
 		return &Error{Code: CodeOutstanding, Detail: "a transaction is already running for this phone number"}
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, sessions.ErrNotFound):
 		return &Error{Code: CodeSessionNotFound, Detail: "no such session"}
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, sessions.ErrUnavailable):
 		return &Error{Code: CodeStoreUnavailable, Detail: "the session store is unavailable; retry"}
-	case errors.Is(err, ErrNoRoute), errors.Is(err, ErrOperatorUnavailable):
+	case errors.Is(err, smpp.ErrNoRoute), errors.Is(err, smpp.ErrOperatorUnavailable):
 		return &Error{Code: CodeOperatorUnavailable, Detail: "the user's mobile operator cannot be reached now; retry later"}
 	}
 	return &Error{Code: CodeInternal, Detail: "internal error"}

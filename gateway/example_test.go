@@ -7,20 +7,9 @@ import (
 	"strings"
 )
 
-func ExampleNormalizePhone() {
-	for _, in := range []string{"+994501234567", "994501234567", "050 123 45 67", "+4915112345678"} {
-		p, err := NormalizePhone(in)
-		fmt.Println(p, err != nil)
-	}
-	// Output:
-	// +994501234567 false
-	// +994501234567 false
-	// +994501234567 false
-	//  true
-}
-
 // ExampleNewServer builds the portal API over its three dependencies (here
-// the test fakes; Start wires the real ones) and shows a problem answer.
+// the test fakes; Start wires *sessions.Store, *smpp.Pool and the applet's
+// codec) and shows a problem answer.
 func ExampleNewServer() {
 	s, err := NewServer(ServerOptions{
 		Store: &fakeStore{}, Sender: &fakeSender{}, OTA: &fakeOTA{},

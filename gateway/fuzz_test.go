@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/imzagate/imzagate/applet"
 )
 
 // FuzzDecodeStart fuzzes the JSON decoding of start requests: decoding
@@ -41,7 +43,7 @@ func FuzzDecodeStart(f *testing.F) {
 		if !reflect.DeepEqual(req, req2) {
 			t.Fatalf("round trip changed the request: %+v vs %+v", req, req2)
 		}
-		_, _ = s.validateStart(OpSign, &req.authRequest, req.Certificate, p)
-		_, _ = s.validateStart(OpAuthenticate, &req.authRequest, nil, p)
+		_, _ = validateStart(applet.OpSign, &req.authRequest, req.Certificate, p)
+		_, _ = validateStart(applet.OpAuthenticate, &req.authRequest, nil, p)
 	})
 }

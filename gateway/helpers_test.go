@@ -3,15 +3,11 @@ package gateway
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
-
 	"encoding/json"
-	"github.com/cloudflare/circl/sign/mldsa/mldsa44"
 	"io"
 	"log/slog"
 	"math/big"
@@ -22,6 +18,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/sessions"
 )
 
 // Test portals: p1 may do everything, p2 only logins.
@@ -48,28 +47,30 @@ func makeCert(t testing.TB, signer crypto.Signer, nb, na time.Time) []byte {
 	return der
 }
 
-// testUser is a subscriber with an authentication, a personal and two
-// business certificates, all ECDSA with the keys returned.
+// testUser is a subscriber with an authentication, a personal, two
+// business and a government certificate, all ECDSA with the keys returned.
+// The registry files the authentication certificate under its holder's
+// type (personal); the API calls it "authentication".
 type testUser struct {
-	sub  Subscriber
+	sub  sessions.Subscriber
 	keys map[byte]*ecdsa.PrivateKey
 }
 
 func newTestUser(t testing.TB) testUser {
 	u := testUser{keys: map[byte]*ecdsa.PrivateKey{}}
-	u.sub = Subscriber{Phone: "+994501234567", ICCID: "8999401234567890123", Operator: "azercell"}
+	u.sub = sessions.Subscriber{Phone: "+994501234567", ICCID: "8999401234567890123", KeyVersion: 1, Operator: "azercell"}
 	add := func(ref byte, typ, tax string, nb, na time.Time, status string) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		u.keys[ref] = k
-		u.sub.Certificates = append(u.sub.Certificates, Certificate{Type: typ, TaxID: tax, KeyRef: ref,
+		u.sub.Certificates = append(u.sub.Certificates, sessions.Certificate{Type: typ, TaxID: tax, KeyRef: ref,
 			DER: makeCert(t, k, nb, na), NotBefore: nb, NotAfter: na, Status: status})
 	}
 	nb, na := testNow.AddDate(-1, 0, 0), testNow.AddDate(2, 0, 0)
-	add(1, CertAuthentication, "", nb, na, CertActive)
-	add(2, CertPersonal, "", nb, na, CertActive)
-	add(3, CertBusiness, "1234567891", nb, testNow.AddDate(0, 0, 10), CertActive)
-	add(4, CertBusiness, "9876543211", nb, testNow.AddDate(0, 0, -1), CertActive)
-	add(5, CertGovernment, "1111111111", nb, na, CertRevoked)
+	add(1, sessions.CertPersonal, "", nb, na, sessions.StatusActive)
+	add(2, sessions.CertPersonal, "", nb, na, sessions.StatusActive)
+	add(3, sessions.CertBusiness, "1234567891", nb, testNow.AddDate(0, 0, 10), sessions.StatusActive)
+	add(4, sessions.CertBusiness, "9876543211", nb, testNow.AddDate(0, 0, -1), sessions.StatusActive)
+	add(5, sessions.CertGovernment, "1111111111", nb, na, sessions.StatusRevoked)
 	return u
 }
 
@@ -81,7 +82,7 @@ func newTestServer(t testing.TB, st *fakeStore, snd *fakeSender, ota *fakeOTA, m
 		Store: st, Sender: snd, OTA: ota, Registerer: reg,
 		Portals: []Portal{
 			{ID: "p1", DisplayName: "e-taxes", APIKeySHA256: HashAPIKey(key1), CallbackHosts: []string{"portal.example"}, CallbackSecretEnv: "P1_CB", RateLimit: 1000, Burst: 1000},
-			{ID: "p2", DisplayName: "bank", APIKeySHA256: HashAPIKey(key2), Operations: []Operation{OpAuthenticate}, RateLimit: 1, Burst: 2},
+			{ID: "p2", DisplayName: "bank", APIKeySHA256: HashAPIKey(key2), Operations: []applet.Operation{applet.OpAuthenticate}, RateLimit: 1, Burst: 2},
 		},
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		UserTimeout: 30 * time.Second,
@@ -124,12 +125,6 @@ func call(t testing.TB, h http.Handler, method, path, key, body string, hdr ...s
 	return resp, m
 }
 
-// edKey returns an Ed25519 key and its certificate.
-func edKey(t testing.TB) (ed25519.PrivateKey, []byte) {
-	_, k, _ := ed25519.GenerateKey(rand.Reader)
-	return k, makeCert(t, k, testNow.AddDate(-1, 0, 0), testNow.AddDate(1, 0, 0))
-}
-
 // serve runs a prepared request.
 func serve(s *Server, req *http.Request) (*http.Response, map[string]any) {
 	rec := httptest.NewRecorder()
@@ -139,7 +134,7 @@ func serve(s *Server, req *http.Request) (*http.Response, map[string]any) {
 	return rec.Result(), m
 }
 
-// signECDSA signs hash as applet-protocol §4 says: r‖s, 32 octets each.
+// signECDSA signs hash as docs/applet-protocol.md §4 says: r‖s, 32 octets each.
 func signECDSA(t testing.TB, k *ecdsa.PrivateKey, hash []byte) []byte {
 	r, s, err := ecdsa.Sign(rand.Reader, k, hash)
 	if err != nil {
@@ -189,23 +184,6 @@ func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels ...str
 	}
 	return sum
 }
-
-// mldsaCert returns a certificate whose SubjectPublicKeyInfo holds an
-// ML-DSA-44 key (only the fields the verifier reads).
-func mldsaCert(t testing.TB, pub *mldsa44.PublicKey) *x509.Certificate {
-	t.Helper()
-	raw, _ := pub.MarshalBinary()
-	spki, err := asn1.Marshal(struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
-	}{pkix.AlgorithmIdentifier{Algorithm: oidMLDSA44}, asn1.BitString{Bytes: raw, BitLength: 8 * len(raw)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &x509.Certificate{RawSubjectPublicKeyInfo: spki}
-}
-
-func edSign(k ed25519.PrivateKey, msg []byte) []byte { return ed25519.Sign(k, msg) }
 
 func prometheusRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 

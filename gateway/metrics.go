@@ -2,29 +2,41 @@ package gateway
 
 import (
 	"strconv"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/sessions"
 )
 
-// metrics are the gateway's own series (issue 7): HTTP, sessions, OTA errors,
-// MO correlation and callbacks. Labels are bounded: route patterns, codes,
-// results, configured portal ids, fixed reasons. Never a phone number.
+// metrics are the gateway's own series: HTTP, sessions, OTA errors, MO
+// correlation and callbacks. Labels are bounded: route patterns, codes,
+// results, configured portal ids, fixed reasons; never a phone number.
+// The children of every label value known when the gateway starts are
+// made once in newMetrics, so the hot paths neither hash labels nor take
+// the vectors' locks; HTTP series are looked up per request.
 type metrics struct {
-	httpRequests     *prometheus.CounterVec
-	httpDuration     *prometheus.HistogramVec
-	httpInFlight     prometheus.Gauge
-	apiErrors        *prometheus.CounterVec
-	sessionsStarted  *prometheus.CounterVec
-	sessionsDone     *prometheus.CounterVec
-	sessionDuration  *prometheus.HistogramVec
-	stageLatency     *prometheus.HistogramVec
-	otaErrors        *prometheus.CounterVec
-	moReplays        prometheus.Counter
-	moReceived       *prometheus.CounterVec
-	moUnmatched      *prometheus.CounterVec
-	receipts         *prometheus.CounterVec
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	httpInFlight prometheus.Gauge
+	apiErrors    *prometheus.CounterVec
+
+	sessionsStarted   *prometheus.CounterVec
+	startedBy         map[startedKey]prometheus.Counter // the configured portals' operations
+	sessionsCompleted *prometheus.CounterVec
+	completedBy       map[string]prometheus.Counter // every final result
+	// sessionDuration has no series for a result before a session ends
+	// with it, so it is looked up at each completion.
+	sessionDuration *prometheus.HistogramVec
+	stage           stageMetrics
+
+	otaErrors   map[string]prometheus.Counter // by reason: every otaReason and "other"
+	moReplays   prometheus.Counter
+	moReceived  moKindMetrics
+	moUnmatched moUnmatchedMetrics
+	receipts    receiptMetrics
+
 	callbacksSent    prometheus.Counter
 	callbacksFailed  prometheus.Counter
 	callbacksRetried prometheus.Counter
@@ -32,106 +44,49 @@ type metrics struct {
 	callbackDuration prometheus.Histogram
 	callbackQueue    prometheus.Gauge
 	ready            prometheus.Gauge
-
-	// Children of the vectors above for their fixed label values, looked up
-	// once: WithLabelValues hashes the labels and takes the vector's lock,
-	// and the hot paths asked for a dozen children per session.
-	sessionsDoneBy    children[prometheus.Counter]
-	sessionDurationBy lazyChildren[prometheus.Observer]
-	stageLatencyBy    children[prometheus.Observer]
-	otaErrorsBy       children[prometheus.Counter]
-	moReceivedBy      children[prometheus.Counter]
-	moUnmatchedBy     children[prometheus.Counter]
-	receiptsBy        children[prometheus.Counter]
-	// started and http cache children whose labels are known only at run
-	// time but bounded: configured portal ids, route patterns, methods
-	// (methodLabel) and the status codes the handlers write.
-	started sync.Map // [2]string{operation, portal} → prometheus.Counter
-	http    sync.Map // httpKey → *httpChildren
 }
 
-// children maps a one-label vector's fixed label values to their children.
-// The map is filled in newMetrics and only read afterwards, so it needs no
-// lock; a value outside it falls back to the vector.
-type children[T any] struct {
-	fixed map[string]T
-	vec   func(...string) T
+// startedKey labels imzagate_sessions_started_total.
+type startedKey struct {
+	operation applet.Operation
+	portal    string
 }
 
-func newChildren[T any](vec func(...string) T, values ...string) children[T] {
-	c := children[T]{fixed: make(map[string]T, len(values)), vec: vec}
-	for _, v := range values {
-		c.fixed[v] = vec(v)
-	}
-	return c
+// stageMetrics are the children of imzagate_session_stage_seconds.
+type stageMetrics struct {
+	acceptedSubmitted, submittedDelivered, submittedReply, endToEnd prometheus.Observer
 }
 
-// with returns the child for label value v.
-func (c children[T]) with(v string) T {
-	if x, ok := c.fixed[v]; ok {
-		return x
-	}
-	return c.vec(v)
+// moKindMetrics are the children of imzagate_mo_received_total.
+type moKindMetrics struct {
+	reply, por, invalid prometheus.Counter
 }
 
-// lazyChildren caches a one-label vector's children as they are first
-// asked for; the label values must come from a bounded set.
-type lazyChildren[T any] struct {
-	m   *sync.Map // label value → T
-	vec func(...string) T
+// moUnmatchedMetrics are the children of imzagate_mo_unmatched_total.
+type moUnmatchedMetrics struct {
+	unknownPhone, noSession, late, phoneMismatch prometheus.Counter
 }
 
-// with returns the child for label value v, creating it on first use.
-func (c lazyChildren[T]) with(v string) T {
-	if x, ok := c.m.Load(v); ok {
-		return x.(T)
-	}
-	x, _ := c.m.LoadOrStore(v, c.vec(v))
-	return x.(T)
+// receiptMetrics are the children of imzagate_receipts_total.
+type receiptMetrics struct {
+	delivered, failed, absent, unmatched, early prometheus.Counter
 }
 
-// httpKey labels one request's series.
-type httpKey struct {
-	route, method string
-	code          int
-}
+// allResults lists every final result a session can end with.
+var allResults = []string{sessions.ResultOK, sessions.ResultUserCancelled, sessions.ResultTimeout,
+	sessions.ResultPINBlocked, sessions.ResultCardBlocked, sessions.ResultNoKey, sessions.ResultDeliveryError,
+	sessions.ResultPhoneAbsent, sessions.ResultSIMError, sessions.ResultSignatureInvalid}
 
-// httpChildren are the request counter and duration children of one key.
-type httpChildren struct {
-	requests prometheus.Counter
-	duration prometheus.Observer
-}
-
-// observeHTTP counts one request and its duration.
-func (m *metrics) observeHTTP(route, method string, code int, seconds float64) {
-	k := httpKey{route: route, method: method, code: code}
-	c, ok := m.http.Load(k)
-	if !ok {
-		c, _ = m.http.LoadOrStore(k, &httpChildren{
-			requests: m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)),
-			duration: m.httpDuration.WithLabelValues(route),
-		})
-	}
-	hc := c.(*httpChildren)
-	hc.requests.Inc()
-	hc.duration.Observe(seconds)
-}
-
-// sessionStarted counts a started session.
-func (m *metrics) sessionStarted(operation, portal string) {
-	k := [2]string{operation, portal}
-	c, ok := m.started.Load(k)
-	if !ok {
-		c, _ = m.started.LoadOrStore(k, m.sessionsStarted.WithLabelValues(operation, portal))
-	}
-	c.(prometheus.Counter).Inc()
-}
+// otaReasons lists every reason otaReason gives, and "other".
+var otaReasons = []string{"checksum", "counter", "keys", "format", "tar", "por_status", "other"}
 
 // latencyBuckets cover 1 ms to about 2 minutes: HTTP answers in
 // milliseconds, a user answers the phone in seconds to a minute.
 var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2.5, 15)
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the gateway's metrics on reg and makes the children
+// of the fixed label values and of the operations the portals ps may start.
+func newMetrics(reg prometheus.Registerer, ps []*Portal) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		httpRequests: f.NewCounterVec(prometheus.CounterOpts{
@@ -150,78 +105,129 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sessionsStarted: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "imzagate_sessions_started_total", Help: "Sessions started by operation and portal.",
 		}, []string{"operation", "portal"}),
-		sessionsDone: f.NewCounterVec(prometheus.CounterOpts{
+		sessionsCompleted: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "imzagate_sessions_completed_total", Help: "Sessions completed by final result (counted by the instance that completed them).",
 		}, []string{"result"}),
 		sessionDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "imzagate_session_duration_seconds", Help: "Time from acceptance to completion by final result.",
 			Buckets: latencyBuckets,
 		}, []string{"result"}),
-		stageLatency: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "imzagate_session_stage_seconds", Help: "Stage latencies: accepted_submitted, submitted_delivered, submitted_reply, end_to_end.",
-			Buckets: latencyBuckets,
-		}, []string{"stage"}),
-		otaErrors: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "imzagate_ota_errors_total", Help: "MO packets that failed OTA processing, by reason (checksum, counter, keys, format, tar, por_status, other).",
-		}, []string{"reason"}),
 		moReplays: f.NewCounter(prometheus.CounterOpts{
 			Name: "imzagate_mo_replays_total", Help: "MO replies rejected because their counter was not higher than the last accepted one.",
-		}),
-		moReceived: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "imzagate_mo_received_total", Help: "MO messages handed to the correlator, by kind (reply, por, invalid).",
-		}, []string{"kind"}),
-		moUnmatched: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "imzagate_mo_unmatched_total", Help: "MO messages acknowledged without effect, by reason (unknown_phone, no_session, late, phone_mismatch).",
-		}, []string{"reason"}),
-		receipts: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "imzagate_receipts_total", Help: "Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early).",
-		}, []string{"outcome"}),
-		callbacksSent: f.NewCounter(prometheus.CounterOpts{
-			Name: "imzagate_callbacks_sent_total", Help: "Callbacks the portal accepted with a 2xx answer.",
-		}),
-		callbacksFailed: f.NewCounter(prometheus.CounterOpts{
-			Name: "imzagate_callbacks_failed_total", Help: "Callbacks given up after the last retry.",
-		}),
-		callbacksRetried: f.NewCounter(prometheus.CounterOpts{
-			Name: "imzagate_callbacks_retried_total", Help: "Callback attempts repeated after a failure.",
-		}),
-		callbacksDropped: f.NewCounter(prometheus.CounterOpts{
-			Name: "imzagate_callbacks_dropped_total", Help: "Callbacks dropped because the queue was full.",
-		}),
-		callbackDuration: f.NewHistogram(prometheus.HistogramOpts{
-			Name: "imzagate_callback_duration_seconds", Help: "Latency of one callback attempt.", Buckets: latencyBuckets,
-		}),
-		callbackQueue: f.NewGauge(prometheus.GaugeOpts{
-			Name: "imzagate_callback_queue_length", Help: "Callbacks waiting for a worker.",
 		}),
 		ready: f.NewGauge(prometheus.GaugeOpts{
 			Name: "imzagate_ready", Help: "1 when /readyz answers OK (store reachable, a bind up per operator, not draining).",
 		}),
 	}
-	// Pre-create bounded series so dashboards and alerts see zeros, not
-	// gaps, and keep their children for the hot paths.
-	m.sessionsDoneBy = newChildren(m.sessionsDone.WithLabelValues, allResults...)
-	// Session durations have no series before their first observation, as
-	// before: their children are cached as they are first used.
-	m.sessionDurationBy = lazyChildren[prometheus.Observer]{m: new(sync.Map), vec: m.sessionDuration.WithLabelValues}
-	m.otaErrorsBy = newChildren(m.otaErrors.WithLabelValues, "checksum", "counter", "keys", "format", "tar", "por_status", "other")
-	m.moUnmatchedBy = newChildren(m.moUnmatched.WithLabelValues, "unknown_phone", "no_session", "late", "phone_mismatch")
-	m.moReceivedBy = newChildren(m.moReceived.WithLabelValues, "reply", "por", "invalid")
-	m.receiptsBy = newChildren(m.receipts.WithLabelValues, "delivered", "failed", "absent", "unmatched", "early")
-	m.stageLatencyBy = newChildren(m.stageLatency.WithLabelValues, "accepted_submitted", "submitted_delivered", "submitted_reply", "end_to_end")
+	m.curry(ps)
+	m.stage = newStageMetrics(f)
+	m.otaErrors = newOTAErrorMetrics(f)
+	m.moReceived, m.moUnmatched, m.receipts = newMOMetrics(f)
+	m.newCallbackMetrics(f)
 	return m
 }
 
-// MetricNames lists every metric name the gateway package exports, for
-// dashboards, alert rules and the test that checks them.
-func MetricNames() []string {
-	return []string{
-		"imzagate_http_requests_total", "imzagate_http_request_duration_seconds", "imzagate_http_requests_in_flight",
-		"imzagate_api_errors_total", "imzagate_sessions_started_total", "imzagate_sessions_completed_total",
-		"imzagate_session_duration_seconds", "imzagate_session_stage_seconds", "imzagate_ota_errors_total",
-		"imzagate_mo_replays_total", "imzagate_mo_received_total", "imzagate_mo_unmatched_total",
-		"imzagate_receipts_total", "imzagate_callbacks_sent_total", "imzagate_callbacks_failed_total",
-		"imzagate_callbacks_retried_total", "imzagate_callbacks_dropped_total", "imzagate_callback_duration_seconds",
-		"imzagate_callback_queue_length", "imzagate_ready",
+// curry makes the children of the started and completed counters.
+func (m *metrics) curry(ps []*Portal) {
+	m.startedBy = make(map[startedKey]prometheus.Counter)
+	for _, p := range ps {
+		for _, op := range []applet.Operation{applet.OpAuthenticate, applet.OpSign} {
+			if p.allows(op) {
+				m.startedBy[startedKey{op, p.ID}] = m.sessionsStarted.WithLabelValues(op.String(), p.ID)
+			}
+		}
 	}
+	m.completedBy = make(map[string]prometheus.Counter, len(allResults))
+	for _, r := range allResults {
+		m.completedBy[r] = m.sessionsCompleted.WithLabelValues(r)
+	}
+}
+
+func newStageMetrics(f promauto.Factory) stageMetrics {
+	v := f.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "imzagate_session_stage_seconds", Help: "Stage latencies: accepted_submitted, submitted_delivered, submitted_reply, end_to_end.",
+		Buckets: latencyBuckets,
+	}, []string{"stage"})
+	return stageMetrics{v.WithLabelValues("accepted_submitted"), v.WithLabelValues("submitted_delivered"),
+		v.WithLabelValues("submitted_reply"), v.WithLabelValues("end_to_end")}
+}
+
+func newOTAErrorMetrics(f promauto.Factory) map[string]prometheus.Counter {
+	v := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "imzagate_ota_errors_total", Help: "MO packets that failed OTA processing, by reason (checksum, counter, keys, format, tar, por_status, other).",
+	}, []string{"reason"})
+	by := make(map[string]prometheus.Counter, len(otaReasons))
+	for _, r := range otaReasons {
+		by[r] = v.WithLabelValues(r)
+	}
+	return by
+}
+
+func newMOMetrics(f promauto.Factory) (moKindMetrics, moUnmatchedMetrics, receiptMetrics) {
+	kind := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "imzagate_mo_received_total", Help: "MO messages handed to the correlator, by kind (reply, por, invalid).",
+	}, []string{"kind"})
+	un := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "imzagate_mo_unmatched_total", Help: "MO messages acknowledged without effect, by reason (unknown_phone, no_session, late, phone_mismatch).",
+	}, []string{"reason"})
+	rc := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "imzagate_receipts_total", Help: "Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early).",
+	}, []string{"outcome"})
+	return moKindMetrics{kind.WithLabelValues("reply"), kind.WithLabelValues("por"), kind.WithLabelValues("invalid")},
+		moUnmatchedMetrics{un.WithLabelValues("unknown_phone"), un.WithLabelValues("no_session"),
+			un.WithLabelValues("late"), un.WithLabelValues("phone_mismatch")},
+		receiptMetrics{rc.WithLabelValues("delivered"), rc.WithLabelValues("failed"), rc.WithLabelValues("absent"),
+			rc.WithLabelValues("unmatched"), rc.WithLabelValues("early")}
+}
+
+func (m *metrics) newCallbackMetrics(f promauto.Factory) {
+	m.callbacksSent = f.NewCounter(prometheus.CounterOpts{
+		Name: "imzagate_callbacks_sent_total", Help: "Callbacks the portal accepted with a 2xx answer.",
+	})
+	m.callbacksFailed = f.NewCounter(prometheus.CounterOpts{
+		Name: "imzagate_callbacks_failed_total", Help: "Callbacks given up after the last retry.",
+	})
+	m.callbacksRetried = f.NewCounter(prometheus.CounterOpts{
+		Name: "imzagate_callbacks_retried_total", Help: "Callback attempts repeated after a failure.",
+	})
+	m.callbacksDropped = f.NewCounter(prometheus.CounterOpts{
+		Name: "imzagate_callbacks_dropped_total", Help: "Callbacks dropped because the queue was full.",
+	})
+	m.callbackDuration = f.NewHistogram(prometheus.HistogramOpts{
+		Name: "imzagate_callback_duration_seconds", Help: "Latency of one callback attempt.", Buckets: latencyBuckets,
+	})
+	m.callbackQueue = f.NewGauge(prometheus.GaugeOpts{
+		Name: "imzagate_callback_queue_length", Help: "Callbacks waiting for a worker.",
+	})
+}
+
+// observeHTTP counts one request and its duration.
+func (m *metrics) observeHTTP(route, method string, code int, seconds float64) {
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.httpDuration.WithLabelValues(route).Observe(seconds)
+}
+
+// started is the counter of sessions op started by portal.
+func (m *metrics) started(op applet.Operation, portal string) prometheus.Counter {
+	if c, ok := m.startedBy[startedKey{op, portal}]; ok {
+		return c
+	}
+	return m.sessionsStarted.WithLabelValues(op.String(), portal)
+}
+
+// completed is the counter of sessions completed with result.
+func (m *metrics) completed(result string) prometheus.Counter {
+	if c, ok := m.completedBy[result]; ok {
+		return c
+	}
+	return m.sessionsCompleted.WithLabelValues(result)
+}
+
+// otaError is the counter of MO packets that failed OTA processing for
+// reason; an unknown reason counts as "other".
+func (m *metrics) otaError(reason string) prometheus.Counter {
+	if c, ok := m.otaErrors[reason]; ok {
+		return c
+	}
+	return m.otaErrors["other"]
 }

@@ -58,10 +58,3 @@ func (x *msgIndex) take(id string) (submittedMsg, bool) {
 	}
 	return submittedMsg{}, false
 }
-
-// len reports the entries held (tests check the bound).
-func (x *msgIndex) len() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return len(x.cur) + len(x.prev)
-}

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/imzagate/imzagate/sessions"
+	"github.com/imzagate/imzagate/smpp"
 )
 
 // The index returns each message id's session once, forgets it after,
@@ -35,7 +38,7 @@ func TestMsgIndex(t *testing.T) {
 	for i := range 3 * msgIndexGen {
 		x.put([]string{strconv.Itoa(i)}, submittedMsg{sessionID: "s"})
 	}
-	if n := x.len(); n > 2*msgIndexGen {
+	if n := len(x.cur) + len(x.prev); n > 2*msgIndexGen {
 		t.Fatalf("index holds %d; bound %d", n, 2*msgIndexGen)
 	}
 	if _, ok := x.take(strconv.Itoa(3*msgIndexGen - 1)); !ok {
@@ -61,21 +64,21 @@ func TestReceiptFromIndex(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newMemStore(newTestUser(t))
-			st.sessions[sid] = Session{ID: sid, Portal: "p1", Phone: "+994501234567", State: StateRunning, Accepted: testNow,
+			st.sessions[sid] = sessions.Session{ID: sid, Portal: "p1", Phone: "+994501234567", State: sessions.StateRunning, Accepted: testNow,
 				MessageIDs: []string{"m1"}, Submitted: testNow}
 			reads, marks := 0, 0
 			running := st.RunningByPhoneFn
-			st.RunningByPhoneFn = func(ctx context.Context, phone string) (Session, error) { reads++; return running(ctx, phone) }
+			st.RunningByPhoneFn = func(ctx context.Context, phone string) (sessions.Session, error) { reads++; return running(ctx, phone) }
 			mark := st.MarkDeliveredFn
 			st.MarkDeliveredFn = func(ctx context.Context, id string, at time.Time) error { marks++; return mark(ctx, id, at) }
 			s, reg := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
-			s.msgs.put([]string{"m1"}, submittedMsg{sessionID: sid, phone: "+994501234567", submitted: testNow})
+			s.done.msgs.put([]string{"m1"}, submittedMsg{sessionID: sid, phone: "+994501234567", submitted: testNow})
 			if tt.completed {
-				if err := s.completeLocal(t.Context(), s.log, st.sessions[sid], Result{Result: ResultUserCancelled, Completed: testNow}); err != nil {
+				if err := s.done.complete(t.Context(), s.log, sid, sessions.Result{Code: sessions.ResultUserCancelled}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := s.HandleReceipt(t.Context(), Receipt{Source: "994501234567", MessageID: "m1", Stat: "DELIVRD"}); err != nil {
+			if err := s.corr.HandleReceipt(t.Context(), smpp.Receipt{Source: "994501234567", MessageID: "m1", Stat: "DELIVRD"}); err != nil {
 				t.Fatal(err)
 			}
 			if reads != tt.wantReads || marks != tt.wantMarks {

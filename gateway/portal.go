@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/imzagate/imzagate/applet"
 )
 
 // Portal is one relying party allowed to use the API.
@@ -23,7 +25,7 @@ type Portal struct {
 	// itself is never stored.
 	APIKeySHA256 string `yaml:"apiKeySHA256"`
 	// Operations the portal may start: AUTHENTICATE, SIGN. Empty means both.
-	Operations []Operation `yaml:"operations"`
+	Operations []applet.Operation `yaml:"operations"`
 	// RateLimit is the sustained starts per second allowed (per gateway
 	// instance); Burst the bucket size. Zero means 10/s with a burst of 20.
 	RateLimit float64 `yaml:"rateLimit"`
@@ -73,8 +75,8 @@ func (p *Portal) init(lookupEnv func(string) (string, bool)) error {
 		p.certHash = ch
 	}
 	for _, op := range p.Operations {
-		if op != OpAuthenticate && op != OpSign {
-			return fmt.Errorf("portal %s: unknown operation %q", p.ID, op)
+		if op != applet.OpAuthenticate && op != applet.OpSign {
+			return fmt.Errorf("portal %s: unknown operation %v", p.ID, op)
 		}
 	}
 	if p.RateLimit < 0 || p.Burst < 0 {
@@ -99,7 +101,7 @@ func (p *Portal) init(lookupEnv func(string) (string, bool)) error {
 }
 
 // allows reports whether the portal may start op.
-func (p *Portal) allows(op Operation) bool {
+func (p *Portal) allows(op applet.Operation) bool {
 	if len(p.Operations) == 0 {
 		return true
 	}
@@ -115,6 +117,28 @@ func (p *Portal) allows(op Operation) bool {
 // in constant time, so the time taken does not tell which portal came close.
 type portals struct {
 	list []*Portal
+	byID map[string]*Portal
+}
+
+// newPortals prepares the configured portals (copies: the caller's list is
+// not changed); lookupEnv reads their callback secrets.
+func newPortals(list []Portal, lookupEnv func(string) (string, bool)) (*portals, error) {
+	if len(list) == 0 {
+		return nil, errNoPortals
+	}
+	ps := &portals{byID: make(map[string]*Portal, len(list))}
+	for i := range list {
+		p := list[i]
+		if err := p.init(lookupEnv); err != nil {
+			return nil, err
+		}
+		if _, dup := ps.byID[p.ID]; dup {
+			return nil, errors.New("gateway: duplicate portal id " + p.ID)
+		}
+		ps.byID[p.ID] = &p
+		ps.list = append(ps.list, &p)
+	}
+	return ps, nil
 }
 
 // errUnauthorized is the one answer for a missing, malformed or unknown key.

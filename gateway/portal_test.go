@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/imzagate/imzagate/applet"
 )
 
 // TestPortalClientCertificate checks a portal bound to a client
@@ -80,7 +82,7 @@ func TestPortalConfigErrors(t *testing.T) {
 		{"id with space", Portal{ID: "a b", APIKeySHA256: HashAPIKey("k")}},
 		{"key not hex", Portal{ID: "a", APIKeySHA256: "zz"}},
 		{"key hash short", Portal{ID: "a", APIKeySHA256: "abcd"}},
-		{"unknown operation", Portal{ID: "a", APIKeySHA256: HashAPIKey("k"), Operations: []Operation{"PAY"}}},
+		{"unknown operation", Portal{ID: "a", APIKeySHA256: HashAPIKey("k"), Operations: []applet.Operation{0x07}}},
 		{"negative rate", Portal{ID: "a", APIKeySHA256: HashAPIKey("k"), RateLimit: -1}},
 		{"missing callback secret", Portal{ID: "a", APIKeySHA256: HashAPIKey("k"), CallbackSecretEnv: "NOPE"}},
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/sessions"
@@ -34,9 +34,14 @@ type Options struct {
 	// AdminAddr serves /metrics, /healthz, /readyz and /debug/pprof/
 	// (default 127.0.0.1:9090). "off" disables it.
 	AdminAddr string
+	// Handler, when set, builds the API listener's handler from the portal
+	// API (nil serves s.Handler()): a program that embeds the gateway adds
+	// its own pages around the API with it.
+	Handler func(s *Server) http.Handler
 
 	// Redis is the client of the session store (single, Sentinel or Cluster).
-	// Build it with sessions.ClientOptions so per-call deadlines work.
+	// Build it with sessions.ClientOptions so per-call deadlines work. It
+	// belongs to the caller, who closes it after the gateway stopped.
 	Redis redis.UniversalClient
 	// Pepper keys every hash the store computes (User IDs, phone keys).
 	Pepper []byte
@@ -60,8 +65,8 @@ type Options struct {
 	// MasterKeys derive each card's OTA keys.
 	MasterKeys applet.MasterKeys
 
-	// Server carries the portal API settings (portals, timeouts, callbacks,
-	// demo hooks). Its Store, Sender, OTA, Logger and Registerer are filled in.
+	// Server carries the portal API settings (portals, timeouts,
+	// callbacks). Its Store, Sender, OTA, Logger and Registerer are filled in.
 	Server ServerOptions
 
 	// Logger receives everything; nil discards.
@@ -76,138 +81,262 @@ type Options struct {
 // maxInboundWorkers bounds Options.InboundWorkers (goroutines per bind).
 const maxInboundWorkers = 256
 
-// Gateway is a running gateway. Tests start it in-process on :0.
+// validate sets the defaults of zero fields and rejects bad values. The
+// portal API's own settings are checked when the server is built.
+func (o *Options) validate() error {
+	switch {
+	case o.Redis == nil:
+		return errors.New("gateway: Options.Redis is required")
+	case len(o.Operators) == 0:
+		return errors.New("gateway: at least one operator is required")
+	case o.InboundWorkers < 0 || o.InboundWorkers > maxInboundWorkers:
+		return fmt.Errorf("gateway: InboundWorkers %d outside 0..%d", o.InboundWorkers, maxInboundWorkers)
+	case o.ShutdownTimeout < 0:
+		return errors.New("gateway: ShutdownTimeout cannot be negative")
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = "127.0.0.1:8080"
+	}
+	if o.AdminAddr == "" {
+		o.AdminAddr = "127.0.0.1:9090"
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 20 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return nil
+}
+
+// Gateway is a gateway built from Options: the store, the SMPP pool, the
+// portal API and the admin listener. Tests start it in-process on :0.
 type Gateway struct {
 	opts     Options
 	log      *slog.Logger
 	store    *sessions.Store
+	core     *core
 	pool     *smpp.Pool
 	server   *Server
 	api      *http.Server
-	admin    *http.Server
+	admin    *http.Server // nil when off
 	apiLn    net.Listener
 	adminLn  net.Listener
 	draining atomic.Bool
-	cancel   context.CancelFunc
-	poolStop context.CancelFunc // ends the pool's Run
-	poolDone chan error         // Run's result
-	stopOnce sync.Once
-	stopErr  error
+	// stopWithin carries Shutdown's context to the stop, whose deadline it
+	// then also bounds.
+	stopWithin chan context.Context
+	cancel     context.CancelFunc // ends the run of a gateway from Start
+	done       chan struct{}      // closed when run returned
+	runErr     error              // run's result, once done is closed
 }
 
-// Start wires and starts every part: the store, the SMPP pool (binding in
-// the background), the API and the admin listener. ctx bounds only the
-// start; call Shutdown to stop.
+// Start builds a gateway and serves in the background until Shutdown (or
+// until a listener fails). ctx bounds only the start.
 func Start(ctx context.Context, opts Options) (*Gateway, error) {
-	if opts.Redis == nil {
-		return nil, errors.New("gateway: Options.Redis is required")
+	g, err := newGateway(ctx, opts)
+	if err != nil {
+		return nil, err
 	}
-	if len(opts.Operators) == 0 {
-		return nil, errors.New("gateway: at least one operator is required")
+	runCtx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	go func() { _ = g.run(runCtx) }()
+	return g, nil
+}
+
+// Run builds a gateway, serves until ctx ends or a listener fails, then
+// shuts down gracefully. It returns the failure, or the shutdown's error.
+func Run(ctx context.Context, opts Options) error {
+	g, err := newGateway(ctx, opts)
+	if err != nil {
+		return err
 	}
-	if opts.InboundWorkers < 0 || opts.InboundWorkers > maxInboundWorkers {
-		return nil, fmt.Errorf("gateway: InboundWorkers %d outside 0..%d", opts.InboundWorkers, maxInboundWorkers)
+	return g.run(ctx)
+}
+
+// newGateway wires every part and opens the listeners; nothing is served
+// and nothing dials until run.
+func newGateway(ctx context.Context, opts Options) (*Gateway, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
-	if opts.HTTPAddr == "" {
-		opts.HTTPAddr = "127.0.0.1:8080"
+	g := &Gateway{opts: opts, log: opts.Logger, stopWithin: make(chan context.Context, 1), done: make(chan struct{})}
+	if err := g.build(); err != nil {
+		return nil, err
 	}
-	if opts.AdminAddr == "" {
-		opts.AdminAddr = "127.0.0.1:9090"
+	if err := g.listen(ctx); err != nil {
+		_ = g.core.done.close(ctx)
+		_ = g.store.Close()
+		return nil, err
 	}
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 20 * time.Second
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
-	g := &Gateway{opts: opts, log: opts.Logger}
-	var err error
+	return g, nil
+}
+
+// build makes the store, the core (correlator included), the SMPP pool
+// that delivers to the correlator, and the portal API over the pool.
+func (g *Gateway) build() (err error) {
+	opts := g.opts
 	g.store, err = sessions.New(opts.Redis, sessions.Options{
 		Pepper: opts.Pepper, Logger: opts.Logger.With("component", "sessions"), Registerer: opts.Registry,
 		IdempotencyTTL: opts.Server.IdempotencyTTL,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gateway: session store: %w", err)
+		return fmt.Errorf("gateway: session store: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = g.store.Close()
+		}
+	}()
 	var segs smpp.SegmentStore // nil: the pool's memory store
 	if !opts.MemorySegments {
 		rs, err := g.store.MOSegments(opts.Segments)
 		if err != nil {
-			g.store.Close()
-			return nil, fmt.Errorf("gateway: segment store: %w", err)
+			return fmt.Errorf("gateway: segment store: %w", err)
 		}
 		segs = segmentStore{rs}
 	}
-	handler := &SMPPHandler{}
+	so := opts.Server
+	so.Store, so.OTA = g.store, newAppletOTA(opts.MasterKeys)
+	so.Logger, so.Registerer = opts.Logger.With("component", "gateway"), opts.Registry
+	if g.core, err = newCore(so); err != nil {
+		return err
+	}
 	g.pool, err = smpp.NewPool(smpp.PoolOptions{
 		Operators: opts.Operators, Logger: opts.Logger.With("component", "smpp"), Registerer: opts.Registry,
 		InboundWorkers: opts.InboundWorkers, Segments: segs,
 	})
 	if err != nil {
-		g.store.Close()
-		return nil, fmt.Errorf("gateway: smpp: %w", err)
+		_ = g.core.done.close(context.Background())
+		return fmt.Errorf("gateway: smpp: %w", err)
 	}
-	so := opts.Server
-	so.Store = NewSessionsStore(g.store, opts.Redis)
-	so.Sender = NewSMPPSender(g.pool)
-	so.OTA = NewAppletOTA(opts.MasterKeys)
-	so.Logger = opts.Logger.With("component", "gateway")
-	so.Registerer = opts.Registry
-	g.server, err = NewServer(so)
-	if err != nil {
-		g.store.Close()
-		return nil, err
-	}
-	handler.Server = g.server
-
-	lc := net.ListenConfig{}
-	g.apiLn, err = lc.Listen(ctx, "tcp", opts.HTTPAddr)
-	if err != nil {
-		g.closeParts(ctx)
-		return nil, fmt.Errorf("gateway: API listener: %w", err)
-	}
-	if opts.TLS != nil {
-		g.apiLn = tls.NewListener(g.apiLn, opts.TLS)
-	}
-	if opts.AdminAddr != "off" {
-		g.adminLn, err = lc.Listen(ctx, "tcp", opts.AdminAddr)
-		if err != nil {
-			g.apiLn.Close()
-			g.closeParts(ctx)
-			return nil, fmt.Errorf("gateway: admin listener: %w", err)
-		}
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	g.startPool(runCtx, handler)
-	g.api = &http.Server{
-		Handler: g.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 150 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
-		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-	}
-	go func() { _ = g.api.Serve(g.apiLn) }()
-	if g.adminLn != nil {
-		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = g.admin.Serve(g.adminLn) }()
-	}
-	g.log.Info("gateway started", slog.String("api", g.APIAddr()), slog.String("admin", g.AdminAddr()))
-	return g, nil
+	g.server = g.core.server(g.pool)
+	return nil
 }
 
-// Run starts a gateway, serves until ctx ends, then shuts down gracefully.
-func Run(ctx context.Context, opts Options) error {
-	g, err := Start(ctx, opts)
+// listen opens the API and admin listeners and prepares their servers.
+func (g *Gateway) listen(ctx context.Context) error {
+	lc := net.ListenConfig{}
+	ln, err := lc.Listen(ctx, "tcp", g.opts.HTTPAddr)
 	if err != nil {
+		return fmt.Errorf("gateway: API listener: %w", err)
+	}
+	if g.opts.TLS != nil {
+		ln = tls.NewListener(ln, g.opts.TLS)
+	}
+	g.apiLn = ln
+	if g.opts.AdminAddr != "off" {
+		if g.adminLn, err = lc.Listen(ctx, "tcp", g.opts.AdminAddr); err != nil {
+			g.apiLn.Close()
+			return fmt.Errorf("gateway: admin listener: %w", err)
+		}
+		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	handler := g.server.Handler()
+	if g.opts.Handler != nil {
+		handler = g.opts.Handler(g.server)
+	}
+	g.api = &http.Server{
+		Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 150 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(g.opts.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// run serves until ctx ends or one of its parts fails, then stops them
+// all in order: one errgroup over the API's Serve, the admin's Serve and
+// the SMPP pool, and a member that waits for the group's context and runs
+// the graceful stop. The first error (a listener that died) is returned.
+func (g *Gateway) run(ctx context.Context) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	defer stopPool()
+	poolDone := make(chan struct{})
+	eg.Go(func() error {
+		defer close(poolDone)
+		return g.runPool(poolCtx)
+	})
+	eg.Go(func() error { return serveHTTP(g.api, g.apiLn) })
+	if g.admin != nil {
+		eg.Go(func() error { return serveHTTP(g.admin, g.adminLn) })
+	}
+	eg.Go(func() error {
+		<-ctx.Done()
+		return g.stop(func() { stopPool(); <-poolDone })
+	})
+	g.log.Info("gateway started", slog.String("api", g.APIAddr()), slog.String("admin", g.AdminAddr()))
+	err := eg.Wait()
+	err = errors.Join(err, g.store.Close())
+	g.log.Info("gateway stopped")
+	g.runErr = err
+	close(g.done)
+	return err
+}
+
+// runPool keeps the SMPP binds up until ctx ends, then unbinds them,
+// answering MOs until then; smpp caps the unbind however the SMSC behaves.
+func (g *Gateway) runPool(ctx context.Context) error {
+	return g.pool.Run(ctx, g.core.corr)
+}
+
+// serveHTTP runs srv on ln; a server shut down on purpose is not an error.
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), g.opts.ShutdownTimeout)
+	return nil
+}
+
+// stop is the graceful stop, within ShutdownTimeout and Shutdown's
+// context: /readyz turns unready, the API refuses new sessions, answers
+// long-polls and finishes in-flight requests, timers and callbacks drain,
+// stopPool unbinds the binds (answering MOs until then), the admin
+// listener closes last. run closes the store after it.
+func (g *Gateway) stop(stopPool func()) error {
+	base := context.Background()
+	select {
+	case c := <-g.stopWithin:
+		base = c
+	default:
+	}
+	ctx, cancel := context.WithTimeout(base, g.opts.ShutdownTimeout)
 	defer cancel()
-	return g.Shutdown(sctx)
+	g.draining.Store(true)
+	g.core.metrics.ready.Set(0)
+	g.server.Drain()
+	var errs []error
+	if err := g.api.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("api: %w", err))
+		g.api.Close()
+	}
+	errs = append(errs, g.server.Close(ctx))
+	stopPool()
+	if g.admin != nil {
+		_ = g.admin.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown stops a gateway from Start gracefully within ctx (and never
+// longer than Options.ShutdownTimeout) and returns what run returned: the
+// stop's error, or the failure that stopped it earlier.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	select {
+	case g.stopWithin <- ctx:
+	default: // an earlier Shutdown's context bounds the stop
+	}
+	g.cancel()
+	select {
+	case <-g.done:
+		return g.runErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // APIAddr is the portal API's listening address.
@@ -221,89 +350,8 @@ func (g *Gateway) AdminAddr() string {
 	return g.adminLn.Addr().String()
 }
 
-// Server is the portal API and correlator.
-func (g *Gateway) Server() *Server { return g.server }
-
-// Store is the session store the gateway uses.
+// Store is the session store the gateway uses (to provision subscribers).
 func (g *Gateway) Store() *sessions.Store { return g.store }
-
-// Pool is the SMPP pool.
-func (g *Gateway) Pool() *smpp.Pool { return g.pool }
-
-// Shutdown stops gracefully within ctx (and never longer than
-// Options.ShutdownTimeout): /readyz turns unready, the API stops accepting
-// and finishes in-flight requests, timers and callbacks drain, the binds
-// unbind (answering MOs until then), the store closes.
-func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.stopOnce.Do(func() { g.stopErr = g.shutdown(ctx) })
-	return g.stopErr
-}
-
-// shutdown is Shutdown's single run.
-func (g *Gateway) shutdown(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, g.opts.ShutdownTimeout)
-	defer cancel()
-	g.draining.Store(true)
-	g.server.metrics.ready.Set(0)
-	g.server.Drain()
-	var errs []error
-	if err := g.api.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("api: %w", err))
-		g.api.Close()
-	}
-	errs = append(errs, g.closeParts(ctx))
-	if g.admin != nil {
-		_ = g.admin.Close()
-	}
-	if g.cancel != nil {
-		g.cancel()
-	}
-	g.log.Info("gateway stopped")
-	return errors.Join(errs...)
-}
-
-// closeParts stops the server, the pool and the store.
-func (g *Gateway) closeParts(ctx context.Context) error {
-	var errs []error
-	if g.server != nil {
-		errs = append(errs, g.server.Close(ctx))
-	}
-	if g.poolDone != nil {
-		errs = append(errs, g.stopPool(ctx))
-	}
-	if g.store != nil {
-		errs = append(errs, g.store.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// startPool runs the pool's binds in the background until stopPool. A bind
-// refused for good ends the pool's Run early; that is logged here and
-// returned by stopPool.
-func (g *Gateway) startPool(ctx context.Context, h smpp.Handler) {
-	ctx, g.poolStop = context.WithCancel(ctx)
-	g.poolDone = make(chan error, 1)
-	go func() {
-		err := g.pool.Run(ctx, h)
-		if err != nil {
-			g.log.Error("smpp pool stopped", "err", err)
-		}
-		g.poolDone <- err
-	}()
-}
-
-// stopPool ends the pool's Run and waits for it within ctx. Run unbinds
-// every bind (bounded by smpp's own shutdown cap) and the handler keeps
-// answering MOs until then.
-func (g *Gateway) stopPool(ctx context.Context) error {
-	g.poolStop()
-	select {
-	case err := <-g.poolDone:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("smpp pool: %w", ctx.Err())
-	}
-}
 
 // Ready reports nil when the gateway can serve: not draining, Redis
 // answers, and every configured operator has at least one bound bind.
@@ -311,7 +359,7 @@ func (g *Gateway) Ready(ctx context.Context) error {
 	if g.draining.Load() {
 		return errors.New("draining")
 	}
-	if err := g.server.store.Ping(ctx); err != nil {
+	if err := g.store.Ping(ctx); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	bound := map[string]bool{}
@@ -335,9 +383,9 @@ const readyCheckTimeout = time.Second
 func (g *Gateway) checkReady(ctx context.Context) error {
 	err := g.Ready(ctx)
 	if err != nil {
-		g.server.metrics.ready.Set(0)
+		g.core.metrics.ready.Set(0)
 	} else {
-		g.server.metrics.ready.Set(1)
+		g.core.metrics.ready.Set(1)
 	}
 	return err
 }

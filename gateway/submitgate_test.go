@@ -9,7 +9,7 @@ import (
 
 // A reply waits for its session's submit to be recorded on this instance,
 // at most maxSubmitWait, and not at all when no submit is in progress.
-func TestAwaitSubmit(t *testing.T) {
+func TestSubmitGate(t *testing.T) {
 	tests := []struct {
 		name    string
 		pending bool          // a submit is in progress
@@ -29,7 +29,8 @@ func TestAwaitSubmit(t *testing.T) {
 				s, _ := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
 				const id = "00112233445566778899aabbccddeeff"
 				if tt.pending {
-					end := s.beginSubmit(id)
+					ch := s.done.submits.begin(id)
+					end := func() { s.done.submits.end(id, ch) }
 					if tt.endAt > 0 {
 						time.AfterFunc(tt.endAt, end)
 					} else {
@@ -43,13 +44,13 @@ func TestAwaitSubmit(t *testing.T) {
 					defer cancel()
 				}
 				start := time.Now()
-				s.awaitSubmit(ctx, id)
+				s.done.submits.wait(ctx, id)
 				if got := time.Since(start); got != tt.want {
-					t.Fatalf("awaitSubmit took %v; want %v", got, tt.want)
+					t.Fatalf("wait took %v; want %v", got, tt.want)
 				}
-				s.timersMu.Lock()
-				_, left := s.submitting[id]
-				s.timersMu.Unlock()
+				s.done.submits.mu.Lock()
+				_, left := s.done.submits.pending[id]
+				s.done.submits.mu.Unlock()
 				if left && tt.endAt > 0 {
 					t.Fatal("the submit stayed registered after it was recorded")
 				}

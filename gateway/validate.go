@@ -11,14 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/sessions"
 )
 
 // maxBodyBytes bounds every request body. The largest valid start request
 // (a SHA-512 hash, 60 UCS-2 characters and a long callback URL) is well under 4 KiB.
 const maxBodyBytes = 8 << 10
-
-// Hash types accepted by the API, with their digest sizes.
-var hashSizes = map[string]int{"SHA256": 32, "SHA384": 48, "SHA512": 64}
 
 // authRequest is the body of POST /v1/authentications.
 type authRequest struct {
@@ -44,12 +44,12 @@ type signRequest struct {
 
 // startInput is a validated start request.
 type startInput struct {
-	Operation   Operation
+	Operation   applet.Operation
 	Phone       string // +994XXXXXXXXX
 	UserID      string
 	Hash        []byte
-	HashType    string
-	DisplayText string
+	HashAlg     applet.HashAlg
+	DisplayText string // the portal's name and its text, as the phone shows it
 	CallbackURL string
 	CertType    string
 	TaxID       string
@@ -107,10 +107,10 @@ func decodeBody(data []byte, v any) error {
 	return nil
 }
 
-// NormalizePhone turns an Azerbaijani number given as +994XXXXXXXXX,
+// normalizePhone turns an Azerbaijani number given as +994XXXXXXXXX,
 // 994XXXXXXXXX or 0XXXXXXXXX (spaces and hyphens allowed between digits)
 // into +994XXXXXXXXX.
-func NormalizePhone(s string) (string, error) {
+func normalizePhone(s string) (string, error) {
 	if len(s) > 32 {
 		return "", errors.New("too long")
 	}
@@ -155,11 +155,12 @@ func validUserID(s string) bool {
 	return true
 }
 
-// validateStart checks a decoded request and returns the normalised input.
-// displayName is the portal's name, shown on the phone before the text.
-func (s *Server) validateStart(op Operation, req *authRequest, sel *certSelector, p *Portal) (startInput, error) {
+// validateStart checks a decoded request for operation op of portal p and
+// returns the normalised input; p's name is shown on the phone before the
+// text, and both must fit the display (docs/applet-protocol.md §3, tag 87).
+func validateStart(op applet.Operation, req *authRequest, sel *certSelector, p *Portal) (startInput, error) {
 	in := startInput{Operation: op}
-	phone, err := NormalizePhone(req.PhoneNumber)
+	phone, err := normalizePhone(req.PhoneNumber)
 	if err != nil {
 		return in, invalid("phoneNumber", "%v", err)
 	}
@@ -168,22 +169,12 @@ func (s *Server) validateStart(op Operation, req *authRequest, sel *certSelector
 		return in, invalid("userId", "the User ID is exactly 6 digits")
 	}
 	in.UserID = req.UserID
-	size, ok := hashSizes[req.HashType]
-	if !ok {
+	if in.HashAlg, err = applet.ParseHashAlg(req.HashType); err != nil {
 		return in, invalid("hashType", "want SHA256, SHA384 or SHA512")
 	}
-	in.HashType = req.HashType
-	if len(req.Hash) > 128 {
-		return in, invalid("hash", "too long")
+	if in.Hash, err = decodeHash(req.Hash, in.HashAlg); err != nil {
+		return in, err
 	}
-	h, err := base64.StdEncoding.Strict().DecodeString(req.Hash)
-	if err != nil {
-		return in, invalid("hash", "not standard base64")
-	}
-	if len(h) != size {
-		return in, invalid("hash", "%s needs %d bytes, got %d", req.HashType, size, len(h))
-	}
-	in.Hash = h
 	in.DisplayText = p.DisplayName
 	if req.DisplayText != nil {
 		if *req.DisplayText == "" {
@@ -191,10 +182,8 @@ func (s *Server) validateStart(op Operation, req *authRequest, sel *certSelector
 		}
 		in.DisplayText = p.DisplayName + ": " + *req.DisplayText
 	}
-	if in.DisplayText != "" && s.ota != nil {
-		if err := s.ota.ValidateDisplayText(in.DisplayText); err != nil {
-			return in, invalid("displayText", "with the portal name %q it does not fit the phone's display: %v", p.DisplayName, err)
-		}
+	if err := applet.ValidateDisplayText(in.DisplayText); err != nil {
+		return in, invalid("displayText", "with the portal name %q it does not fit the phone's display: %v", p.DisplayName, err)
 	}
 	if req.CallbackURL != "" {
 		if err := p.checkCallbackURL(req.CallbackURL); err != nil {
@@ -202,25 +191,48 @@ func (s *Server) validateStart(op Operation, req *authRequest, sel *certSelector
 		}
 		in.CallbackURL = req.CallbackURL
 	}
-	if op == OpSign {
-		if sel == nil {
-			return in, invalid("certificate", "required: {type, taxId?}")
-		}
-		switch sel.Type {
-		case CertPersonal:
-			if sel.TaxID != "" {
-				return in, invalid("certificate.taxId", "a personal certificate has no VÖEN")
-			}
-		case CertBusiness, CertGovernment:
-			if sel.TaxID != "" && !validTaxID(sel.TaxID) {
-				return in, invalid("certificate.taxId", "a VÖEN is 10 digits")
-			}
-		default:
-			return in, invalid("certificate.type", "want personal, business or government")
+	if op == applet.OpSign {
+		if err := validateSelector(sel); err != nil {
+			return in, err
 		}
 		in.CertType, in.TaxID = sel.Type, sel.TaxID
 	}
 	return in, nil
+}
+
+// decodeHash reads the standard base64 of a digest of alg.
+func decodeHash(b64 string, alg applet.HashAlg) ([]byte, error) {
+	if len(b64) > 128 {
+		return nil, invalid("hash", "too long")
+	}
+	h, err := base64.StdEncoding.Strict().DecodeString(b64)
+	if err != nil {
+		return nil, invalid("hash", "not standard base64")
+	}
+	if len(h) != alg.Size() {
+		return nil, invalid("hash", "%s needs %d bytes, got %d", alg, alg.Size(), len(h))
+	}
+	return h, nil
+}
+
+// validateSelector checks the certificate choice of a signature.
+func validateSelector(sel *certSelector) error {
+	if sel == nil {
+		return invalid("certificate", "required: {type, taxId?}")
+	}
+	switch sel.Type {
+	case sessions.CertPersonal:
+		if sel.TaxID != "" {
+			return invalid("certificate.taxId", "a personal certificate has no VÖEN")
+		}
+	case sessions.CertBusiness, sessions.CertGovernment:
+		if sel.TaxID != "" && !validTaxID(sel.TaxID) {
+			return invalid("certificate.taxId", "a VÖEN is 10 digits")
+		}
+	default:
+		return invalid("certificate.type", "want personal, business or government")
+	}
+	return nil
 }
 
 // validTaxID reports whether s looks like a VÖEN: 10 digits.

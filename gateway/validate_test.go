@@ -15,9 +15,11 @@ func TestNormalizePhone(t *testing.T) {
 		{"without plus", "994501234567", "+994501234567", true},
 		{"national", "0501234567", "+994501234567", true},
 		{"spaced", "+994 50 123-45-67", "+994501234567", true},
+		{"national spaced", "050 123 45 67", "+994501234567", true},
 		{"too short", "+99450123456", "", false},
 		{"too long", "+9945012345678", "", false},
 		{"other country", "+37255512345", "", false},
+		{"German mobile", "+4915112345678", "", false},
 		{"national too short", "050123456", "", false},
 		{"plus national", "+0501234567", "", false},
 		{"letters", "+99450123456a", "", false},
@@ -28,20 +30,20 @@ func TestNormalizePhone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := NormalizePhone(tt.in)
+			got, err := normalizePhone(tt.in)
 			if (err == nil) != tt.ok || got != tt.want {
-				t.Fatalf("NormalizePhone(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
+				t.Fatalf("normalizePhone(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
 			}
 		})
 	}
 }
 
 func TestMaskPhone(t *testing.T) {
-	if got := MaskPhone("+994501234567"); got != "+99450***4567" {
-		t.Fatalf("MaskPhone = %q", got)
+	if got := maskPhone("+994501234567"); got != "+99450***4567" {
+		t.Fatalf("maskPhone = %q", got)
 	}
-	if got := MaskPhone("+9945"); got != "***" {
-		t.Fatalf("MaskPhone short = %q", got)
+	if got := maskPhone("+9945"); got != "***" {
+		t.Fatalf("maskPhone short = %q", got)
 	}
 }
 

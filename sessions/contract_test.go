@@ -108,6 +108,7 @@ func runContract(t *testing.T, be backend) {
 		{"MTCounter", testMTCounter},
 		{"MOCounter", testMOCounter},
 		{"RoundTrips", testRoundTrips},
+		{"Ping", testPing},
 		{"CheckAndStart", testCheckAndStart},
 		{"AcceptMOAndComplete", testAcceptMOAndComplete},
 		{"SubscriberAndRunning", testSubscriberAndRunning},
@@ -1018,6 +1019,18 @@ func testMOCounter(t *testing.T, be backend) {
 	wg.Wait()
 	if accepted != 1 {
 		t.Fatalf("%d instances accepted the same MO counter; want 1", accepted)
+	}
+}
+
+// Ping answers nil from a live server in one round trip.
+func testPing(t *testing.T, be backend) {
+	e := newEnv(t, be, nil)
+	e.hook.reset()
+	if err := e.store.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.hook.n.Load(); n != 1 {
+		t.Fatalf("Ping took %d round trips (%s); want 1", n, e.hook.commands())
 	}
 }
 

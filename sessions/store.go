@@ -312,6 +312,15 @@ func isDigits(s string) bool {
 	return strings.Trim(s, "0123456789") == ""
 }
 
+// Ping checks, within OpTimeout, that Redis answers: the cheap liveness
+// half of a readiness probe, run on every scrape (Ready also loads the
+// scripts on every master).
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	return storeErr("ping", s.rdb.Ping(ctx).Err())
+}
+
 // Ready checks that Redis answers and loads the store's scripts on every
 // master, so the first calls after start-up (or after a failover emptied
 // the script cache) cost one round trip each. Use it as a readiness probe.

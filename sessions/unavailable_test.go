@@ -112,6 +112,7 @@ func TestUnavailable(t *testing.T) {
 			return err
 		}},
 		{"Ready", func(ctx context.Context, s *Store) error { return s.Ready(ctx) }},
+		{"Ping", func(ctx context.Context, s *Store) error { return s.Ping(ctx) }},
 	}
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {

@@ -521,5 +521,5 @@ func ExampleFarm_HandleMT() {
 	}
 	mo, err := applet.OpenMO(keys, <-got)
 	fmt.Println(mo.Kind, mo.Response.Status, mo.Response.SigAlg, err)
-	// Output: reply OK ECDSA-P256 <nil>
+	// Output: reply OK ECDSA_P256 <nil>
 }

@@ -219,7 +219,7 @@ func TestSubscribersImport(t *testing.T) {
 		if len(l.ICCID) != 19 || !luhnValid(l.ICCID) {
 			t.Fatalf("line %d: ICCID %q is not 19 digits with a Luhn check digit", i, l.ICCID)
 		}
-		if len(l.Certificates) != 1 || l.Certificates[0].KeyRef != int(applet.KeyRefAuth) || l.Certificates[0].Status != gateway.CertActive {
+		if len(l.Certificates) != 1 || l.Certificates[0].KeyRef != int(applet.KeyRefAuth) || l.Certificates[0].Status != sessions.StatusActive {
 			t.Fatalf("line %d: certificates %+v: AUTHENTICATE needs an active key 01", i, l.Certificates)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/sessions"
 )
 
 // What the generated imzagate configuration names.
@@ -199,8 +200,8 @@ func certLines(cs []simcard.Certificate) ([]certLine, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, certLine{Type: gateway.CertPersonal, KeyRef: int(c.KeyRef), DER: c.DER,
-			NotBefore: x.NotBefore.UTC(), NotAfter: x.NotAfter.UTC(), Status: gateway.CertActive})
+		out = append(out, certLine{Type: sessions.CertPersonal, KeyRef: int(c.KeyRef), DER: c.DER,
+			NotBefore: x.NotBefore.UTC(), NotAfter: x.NotAfter.UTC(), Status: sessions.StatusActive})
 	}
 	return out, nil
 }

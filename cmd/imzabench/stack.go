@@ -258,16 +258,16 @@ func certificate(c simcard.Certificate) (sessions.Certificate, error) {
 	if err != nil {
 		return sessions.Certificate{}, fmt.Errorf("card certificate: %w", err)
 	}
-	status := gateway.CertActive
+	status := sessions.StatusActive
 	if c.Revoked {
-		status = gateway.CertRevoked
+		status = sessions.StatusRevoked
 	}
-	typ := gateway.CertPersonal
+	typ := sessions.CertPersonal
 	switch c.Kind {
 	case testca.Business:
-		typ = gateway.CertBusiness
+		typ = sessions.CertBusiness
 	case testca.Government:
-		typ = gateway.CertGovernment
+		typ = sessions.CertGovernment
 	}
 	return sessions.Certificate{Type: typ, TaxID: c.VOEN, KeyRef: c.KeyRef, DER: c.DER, NotBefore: x.NotBefore, NotAfter: x.NotAfter, Status: status}, nil
 }

@@ -11,7 +11,8 @@
 //
 // Flow of serve and demo: parse flags and configuration into gateway.Options,
 // then signal.NotifyContext, then gateway.Run, which serves until SIGINT or
-// SIGTERM and drains within the configured bound (new starts answered 503,
+// SIGTERM (or until a listener fails, which ends the process with an error)
+// and drains within the configured bound (new starts answered 503,
 // in-flight sessions finish, binds unbind).
 //
 // The process-level tests in this directory run real gateway processes over

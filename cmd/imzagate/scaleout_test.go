@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 )
 
@@ -57,7 +57,7 @@ func TestScaleOutThreeInstances(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if got := tally(ss); got[gateway.ResultOK] != n {
+			if got := tally(ss); got[sessions.ResultOK] != n {
 				t.Fatalf("outcomes %v, want %d OK", got, n)
 			}
 			// Once: B applied every reply and completed every session; A
@@ -86,7 +86,7 @@ func TestScaleOutThreeInstances(t *testing.T) {
 			for _, s := range ss {
 				for _, g := range []*gwProc{a, b} {
 					st, m, err := f.get(ctx, g, s.id, 0)
-					if err != nil || st != http.StatusOK || m["result"] != gateway.ResultOK {
+					if err != nil || st != http.StatusOK || m["result"] != sessions.ResultOK {
 						t.Fatalf("session on %s: %d %v %v", g.name, st, m, err)
 					}
 				}
@@ -202,7 +202,7 @@ func checkCounters(t *testing.T, f *fleet, ss []*session) (total int) {
 	t.Helper()
 	perCard := map[int]int{}
 	for _, s := range ss {
-		if s.outcome == gateway.ResultOK {
+		if s.outcome == sessions.ResultOK {
 			perCard[s.card]++
 		}
 	}
@@ -264,12 +264,12 @@ func TestSentinelFailover(t *testing.T) {
 			}
 		case s.started.After(failedOver):
 			after++
-			if s.outcome != gateway.ResultOK {
+			if s.outcome != sessions.ResultOK {
 				t.Errorf("session started after the failover on %s: %s", s.startOn, s.outcome)
 			}
-		case s.outcome == gateway.ResultOK:
+		case s.outcome == sessions.ResultOK:
 			before++
-		case (s.outcome == gateway.ResultTimeout || s.outcome == outcomeNotFound) && s.started.After(killAt.Add(-time.Second)):
+		case (s.outcome == sessions.ResultTimeout || s.outcome == outcomeNotFound) && s.started.After(killAt.Add(-time.Second)):
 			// Written to the old master just before the kill and not yet
 			// replicated: the portal sees TIMEOUT or not found, never a
 			// wrong result.
@@ -350,7 +350,7 @@ func TestProcessFaults(t *testing.T) {
 				continue // the portal got no session id: nothing to lose
 			}
 			started++
-			if s.outcome != gateway.ResultOK {
+			if s.outcome != sessions.ResultOK {
 				t.Errorf("session started on %s ended %s", s.startOn, s.outcome)
 			}
 		}
@@ -373,7 +373,7 @@ func TestProcessFaults(t *testing.T) {
 		}
 		s := f.startSession(t.Context(), b, loadCards, false)
 		f.poll(t.Context(), s, time.Now().Add(30*time.Second), func(int) []*gwProc { return []*gwProc{b} })
-		if s.outcome != gateway.ResultOK {
+		if s.outcome != sessions.ResultOK {
 			t.Fatalf("session on the restarted instance: %s %s", s.outcome, s.code)
 		}
 		t.Logf("b restarted: %d of %d binds in use, none refused, peak %d", fleetBindCap, fleetBindCap, st.PeakBinds)
@@ -411,7 +411,7 @@ func TestProcessFaults(t *testing.T) {
 		}
 		for _, s := range inflight {
 			f.poll(ctx, s, time.Now().Add(30*time.Second), func(int) []*gwProc { return []*gwProc{a, b} })
-			if s.outcome != gateway.ResultOK {
+			if s.outcome != sessions.ResultOK {
 				t.Errorf("in-flight session of c ended %s", s.outcome)
 			}
 		}
@@ -485,7 +485,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 	if _, err := set.Master.Do("CLIENT", "KILL", "TYPE", "replica"); err != nil {
 		t.Fatal(err)
 	}
-	if st, m, err := f.get(ctx, b, z.id, 5000); err != nil || m["result"] != gateway.ResultOK {
+	if st, m, err := f.get(ctx, b, z.id, 5000); err != nil || m["result"] != sessions.ResultOK {
 		t.Fatalf("Z on the master before the failover: %d %v %v", st, m, err)
 	}
 	x := run(b, cardX)
@@ -515,7 +515,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 		t.Fatalf("Z after the lossy failover is %v: replication was not cut, the test proves nothing", zState)
 	}
 	f.poll(ctx, z, time.Now().Add(30*time.Second), both)
-	if z.outcome != gateway.ResultTimeout {
+	if z.outcome != sessions.ResultTimeout {
 		t.Fatalf("Z ended %s, want TIMEOUT", z.outcome)
 	}
 	// X: unknown to the new master; its reply is acknowledged without effect.
@@ -531,7 +531,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 	for _, card := range []int{cardZ, cardX} {
 		s := run(a, card)
 		f.poll(ctx, s, time.Now().Add(20*time.Second), both)
-		if s.outcome != gateway.ResultOK {
+		if s.outcome != sessions.ResultOK {
 			t.Fatalf("card %d after the failover: %s", card, s.outcome)
 		}
 		all = append(all, s)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -10,10 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/imzagate/imzagate/gateway"
-	"github.com/imzagate/imzagate/sessions"
 )
 
 // runServe is `imzagate serve --config FILE`: the production gateway.
@@ -44,15 +40,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imzagate serve:", err)
 		return 1
 	}
-	ro := sessions.ClientOptions(cfg.Redis.Addrs, cfg.Redis.MasterName)
-	ro.Username, ro.DB = cfg.Redis.Username, cfg.Redis.DB
-	if cfg.Redis.PasswordEnv != "" {
-		ro.Password = os.Getenv(cfg.Redis.PasswordEnv)
-	}
-	if cfg.Redis.TLS {
-		ro.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	opts.Redis = redis.NewUniversalClient(ro)
 	defer opts.Redis.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -118,9 +120,9 @@ func SubscriberFromRecord(r simcard.Record, operator string) (sessions.Subscribe
 		if err != nil {
 			return sub, fmt.Errorf("demo: card certificate: %w", err)
 		}
-		status := gateway.CertActive
+		status := sessions.StatusActive
 		if c.Revoked {
-			status = gateway.CertRevoked
+			status = sessions.StatusRevoked
 		}
 		typ := c.Kind.String()
 		if c.Kind != testca.Personal && c.Kind != testca.Business && c.Kind != testca.Government {
@@ -132,15 +134,13 @@ func SubscriberFromRecord(r simcard.Record, operator string) (sessions.Subscribe
 	return sub, nil
 }
 
-// Start runs the demo: Redis (embedded unless RedisURL), a simulated SIM
-// farm, the test SMSC on a loopback port with the farm as its handsets, and
-// a gateway bound to it over real SMPP.
-func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
+// setDefaults fills in the zero fields and checks SIMs.
+func (opts *Options) setDefaults() error {
 	if opts.SIMs == 0 {
 		opts.SIMs = 1000
 	}
 	if opts.SIMs < 1 || opts.SIMs > 1_000_000 {
-		return nil, errors.New("demo: --sims must be within 1–1000000")
+		return errors.New("demo: --sims must be within 1–1000000")
 	}
 	if opts.HTTPAddr == "" {
 		opts.HTTPAddr = "127.0.0.1:8080"
@@ -164,6 +164,16 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 		opts.Registry = prometheus.NewRegistry()
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	return nil
+}
+
+// Start runs the demo: Redis (embedded unless RedisURL), a simulated SIM
+// farm, the test SMSC on a loopback port with the farm as its handsets, and
+// a gateway bound to it over real SMPP.
+func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
 	d := &Demo{apiKey: opts.APIKey}
 	defer func() {
 		if err != nil {
@@ -185,18 +195,8 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.RedisURL != "" {
-		ro, err := redis.ParseURL(opts.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("demo: --redis: %w", err)
-		}
-		ro.ContextTimeoutEnabled = true
-		d.rdb = redis.NewClient(ro)
-	} else {
-		if d.redis, err = embedded.Start(); err != nil {
-			return nil, err
-		}
-		d.rdb = d.redis.Client()
+	if err := d.openRedis(opts.RedisURL); err != nil {
+		return nil, err
 	}
 	password := hex.EncodeToString(master.KID[:4])
 	d.smsc, err = smsc.Start("127.0.0.1:0", smsc.Options{
@@ -219,38 +219,16 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 		Server: gateway.ServerOptions{
 			Portals:     []gateway.Portal{{ID: "demo", DisplayName: "Demo portal", APIKeySHA256: gateway.HashAPIKey(d.apiKey), RateLimit: 1000, Burst: 1000}},
 			UserTimeout: opts.UserTimeout, DeliveryGrace: 10 * time.Second,
-			DemoSubscribers: func(context.Context) (any, error) { return map[string]any{"subscribers": d.subs}, nil },
-			Fallback:        webui.Handler(d.apiKey),
 		},
-		Logger: opts.Logger, Registry: opts.Registry, ShutdownTimeout: opts.ShutdownTimeout,
+		Handler: d.handler,
+		Logger:  opts.Logger, Registry: opts.Registry, ShutdownTimeout: opts.ShutdownTimeout,
 	}
 	d.gw, err = gateway.Start(ctx, gopts)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	for i := range d.farm.Len() {
-		rec, err := d.farm.Record(i)
-		if err != nil {
-			return nil, err
-		}
-		sub, err := SubscriberFromRecord(rec, operator)
-		if err != nil {
-			return nil, err
-		}
-		if err := d.gw.Store().PutSubscriber(ctx, sub, rec.UserID); err != nil {
-			return nil, fmt.Errorf("demo: provisioning: %w", err)
-		}
-		ds := Subscriber{PhoneNumber: sub.Phone, UserID: rec.UserID, Behaviour: describeBehaviour(rec.Behaviour)}
-		for _, c := range sub.Certificates {
-			typ := c.Type
-			if c.KeyRef == gateway.AuthKeyRef {
-				typ = gateway.CertAuthentication
-			}
-			ds.Certificates = append(ds.Certificates, gateway.DescribeCertificate(gateway.Certificate{Type: typ, TaxID: c.TaxID,
-				KeyRef: c.KeyRef, DER: c.DER, NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: c.Status}, now))
-		}
-		d.subs = append(d.subs, ds)
+	if err := d.provision(ctx, operator); err != nil {
+		return nil, err
 	}
 	// Wait for the bind so the first request does not meet an unbound operator.
 	deadline := time.Now().Add(10 * time.Second)
@@ -265,6 +243,68 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 		}
 	}
 	return d, nil
+}
+
+// openRedis connects to the Redis at url, or starts the embedded one.
+func (d *Demo) openRedis(url string) error {
+	if url == "" {
+		var err error
+		if d.redis, err = embedded.Start(); err != nil {
+			return err
+		}
+		d.rdb = d.redis.Client()
+		return nil
+	}
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("demo: --redis: %w", err)
+	}
+	ro.ContextTimeoutEnabled = true
+	d.rdb = redis.NewClient(ro)
+	return nil
+}
+
+// provision stores every card of the farm as a subscriber of operator and
+// lists it for /v1/demo/subscribers.
+func (d *Demo) provision(ctx context.Context, operator string) error {
+	now := time.Now()
+	for i := range d.farm.Len() {
+		rec, err := d.farm.Record(i)
+		if err != nil {
+			return err
+		}
+		sub, err := SubscriberFromRecord(rec, operator)
+		if err != nil {
+			return err
+		}
+		if err := d.gw.Store().PutSubscriber(ctx, sub, rec.UserID); err != nil {
+			return fmt.Errorf("demo: provisioning: %w", err)
+		}
+		ds := Subscriber{PhoneNumber: sub.Phone, UserID: rec.UserID, Behaviour: describeBehaviour(rec.Behaviour)}
+		for _, c := range sub.Certificates {
+			ds.Certificates = append(ds.Certificates, gateway.DescribeCertificate(c, now))
+		}
+		d.subs = append(d.subs, ds)
+	}
+	return nil
+}
+
+// handler is what the demo serves on the API's address: the demo page at
+// "/", the simulated users at GET /v1/demo/subscribers for a portal's API
+// key, and the portal API for everything else under /v1/.
+func (d *Demo) handler(api *gateway.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api.Handler())
+	mux.Handle("GET /v1/demo/subscribers", api.Authenticated(http.HandlerFunc(d.handleSubscribers)))
+	mux.Handle("/", webui.Handler(d.apiKey))
+	return mux
+}
+
+// handleSubscribers lists the simulated users with their User IDs.
+func (d *Demo) handleSubscribers(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"subscribers": d.subs})
 }
 
 // APIAddr is the portal API's address.

@@ -12,7 +12,9 @@
 //	Request: portal → gateway → Redis → SMPP submit_sm → SMSC → Farm.HandleMT
 //	         card → reply(MO) → SMSC deliver_sm → gateway correlator → Redis
 //
-// Only in demo mode the API also serves GET /v1/demo/subscribers (the
-// simulated users with their User IDs and scripted behaviour) and the demo
-// portal page at "/" (package webui).
+// The gateway's production router knows nothing of the demo: the demo
+// wraps the API handler (gateway.Options.Handler) in a mux of its own that
+// also serves GET /v1/demo/subscribers (the simulated users with their
+// User IDs and scripted behaviour, behind the demo portal's API key) and
+// the demo portal page at "/" (package webui).
 package demo

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/imzagate/imzagate/sessions"
+	"github.com/imzagate/imzagate/smpp"
+)
+
+// errEarlyReceipt asks the SMSC to redeliver a receipt that outran the
+// record of its submit.
+var errEarlyReceipt = errors.New("gateway: receipt before the submit was recorded")
+
+// delivered reports whether a receipt's stat says the message reached the
+// handset (or is on its way and will).
+func delivered(stat string) bool {
+	return stat == "DELIVRD" || stat == "ACCEPTD" || stat == "ENROUTE"
+}
+
+// HandleReceipt applies a delivery receipt to the phone's running session
+// when the message id is one of its segments (SMPP 3.4 Appendix B):
+// DELIVRD marks it delivered, UNDELIV/REJECTD end it as DELIVERY_ERROR,
+// EXPIRED as PHONE_ABSENT.
+func (c *correlator) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
+	phone := phoneFromAddr(r.Source)
+	stat := strings.ToUpper(r.Stat)
+	if delivered(stat) && c.markDelivered(ctx, phone, r.MessageID) {
+		return nil
+	}
+	sess, err := c.store.RunningByPhone(ctx, phone)
+	if errors.Is(err, sessions.ErrNotFound) {
+		c.metrics.receipts.unmatched.Inc()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(sess.MessageIDs, r.MessageID) {
+		if sess.Submitted.IsZero() {
+			// The receipt outran our own record of the submit: ask the
+			// SMSC to redeliver it in a moment rather than lose it.
+			c.metrics.receipts.early.Inc()
+			return errEarlyReceipt
+		}
+		c.metrics.receipts.unmatched.Inc()
+		return nil
+	}
+	return c.applyReceipt(ctx, sess, r.Stat, stat)
+}
+
+// markDelivered is the short path of a delivery receipt for a segment
+// this instance submitted: the session is known without reading it, and
+// the store refuses the mark for a session no longer running. It reports
+// whether the receipt was applied; anything but a fresh mark (a receipt
+// applied before, a session another instance completed) takes the store
+// path, which counts it.
+func (c *correlator) markDelivered(ctx context.Context, phone, messageID string) bool {
+	m, ok := c.done.msgs.take(messageID)
+	if !ok || m.phone != phone {
+		return false
+	}
+	at := c.now()
+	if err := c.store.MarkDelivered(ctx, m.sessionID, at); err != nil {
+		return false
+	}
+	c.metrics.receipts.delivered.Inc()
+	c.metrics.stage.submittedDelivered.Observe(at.Sub(m.submitted).Seconds())
+	return true
+}
+
+// applyReceipt applies a receipt for one of running session sess's
+// segments; rawStat is the stat as received (for the log), stat upper case.
+func (c *correlator) applyReceipt(ctx context.Context, sess sessions.Session, rawStat, stat string) error {
+	switch stat {
+	case "DELIVRD", "ACCEPTD", "ENROUTE":
+		c.metrics.receipts.delivered.Inc()
+		if !sess.Delivered.IsZero() {
+			return nil
+		}
+		at := c.now()
+		if err := c.store.MarkDelivered(ctx, sess.ID, at); err != nil && !errors.Is(err, sessions.ErrDuplicate) && !errors.Is(err, sessions.ErrNotFound) {
+			return err
+		}
+		if !sess.Submitted.IsZero() {
+			c.metrics.stage.submittedDelivered.Observe(at.Sub(sess.Submitted).Seconds())
+		}
+		return nil
+	case "EXPIRED":
+		c.metrics.receipts.absent.Inc()
+		return c.done.complete(ctx, c.receiptLogger(sess.ID, rawStat), sess.ID, sessions.Result{Code: sessions.ResultPhoneAbsent})
+	case "UNDELIV", "REJECTD", "DELETED", "UNKNOWN":
+		c.metrics.receipts.failed.Inc()
+		return c.done.complete(ctx, c.receiptLogger(sess.ID, rawStat), sess.ID, sessions.Result{Code: sessions.ResultDeliveryError})
+	}
+	c.metrics.receipts.unmatched.Inc()
+	return nil
+}
+
+// receiptLogger is the logger of a receipt that completes session id.
+func (c *correlator) receiptLogger(id, stat string) *slog.Logger {
+	return withAttrs(c.log, slog.String("session_id", id), slog.String("stat", stat))
+}
