@@ -20,7 +20,9 @@ type vector struct {
 
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/ota-published-vectors.json")
+	// The published vectors live beside the codec they test; the CLI is
+	// checked against the same file.
+	raw, err := os.ReadFile("../../applet/ota/testdata/ota-published-vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}
