@@ -26,7 +26,9 @@ func openRedis(r Redis) (redisConn, error) {
 		dial := func() redis.UniversalClient { o := *ro; return redis.NewClient(&o) }
 		return redisConn{client: dial(), owned: true, dial: dial}, nil
 	case len(r.Addrs) > 0:
-		dial := func() redis.UniversalClient { return redis.NewUniversalClient(clientOptions(r.Addrs, r.MasterName, r.PoolSize)) }
+		dial := func() redis.UniversalClient {
+			return redis.NewUniversalClient(clientOptions(r.Addrs, r.MasterName, r.PoolSize))
+		}
 		return redisConn{client: dial(), owned: true, dial: dial}, nil
 	}
 	srv, err := embedded.Start()
