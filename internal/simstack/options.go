@@ -138,7 +138,8 @@ type Options struct {
 
 	// Logger receives the gateways' logs; nil discards.
 	Logger *slog.Logger
-	// SimLogger receives the SMSC's and the SIM farm's logs; nil uses Logger.
+	// SimLogger receives the logs of the SMSC, the SIM farm and the
+	// stack's own provisioning store; nil uses Logger.
 	SimLogger *slog.Logger
 	// Registry collects the first instance's metrics; nil lets the gateway
 	// make one with the Go and process collectors.

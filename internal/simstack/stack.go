@@ -77,7 +77,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.store, err = sessions.New(s.redis.client, sessions.Options{Pepper: opts.Pepper,
-		Logger: opts.Logger.With("component", "sessions")})
+		Logger: opts.SimLogger.With("component", "provisioning")})
 	if err != nil {
 		return nil, fmt.Errorf("simstack: store: %w", err)
 	}
