@@ -34,8 +34,18 @@ func (s *Stack) StartInstance(ctx context.Context, in Instance) (*gateway.Gatewa
 		inst.client = client
 	}
 	s.mu.Lock()
-	s.instances = append(s.instances, inst)
+	closed := s.closed
+	if !closed {
+		s.instances = append(s.instances, inst)
+	}
 	s.mu.Unlock()
+	if closed {
+		_ = gw.Shutdown(ctx)
+		if own {
+			_ = client.Close()
+		}
+		return nil, errors.New("simstack: the stack is shut down")
+	}
 	if err := waitReady(ctx, gw, s.opts.ReadyTimeout); err != nil {
 		return nil, err
 	}
@@ -47,9 +57,11 @@ func (s *Stack) StartInstance(ctx context.Context, in Instance) (*gateway.Gatewa
 // this instance's calls.
 func (s *Stack) instanceClient(hook redis.Hook) (client redis.UniversalClient, own bool, err error) {
 	s.mu.Lock()
-	first := len(s.instances) == 0
+	first, closed := len(s.instances) == 0, s.closed
 	s.mu.Unlock()
 	switch {
+	case closed:
+		return nil, false, errors.New("simstack: the stack is shut down")
 	case s.redis.dial == nil && hook != nil:
 		return nil, false, errors.New("simstack: an instance with a RedisHook needs Redis Addrs or URL, not a Client")
 	case s.redis.dial == nil || (first && hook == nil):

@@ -204,6 +204,9 @@ func TestStackOnCallersClient(t *testing.T) {
 	if err := rdb.Ping(t.Context()).Err(); err != nil {
 		t.Fatalf("the caller's client was closed: %v", err)
 	}
+	if _, err := s.StartInstance(t.Context(), Instance{}); err == nil || !strings.Contains(err.Error(), "shut down") {
+		t.Fatalf("instance after Shutdown: %v", err)
+	}
 	if keys, err := srv.Do("DBSIZE"); err != nil || keys == "0" {
 		t.Fatalf("nothing provisioned through the caller's client: %q %v", keys, err)
 	}

@@ -33,6 +33,7 @@ type Stack struct {
 
 	mu        sync.Mutex
 	instances []*instance
+	closed    bool // Shutdown began: no more instances
 }
 
 // Subscriber is one provisioned SIM as a portal addresses it.
@@ -250,7 +251,7 @@ func (s *Stack) Shutdown(ctx context.Context) error { return s.close(ctx) }
 func (s *Stack) close(ctx context.Context) error {
 	s.mu.Lock()
 	instances := s.instances
-	s.instances = nil
+	s.instances, s.closed = nil, true
 	s.mu.Unlock()
 	var errs []error
 	for i := len(instances) - 1; i >= 0; i-- {
