@@ -1,6 +1,7 @@
 package applet
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 
@@ -10,6 +11,17 @@ import (
 // MasterKeys are the AES-128 master keys, one per derivation label
 // (applet-protocol §1).
 type MasterKeys struct{ KIc, KID, KIcMO, KIDMO [16]byte }
+
+// RandomMasterKeys draws four fresh master keys from crypto/rand, for a
+// simulated operator whose SIMs and gateway are made in the same run and
+// share nothing with a real card.
+func RandomMasterKeys() MasterKeys {
+	var m MasterKeys
+	for _, k := range []*[16]byte{&m.KIc, &m.KID, &m.KIcMO, &m.KIDMO} {
+		_, _ = rand.Read(k[:]) // never fails (crypto/rand.Read crashes the program instead)
+	}
+	return m
+}
 
 // CardKeys are one card's AES-128 OTA keys: key version 1 (MT) and key
 // version 2 (MO).

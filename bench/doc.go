@@ -34,11 +34,13 @@
 // # All in one
 //
 // StartRedis runs a private redis-server (no persistence) on a free
-// loopback port for the all-in-one benchmark that cmd/imzabench wires up.
+// loopback port for the all-in-one benchmark (package bench/allinone).
 //
 // # Report
 //
 // Result.WriteTable prints throughput, p50/p90/p99/p99.9/max per stage and
 // errors by code; Report.WriteJSON writes the same data for machines;
-// WriteSweepPlot and WriteHistogramPlot draw SVG or PNG with gonum/plot.
+// WriteSweepPlot and WriteHistogramPlot draw SVG or PNG with gonum/plot;
+// Report.Write does all three where Outputs say. RunSweep runs one load or
+// a sweep of open loops.
 package bench

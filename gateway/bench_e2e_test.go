@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/imzagate/imzagate/applet/simcard"
-	"github.com/imzagate/imzagate/gateway/demo"
+	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/internal/simstack"
 )
 
 // BenchmarkLoginRoundTrip measures one login through the whole system on
@@ -15,15 +16,15 @@ import (
 // answer. Cards rotate so each has one session at a time.
 func BenchmarkLoginRoundTrip(b *testing.B) {
 	const cards = 16
-	d, err := demo.Start(context.Background(), demo.Options{HTTPAddr: "127.0.0.1:0", AdminAddr: "off", SIMs: cards, APIKey: "k",
-		Behaviour: func(int) simcard.Behaviour { return simcard.Behaviour{Action: simcard.Approve} }})
+	st, err := simstack.Start(context.Background(), simstack.Options{SIMs: cards,
+		Portals: []simstack.Portal{{Portal: gateway.Portal{ID: "p1", RateLimit: 1e6, Burst: 1e6}, APIKey: "k"}}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Shutdown(context.Background())
-	e := &env{base: "http://" + d.APIAddr(), keys: map[string]string{"p1": "k"}}
-	for _, s := range d.Subscribers() {
-		e.records = append(e.records, simcard.Record{MSISDN: s.PhoneNumber[1:], UserID: s.UserID})
+	defer st.Shutdown(context.Background())
+	e := &env{base: "http://" + st.APIAddr(), keys: map[string]string{"p1": "k"}}
+	for _, s := range st.Subscribers() {
+		e.records = append(e.records, simcard.Record{MSISDN: s.Phone[1:], UserID: s.UserID})
 	}
 	i := 0
 	b.ReportAllocs()

@@ -2,23 +2,18 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/gateway"
-	"github.com/imzagate/imzagate/gateway/demo"
+	"github.com/imzagate/imzagate/internal/simstack"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
-	"github.com/imzagate/imzagate/smpp"
 	"github.com/imzagate/imzagate/smpp/smsc"
-	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
 )
 
 // TestTwoInstancesAndStoreOutage runs two gateways on one Redis and one
@@ -30,33 +25,26 @@ import (
 func TestTwoInstancesAndStoreOutage(t *testing.T) {
 	redistest.RequireBinaries(t)
 	srv := redistest.StartWith(t, redistest.Options{AppendOnly: true})
-	var master applet.MasterKeys
-	for _, k := range []*[16]byte{&master.KIc, &master.KID, &master.KIcMO, &master.KIDMO} {
-		_, _ = rand.Read(k[:])
-	}
 	const cards = 7
-	farm, err := simcard.New(simcard.Options{Cards: cards, Seed: []byte("two"), Master: master, Prefixes: []string{"99450"},
+	st := startStack(t, multiInstance(simstack.Options{
+		Redis: simstack.Redis{Addrs: []string{srv.Addr}},
+		SIMs:  cards, Seed: "two", Prefixes: []string{"99450"},
 		Behaviour: func(i int) simcard.Behaviour {
 			d := 20 * time.Millisecond
 			if i == cards-1 {
 				d = 500 * time.Millisecond // the outage card: time to stop Redis first
 			}
 			return simcard.Behaviour{Action: simcard.Approve, Delay: d}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm := smsctest.Start(t, smsc.Options{Accounts: map[string]string{"gw": "pw"}, Handset: farm,
-		MaxAttempts: 100, RedeliveryDelay: 50 * time.Millisecond})
-	pepper := bytes.Repeat([]byte{9}, 32)
-	start := func(name string) (*gateway.Gateway, *prometheus.Registry) {
-		return startInstance(t, instance{name: name, redisAddr: srv.Addr, smscAddr: sm.Addr(), pepper: pepper, master: master,
-			shutdown: 5 * time.Second})
-	}
-	a, regA := start("a")
-	b, regB := start("b")
-	records := provision(t, farm, a.Store(), cards)
-	waitReady(t, a, b)
+		},
+		SMSC:   smsc.Options{MaxAttempts: 100, RedeliveryDelay: 50 * time.Millisecond},
+		Pepper: bytes.Repeat([]byte{9}, 32), ShutdownTimeout: 5 * time.Second,
+		Server:    gateway.ServerOptions{UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second},
+		SimLogger: testLogger(t),
+	}))
+	sm := st.SMSC()
+	a, regA := startInstance(t, st, "a", nil)
+	b, regB := startInstance(t, st, "b", nil)
+	records := records(t, st)
 	ea := &env{base: "http://" + a.APIAddr(), keys: map[string]string{"p1": "key-p1"}, records: records}
 	eb := &env{base: "http://" + b.APIAddr(), keys: map[string]string{"p1": "key-p1"}, records: records}
 
@@ -106,69 +94,29 @@ func TestTwoInstancesAndStoreOutage(t *testing.T) {
 	})
 }
 
-// metricSum reads a counter series with one label value from a registry.
-// instance is one gateway of a multi-instance test: its own Redis client and
-// registry, one transceiver bind of the shared account "gw", portal p1.
-type instance struct {
-	name, redisAddr, smscAddr string
-	pepper                    []byte
-	master                    applet.MasterKeys
-	hook                      redis.Hook // optional: observe or break this instance's Redis calls
-	shutdown                  time.Duration
+// multiInstance completes the options of a multi-instance test: no
+// gateway until startInstance, every one binding with the account gw/pw
+// of the operator azercell and accepting portal p1.
+func multiInstance(o simstack.Options) simstack.Options {
+	o.NoGateway = true
+	o.Operator, o.SystemID, o.Password = "azercell", "gw", "pw"
+	o.Portals = []simstack.Portal{{Portal: gateway.Portal{ID: "p1", RateLimit: 1000, Burst: 1000}, APIKey: "key-p1"}}
+	return o
 }
 
-// provision stores the first n cards of farm as subscribers of operator
-// azercell and returns their records.
-func provision(t *testing.T, farm *simcard.Farm, st *sessions.Store, n int) []simcard.Record {
+// startInstance starts one more gateway of st, its binds named name, with
+// a registry of its own and, when hook is set, its own Redis calls hooked.
+func startInstance(t *testing.T, st *simstack.Stack, name string, hook redis.Hook) (*gateway.Gateway, *prometheus.Registry) {
 	t.Helper()
-	records := make([]simcard.Record, 0, n)
-	for i := range n {
-		rec, err := farm.Record(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sub, err := demo.SubscriberFromRecord(rec, "azercell")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
-			t.Fatal(err)
-		}
-		records = append(records, rec)
-	}
-	return records
-}
-
-// startInstance starts in and shuts it down when the test ends.
-func startInstance(t *testing.T, in instance) (*gateway.Gateway, *prometheus.Registry) {
-	t.Helper()
-	rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{in.redisAddr}, ""))
-	if in.hook != nil {
-		rdb.AddHook(in.hook)
-	}
-	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
-	gw, err := gateway.Start(t.Context(), gateway.Options{
-		HTTPAddr: "127.0.0.1:0", AdminAddr: "off", Redis: rdb, Pepper: in.pepper, MasterKeys: in.master,
-		Operators: []smpp.Operator{{Name: "azercell", Prefixes: []string{"994"},
-			Binds: []smpp.BindConfig{{Name: in.name, Addr: in.smscAddr, SystemID: "gw", Password: "pw", SourceAddr: "9944000"}}}},
-		Server: gateway.ServerOptions{
-			Portals:     []gateway.Portal{{ID: "p1", APIKeySHA256: gateway.HashAPIKey("key-p1"), RateLimit: 1000, Burst: 1000}},
-			UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second,
-		},
-		Registry: reg, ShutdownTimeout: in.shutdown,
-	})
+	gw, err := st.StartInstance(t.Context(), simstack.Instance{Name: name, Registry: reg, RedisHook: hook})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*in.shutdown)
-		defer cancel()
-		_ = gw.Shutdown(ctx)
-	})
 	return gw, reg
 }
 
+// metricSum reads a counter series with one label value from a registry.
 func metricSum(t *testing.T, g prometheus.Gatherer, name, labelValue string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"sync"
@@ -18,10 +17,10 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/internal/simstack"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp/smsc"
-	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
 )
 
 // spreadWorld is two gateway instances on one redis-server and one SMSC
@@ -84,11 +83,9 @@ func startSpreadWorld(t *testing.T, cards int, hookB redis.Hook) (*spreadWorld, 
 	t.Helper()
 	redistest.RequireBinaries(t)
 	srv := redistest.Start(t)
-	var master applet.MasterKeys
-	for _, k := range []*[16]byte{&master.KIc, &master.KID, &master.KIcMO, &master.KIDMO} {
-		_, _ = rand.Read(k[:])
-	}
-	farm, err := simcard.New(simcard.Options{Cards: cards, Seed: []byte("spread"), Master: master, Prefixes: []string{"99450"},
+	st := startStack(t, multiInstance(simstack.Options{
+		Redis: simstack.Redis{Addrs: []string{srv.Addr}},
+		SIMs:  cards, Seed: "spread", Prefixes: []string{"99450"},
 		Behaviour: func(int) simcard.Behaviour {
 			return simcard.Behaviour{Action: simcard.Approve, Delay: 10 * time.Millisecond}
 		},
@@ -97,22 +94,16 @@ func startSpreadWorld(t *testing.T, cards int, hookB redis.Hook) (*spreadWorld, 
 				{Ref: applet.KeyRefAuth, Alg: applet.SigECDSAP256, Kind: testca.Personal},
 				{Ref: 0x04, Alg: applet.SigMLDSA44, Kind: testca.Government, Organization: "Agency", VOEN: govVOEN},
 			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &spreadWorld{}
-	w.sm = smsctest.Start(t, smsc.Options{Accounts: map[string]string{"gw": "pw"}, Handset: farm,
-		SpreadReplyParts: true, MaxAttempts: 100, RedeliveryDelay: 20 * time.Millisecond})
-	pepper := bytes.Repeat([]byte{7}, 32)
-	start := func(name string, hook redis.Hook) (*gateway.Gateway, *prometheus.Registry) {
-		return startInstance(t, instance{name: name, redisAddr: srv.Addr, smscAddr: w.sm.Addr(), pepper: pepper, master: master,
-			hook: hook, shutdown: 2 * time.Second})
-	}
-	w.a, w.regA = start("a", nil)
-	w.b, w.regB = start("b", hookB)
-	records := provision(t, farm, w.a.Store(), cards)
-	waitReady(t, w.a, w.b)
+		},
+		SMSC:   smsc.Options{SpreadReplyParts: true, MaxAttempts: 100, RedeliveryDelay: 20 * time.Millisecond},
+		Pepper: bytes.Repeat([]byte{7}, 32), ShutdownTimeout: 2 * time.Second,
+		Server:    gateway.ServerOptions{UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second},
+		SimLogger: testLogger(t),
+	}))
+	w := &spreadWorld{sm: st.SMSC()}
+	w.a, w.regA = startInstance(t, st, "a", nil)
+	w.b, w.regB = startInstance(t, st, "b", hookB)
+	records := records(t, st)
 	deadline := time.Now().Add(5 * time.Second)
 	for w.sm.Bound("gw") < 2 {
 		if time.Now().After(deadline) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
@@ -23,13 +22,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
-	"github.com/imzagate/imzagate/gateway/demo"
+	"github.com/imzagate/imzagate/internal/simstack"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp"
@@ -155,30 +153,7 @@ func startEnv(t *testing.T) *env {
 	t.Helper()
 	redistest.RequireBinaries(t)
 	srv := redistest.Start(t)
-	var master applet.MasterKeys
-	for _, k := range []*[16]byte{&master.KIc, &master.KID, &master.KIcMO, &master.KIDMO} {
-		_, _ = rand.Read(k[:])
-	}
-	farm, err := simcard.New(simcard.Options{Cards: numCards, Seed: []byte("e2e"), Master: master, Prefixes: []string{"99450"},
-		Behaviour: e2eBehaviour, Profile: e2eProfile, Faults: e2eFaults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{farm: farm, logs: &syncBuffer{}, registry: prometheus.NewRegistry(), sigs: map[string]bool{}, keys: map[string]string{"p1": "key-p1", "p2": "key-p2", "slow": "key-slow"}}
-	for i := range numCards {
-		rec, err := farm.Record(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.records = append(e.records, rec)
-	}
-	if err := farm.Card(cardCardBlock).SetTries(3, 3, 0); err != nil {
-		t.Fatal(err)
-	}
-	sm := smsctest.Start(t, smsc.Options{
-		Accounts: map[string]string{"gw": "secret"}, Handset: farm,
-		Receipts: map[string]smsc.Outcome{e.records[cardUndeliv].MSISDN: smsc.Undeliverable, e.records[cardAbsent].MSISDN: smsc.Expired},
-	})
+	e := &env{logs: &syncBuffer{}, registry: prometheus.NewRegistry(), sigs: map[string]bool{}, keys: map[string]string{"p1": "key-p1", "p2": "key-p2", "slow": "key-slow"}}
 	// The flaky operator's SMSC never answers a submit: its breaker opens.
 	flaky := smsctest.Start(t, smsc.Options{Accounts: map[string]string{"gw": "secret"}, Faults: smsc.Faults{DropEvery: 1}})
 	e.cbs = make(chan callbackHit, 10)
@@ -190,74 +165,80 @@ func startEnv(t *testing.T) *env {
 	t.Cleanup(cbSrv.Close)
 	e.cbURL = cbSrv.URL + "/imza/callback"
 	e.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rdb := redis.NewUniversalClient(sessions.ClientOptions([]string{srv.Addr}, ""))
-	t.Cleanup(func() { rdb.Close() })
-	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pepper := bytes.Repeat([]byte{7}, 32)
-	e.gw, err = gateway.Start(t.Context(), gateway.Options{
-		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Redis: rdb, Pepper: pepper, MasterKeys: master,
-		Operators: []smpp.Operator{
-			{Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{{Addr: sm.Addr(), SystemID: "gw", Password: "secret", SourceAddr: "9944000"}}},
-			{Name: "flaky", Prefixes: []string{"99477"}, Breaker: smpp.BreakerConfig{Failures: 2, OpenTimeout: time.Minute},
-				Binds: []smpp.BindConfig{{Addr: flaky.Addr(), SystemID: "gw", Password: "secret", RequestTimeout: 300 * time.Millisecond}}},
-		},
+	portal := func(id, name string, rate float64, burst int) simstack.Portal {
+		return simstack.Portal{Portal: gateway.Portal{ID: id, DisplayName: name, RateLimit: rate, Burst: burst}, APIKey: e.keys[id]}
+	}
+	p1 := portal("p1", "e-taxes", 1000, 1000)
+	p1.CallbackHosts, p1.CallbackSecretEnv = []string{"127.0.0.1"}, "E2E_CALLBACK_SECRET"
+	st := startStack(t, simstack.Options{
+		Redis: simstack.Redis{Addrs: []string{srv.Addr}},
+		SIMs:  numCards, Seed: "e2e", Prefixes: []string{"99450"},
+		Behaviour: e2eBehaviour, Profile: e2eProfile, Faults: e2eFaults,
+		Receipts: map[int]smsc.Outcome{cardUndeliv: smsc.Undeliverable, cardAbsent: smsc.Expired},
+		Operator: "azercell", SystemID: "gw", Password: "secret",
+		Operators: []smpp.Operator{{Name: "flaky", Prefixes: []string{"99477"}, Breaker: smpp.BreakerConfig{Failures: 2, OpenTimeout: time.Minute},
+			Binds: []smpp.BindConfig{{Addr: flaky.Addr(), SystemID: "gw", Password: "secret", RequestTimeout: 300 * time.Millisecond}}}},
+		Portals: []simstack.Portal{p1, portal("p2", "bank", 1000, 1000), portal("slow", "slow", 0.001, 1)},
 		Server: gateway.ServerOptions{
-			Portals: []gateway.Portal{
-				{ID: "p1", DisplayName: "e-taxes", APIKeySHA256: gateway.HashAPIKey(e.keys["p1"]), RateLimit: 1000, Burst: 1000,
-					CallbackHosts: []string{"127.0.0.1"}, CallbackSecretEnv: "E2E_CALLBACK_SECRET"},
-				{ID: "p2", DisplayName: "bank", APIKeySHA256: gateway.HashAPIKey(e.keys["p2"]), RateLimit: 1000, Burst: 1000},
-				{ID: "slow", DisplayName: "slow", APIKeySHA256: gateway.HashAPIKey(e.keys["slow"]), RateLimit: 0.001, Burst: 1},
-			},
 			UserTimeout: 10 * time.Second, DeliveryGrace: 3 * time.Second,
 			Callbacks: gateway.CallbackOptions{Client: cbSrv.Client(), Backoff: 10 * time.Millisecond},
 			LookupEnv: func(k string) (string, bool) { return "e2e-secret", k == "E2E_CALLBACK_SECRET" },
 		},
-		Logger: logger, Registry: e.registry, ShutdownTimeout: 5 * time.Second,
+		AdminAddr: "127.0.0.1:0", Pepper: bytes.Repeat([]byte{7}, 32),
+		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		SimLogger: testLogger(t), Registry: e.registry, ShutdownTimeout: 5 * time.Second,
 	})
+	e.gw, e.farm, e.records = st.Gateway(), st.Farm(), records(t, st)
+	if err := e.farm.Card(cardCardBlock).SetTries(3, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.base, e.admin = "http://"+e.gw.APIAddr(), "http://"+e.gw.AdminAddr()
+	// The ECDSA card's registry entry under three numbers of the flaky operator.
+	sub, err := st.Entry(cardECDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 3; n++ {
+		sub.Phone, sub.ICCID = fmt.Sprintf("+99477000000%d", n), fmt.Sprintf("899947700000000000%d", n)
+		if err := st.Store().PutSubscriber(t.Context(), sub, e.records[cardECDSA].UserID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// startStack starts a simulated stack and shuts it down when the test ends.
+func startStack(t *testing.T, opts simstack.Options) *simstack.Stack {
+	t.Helper()
+	st, err := simstack.Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = e.gw.Shutdown(ctx)
+		_ = st.Shutdown(ctx)
 	})
-	e.base, e.admin = "http://"+e.gw.APIAddr(), "http://"+e.gw.AdminAddr()
-	for i, rec := range e.records {
-		sub, err := demo.SubscriberFromRecord(rec, "azercell")
+	return st
+}
+
+// records are the cards of st's farm, card i at index i.
+func records(t *testing.T, st *simstack.Stack) []simcard.Record {
+	t.Helper()
+	out := make([]simcard.Record, st.Farm().Len())
+	for i := range out {
+		rec, err := st.Farm().Record(i)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.gw.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
-			t.Fatal(err)
-		}
-		if i == cardECDSA {
-			// The same card's registry entry under three numbers of the flaky operator.
-			for n := 1; n <= 3; n++ {
-				sub.Phone, sub.ICCID = fmt.Sprintf("+99477000000%d", n), fmt.Sprintf("899947700000000000%d", n)
-				if err := e.gw.Store().PutSubscriber(t.Context(), sub, rec.UserID); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		out[i] = rec
 	}
-	waitReady(t, e.gw)
-	return e
+	return out
 }
 
-// waitReady waits until every operator of gw has a bound bind (and Redis
-// answers), as /readyz would report.
-func waitReady(t *testing.T, gws ...*gateway.Gateway) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, gw := range gws {
-		for err := gw.Ready(t.Context()); err != nil; err = gw.Ready(t.Context()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the binds to the test SMSC did not come up: %v", err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+// testLogger writes the simulated operator's warnings to the test output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // do sends one API request and decodes the JSON answer.

@@ -100,11 +100,7 @@ type imzagateSecrets struct {
 }
 
 func newSecrets(smppPass string) imzagateSecrets {
-	s := imzagateSecrets{pepper: randomHex(32), smppPass: smppPass, apiKey: "compare-" + randomHex(16)}
-	for _, k := range []*[16]byte{&s.master.KIc, &s.master.KID, &s.master.KIcMO, &s.master.KIDMO} {
-		_, _ = rand.Read(k[:])
-	}
-	return s
+	return imzagateSecrets{pepper: randomHex(32), master: applet.RandomMasterKeys(), smppPass: smppPass, apiKey: "compare-" + randomHex(16)}
 }
 
 // env is the environment the configuration's names resolve in.

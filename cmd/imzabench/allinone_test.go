@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imzagate/imzagate/bench/allinone"
 )
 
 // TestMain lets the test binary play the gateway child, as imzabench
 // re-executes itself for the all-in-one run.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == childArg {
-		os.Exit(runChild(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == allinone.ChildArg {
+		os.Exit(allinone.RunChild(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

@@ -9,18 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/imzagate/imzagate/bench"
+	"github.com/imzagate/imzagate/bench/allinone"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == childArg {
-		os.Exit(runChild(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == allinone.ChildArg {
+		os.Exit(allinone.RunChild(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -186,16 +184,21 @@ func benchmark(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := &bench.Report{Version: 1, Generated: time.Now().UTC(), Machine: machine()}
+	rep := &bench.Report{Version: 1, Generated: time.Now().UTC(), Machine: bench.Machine()}
 	if c.target != "" {
 		rep.Target = c.target
 		err = runTarget(ctx, c, o, rates, rep, stderr)
 	} else {
 		rep.Target = "all-in-one"
-		err = runAllInOne(ctx, c, o, rates, rep, stdout, stderr)
+		err = allinone.Run(ctx, allinone.Options{SIMs: c.sims, Alg: c.alg, UserDelay: c.userDelay,
+			CPUProfile: c.cpuProfile, Verbose: c.verbose, Log: stderr}, o, rates, rep)
+		if errors.Is(err, allinone.ErrOption) {
+			err = usageError{err}
+		}
 	}
 	if len(rep.Runs) > 0 {
-		if werr := writeReports(c, rep, stdout); werr != nil && err == nil {
+		out := bench.Outputs{JSON: c.jsonOut, PlotDir: c.plotDir, PlotFormat: c.plotFmt}
+		if werr := rep.Write(stdout, out); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -216,37 +219,7 @@ func runTarget(ctx context.Context, c *config, o bench.Options, rates []float64,
 		return err
 	}
 	o.Users = users
-	return drive(ctx, o, rates, rep, stderr, nil)
-}
-
-// drive runs one load (or a sweep) and appends the runs to rep.
-func drive(ctx context.Context, o bench.Options, rates []float64, rep *bench.Report, stderr io.Writer, after func(*bench.Result)) error {
-	add := func(res *bench.Result) {
-		rep.Runs = append(rep.Runs, res)
-		if after != nil {
-			after(res)
-		}
-	}
-	if len(rates) > 0 {
-		for _, rate := range rates {
-			fmt.Fprintf(stderr, "sweep: %.0f sessions/s\n", rate)
-			oo := o
-			oo.Rate = rate
-			res, err := bench.Run(ctx, oo)
-			if res != nil {
-				add(res)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	res, err := bench.Run(ctx, o)
-	if res != nil {
-		add(res)
-	}
-	return err
+	return bench.RunSweep(ctx, o, rates, stderr, func(r *bench.Result) { rep.Runs = append(rep.Runs, r) })
 }
 
 func loadUsers(ctx context.Context, c *config, o bench.Options) ([]bench.User, error) {
@@ -267,77 +240,4 @@ func loadUsers(ctx context.Context, c *config, o bench.Options) ([]bench.User, e
 		return nil, usageError{err}
 	}
 	return users, nil
-}
-
-// writeReports prints the table of every run and writes the JSON and plots.
-func writeReports(c *config, rep *bench.Report, stdout io.Writer) error {
-	for i, r := range rep.Runs {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
-		if err := r.WriteTable(stdout); err != nil {
-			return err
-		}
-	}
-	if c.jsonOut != "" {
-		if err := writeFile(c.jsonOut, rep.WriteJSON); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\nreport: %s\n", c.jsonOut)
-	}
-	if c.plotDir == "" {
-		return nil
-	}
-	if err := os.MkdirAll(c.plotDir, 0o755); err != nil {
-		return err
-	}
-	last := rep.Runs[len(rep.Runs)-1]
-	if last.Latency[bench.StageEndToEnd].Count > 0 {
-		p := filepath.Join(c.plotDir, "latency-histogram."+c.plotFmt)
-		if err := writeFile(p, func(w io.Writer) error {
-			return bench.WriteHistogramPlot(w, last, bench.StageEndToEnd, c.plotFmt)
-		}); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "plot: %s\n", p)
-	}
-	if len(rep.Runs) > 1 {
-		p := filepath.Join(c.plotDir, "latency-vs-load."+c.plotFmt)
-		if err := writeFile(p, func(w io.Writer) error { return bench.WriteSweepPlot(w, rep.Runs, c.plotFmt) }); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "plot: %s\n", p)
-	}
-	return nil
-}
-
-func writeFile(path string, write func(io.Writer) error) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// machine describes the box the figures come from.
-func machine() string {
-	model := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%s/%s, %d CPUs %s, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), model, runtime.Version())
 }

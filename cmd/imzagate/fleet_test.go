@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,11 +31,10 @@ import (
 	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/gateway"
-	"github.com/imzagate/imzagate/gateway/demo"
+	"github.com/imzagate/imzagate/internal/simstack"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp/smsc"
-	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
 )
 
 const (
@@ -86,50 +86,44 @@ func newFleet(t *testing.T, opts fleetOptions) *fleet {
 	t.Helper()
 	f := &fleet{t: t, opts: opts, pepper: testPepper, dir: t.TempDir(),
 		hc: &http.Client{Timeout: 20 * time.Second}}
-	for i, k := range []*[16]byte{&f.master.KIc, &f.master.KID, &f.master.KIcMO, &f.master.KIDMO} {
-		for j := range k {
-			k[j] = byte(0x10*(i+1) + j)
-		}
-	}
-	farm, err := simcard.New(simcard.Options{Cards: opts.Cards, Seed: []byte("scale-out"), Master: f.master,
-		Prefixes: []string{"99450"}, KeyPool: 4,
-		Behaviour: func(i int) simcard.Behaviour {
-			if opts.SlowFrom > 0 && i >= opts.SlowFrom {
-				return simcard.Behaviour{Action: simcard.Approve, Delay: opts.SlowDelay}
-			}
-			return simcard.Behaviour{Action: simcard.Approve, Delay: opts.UserDelay}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.farm = farm
-	f.hs = &countingHandset{farm: farm, accepted: map[string][]uint64{}}
-	f.sm = smsctest.Start(t, smsc.Options{Accounts: map[string]string{fleetAccount: fleetPassword}, Handset: f.hs,
-		MaxBinds: fleetBindCap, MaxAttempts: 1000, RedeliveryDelay: 50 * time.Millisecond, RequestTimeout: 5 * time.Second})
 	ro := sessions.ClientOptions(opts.RedisAddrs, opts.MasterName)
 	if opts.MasterName != "" {
 		ro = sessions.ClientOptions([]string{opts.ProvisionAddr}, "")
 	}
 	rdb := redis.NewUniversalClient(ro)
-	defer rdb.Close()
-	st, err := sessions.New(rdb, sessions.Options{Pepper: []byte(f.pepper)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	st, err := simstack.Start(ctx, simstack.Options{
+		Redis: simstack.Redis{Client: rdb}, NoGateway: true,
+		SIMs: opts.Cards, Seed: "scale-out", Prefixes: []string{"99450"}, KeyPool: 4,
+		Behaviour: func(i int) simcard.Behaviour {
+			if opts.SlowFrom > 0 && i >= opts.SlowFrom {
+				return simcard.Behaviour{Action: simcard.Approve, Delay: opts.SlowDelay}
+			}
+			return simcard.Behaviour{Action: simcard.Approve, Delay: opts.UserDelay}
+		},
+		Handset: func(farm *simcard.Farm) smsc.Handset {
+			f.hs = &countingHandset{farm: farm, accepted: map[string][]uint64{}}
+			return f.hs
+		},
+		Operator: "azercell", SystemID: fleetAccount, Password: fleetPassword,
+		SMSC:      smsc.Options{MaxBinds: fleetBindCap, MaxAttempts: 1000, RedeliveryDelay: 50 * time.Millisecond, RequestTimeout: 5 * time.Second},
+		Pepper:    []byte(f.pepper),
+		SimLogger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		rdb.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = st.Shutdown(context.Background())
+		rdb.Close()
+	})
+	f.master, f.farm, f.sm = st.MasterKeys(), st.Farm(), st.SMSC()
 	for i := range opts.Cards {
-		rec, err := farm.Record(i)
+		rec, err := f.farm.Record(i)
 		if err != nil {
 			t.Fatal(err)
-		}
-		sub, err := demo.SubscriberFromRecord(rec, "azercell")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutSubscriber(ctx, sub, rec.UserID); err != nil {
-			t.Fatalf("provision card %d: %v", i, err)
 		}
 		f.records = append(f.records, rec)
 	}

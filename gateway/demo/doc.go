@@ -1,14 +1,17 @@
-// Package demo wires the all-in-one demo behind `imzagate demo` and `make
-// run`: the whole product in one process with nothing to set up.
+// Package demo is the all-in-one demo behind `imzagate demo` and `make
+// run`: the whole product in one process with nothing to set up. The
+// stack itself (Redis, simulated SIMs, test SMSC, gateway) is package
+// internal/simstack; this package gives it the demo's fixed seed, its mix
+// of scripted users and its portal, and adds the demo page.
 //
 // # Protocol flow
 //
-//	Start:  embedded Redis (or --redis URL)
-//	        simcard.Farm: --sims cards from a fixed seed, scripted users
-//	        smsc.Start(127.0.0.1:0, Handset: farm)   the simulated operator
-//	        gateway.Start: API, admin, sessions store, SMPP pool bound to the
-//	                       SMSC over a real loopback socket
-//	        every card provisioned into the store (User ID hashed)
+//	Start:  simstack.Start: embedded Redis (or --redis URL), --sims SIMs
+//	        from the seed "imzagate-demo" (so the README can name card 0),
+//	        scripted users (approve, cancel, wrong PIN, no answer), the
+//	        test SMSC on a loopback port, every SIM provisioned, the
+//	        gateway bound to the SMSC over real SMPP
+//	        describe every subscriber with its certificates
 //	Request: portal → gateway → Redis → SMPP submit_sm → SMSC → Farm.HandleMT
 //	         card → reply(MO) → SMSC deliver_sm → gateway correlator → Redis
 //
