@@ -14,6 +14,7 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/gateway"
 	"github.com/imzagate/imzagate/gateway/demo"
+	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp"
@@ -115,6 +116,7 @@ type instance struct {
 	master                    applet.MasterKeys
 	hook                      redis.Hook // optional: observe or break this instance's Redis calls
 	shutdown                  time.Duration
+	trust                     *trust.Options // certificate checks; nil: provisioned-only (these tests are about instances)
 }
 
 // provision stores the first n cards of farm as subscribers of operator
@@ -148,7 +150,12 @@ func startInstance(t *testing.T, in instance) (*gateway.Gateway, *prometheus.Reg
 	}
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
+	tr := trust.Options{Mode: trust.ModeProvisionedOnly}
+	if in.trust != nil {
+		tr = *in.trust
+	}
 	gw, err := gateway.Start(t.Context(), gateway.Options{
+		Trust:    tr,
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "off", Redis: rdb, Pepper: in.pepper, MasterKeys: in.master,
 		Operators: []smpp.Operator{{Name: "azercell", Prefixes: []string{"994"},
 			Binds: []smpp.BindConfig{{Name: in.name, Addr: in.smscAddr, SystemID: "gw", Password: "pw", SourceAddr: "9944000"}}}},

@@ -151,8 +151,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	cfg := newEnvConfig(t, opts)
 	redistest.RequireBinaries(t)
 	srv := redistest.Start(t)
 	var master applet.MasterKeys
@@ -160,7 +161,7 @@ func startEnv(t *testing.T) *env {
 		_, _ = rand.Read(k[:])
 	}
 	farm, err := simcard.New(simcard.Options{Cards: numCards, Seed: []byte("e2e"), Master: master, Prefixes: []string{"99450"},
-		Behaviour: e2eBehaviour, Profile: e2eProfile, Faults: e2eFaults})
+		Behaviour: e2eBehaviour, Profile: e2eProfile, Faults: e2eFaults, CA: cfg.ca, KeyVersions: cfg.keyVersions})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func startEnv(t *testing.T) *env {
 	t.Cleanup(func() { rdb.Close() })
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pepper := bytes.Repeat([]byte{7}, 32)
-	e.gw, err = gateway.Start(t.Context(), gateway.Options{
+	e.gw, err = gateway.Start(t.Context(), cfg.apply(gateway.Options{
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Redis: rdb, Pepper: pepper, MasterKeys: master,
 		Operators: []smpp.Operator{
 			{Name: "azercell", Prefixes: []string{"99450"}, Binds: []smpp.BindConfig{{Addr: sm.Addr(), SystemID: "gw", Password: "secret", SourceAddr: "9944000"}}},
@@ -213,7 +214,7 @@ func startEnv(t *testing.T) *env {
 			LookupEnv: func(k string) (string, bool) { return "e2e-secret", k == "E2E_CALLBACK_SECRET" },
 		},
 		Logger: logger, Registry: e.registry, ShutdownTimeout: 5 * time.Second,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,3 +102,6 @@ func (c *Checker) Run(ctx context.Context) error {
 	c.crls.run(ctx)
 	return nil
 }
+
+// Mode returns the configured mode, for the gateway to report it.
+func (c *Checker) Mode() Mode { return c.opts.Mode }
