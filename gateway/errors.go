@@ -68,6 +68,7 @@ var codeStatus = map[string]int{
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	CodeInternal:             http.StatusInternalServerError,
+	// The certification authority's refusals; an unknown status is temporary.
 	CodeCertificateUntrusted:       http.StatusUnprocessableEntity,
 	CodeCertificateKeyUsage:        http.StatusUnprocessableEntity,
 	CodeCertificateSubjectMismatch: http.StatusUnprocessableEntity,
@@ -95,6 +96,7 @@ var codeTitle = map[string]string{
 	CodeMethodNotAllowed:     "Method not allowed",
 	CodeUnsupportedMediaType: "Content-Type must be application/json",
 	CodeInternal:             "Internal error",
+	// The certification authority's refusals.
 	CodeCertificateUntrusted:       "The certificate does not chain to a trusted certification authority",
 	CodeCertificateKeyUsage:        "The certificate's key usage does not allow this operation",
 	CodeCertificateSubjectMismatch: "The certificate does not fit the requested type or VÖEN",

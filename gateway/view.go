@@ -121,8 +121,10 @@ type viewer struct {
 }
 
 // session builds the portal's view of sess; for a successful session it
-// adds the certificate used and, after a login, all of the user's
-// certificates. known is the subscriber when already read (nil: read it).
+// adds the certificate used, with the status recorded at completion, and,
+// after a login, all of the user's certificates; a session the
+// certificate check ended shows that certificate and status too. known is
+// the subscriber when already read (nil: read it).
 func (v *viewer) session(ctx context.Context, sess sessions.Session, known *sessions.Subscriber) sessionJSON {
 	j := sessionJSON{
 		SessionID: sess.ID, State: sess.State, Operation: sess.Operation, VerificationCode: sess.VerificationCode,
