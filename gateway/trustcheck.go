@@ -140,20 +140,30 @@ func refusal(err error) *Error {
 		return e
 	}
 	code, _ := trust.CodeOf(err)
+	return refusalOf(string(code))
+}
+
+// refusalOf is the portal's answer for a refusal code; package trust's
+// codes are spelt as the portal API's. Anything else is untrusted.
+func refusalOf(code string) *Error {
 	switch code {
-	case trust.CodeRevoked:
-		return &Error{Code: CodeCertificateRevoked, Detail: "the certification authority revoked the certificate"}
-	case trust.CodeExpired:
-		return &Error{Code: CodeCertificateExpired, Detail: "the certificate (or a CA certificate above it) is not valid now; renew it"}
-	case trust.CodeKeyUsage:
-		return &Error{Code: CodeCertificateKeyUsage, Detail: "the certificate's key usage does not allow this operation"}
-	case trust.CodeSubjectMismatch:
-		return &Error{Code: CodeCertificateSubjectMismatch, Detail: "the certificate's subject does not fit the requested type or VÖEN"}
-	case trust.CodeStatusUnknown:
-		return &Error{Code: CodeCertificateStatusUnknown, Detail: "the certificate's revocation status cannot be had now; retry later", RetryAfter: 5 * time.Second}
+	case CodeCertificateRevoked:
+		return &Error{Code: code, Detail: "the certification authority revoked the certificate"}
+	case CodeCertificateExpired:
+		return &Error{Code: code, Detail: "the certificate (or a CA certificate above it) is not valid now; renew it"}
+	case CodeCertificateKeyUsage:
+		return &Error{Code: code, Detail: "the certificate's key usage does not allow this operation"}
+	case CodeCertificateSubjectMismatch:
+		return &Error{Code: code, Detail: "the certificate's subject does not fit the requested type or VÖEN"}
+	case CodeCertificateStatusUnknown:
+		return &Error{Code: code, Detail: "the certificate's revocation status cannot be had now; retry later", RetryAfter: statusRetryAfter}
 	}
 	return &Error{Code: CodeCertificateUntrusted, Detail: "the certificate does not chain to a trusted certification authority"}
 }
+
+// statusRetryAfter is the Retry-After of CERTIFICATE_STATUS_UNKNOWN: a
+// responder back within seconds, or a CRL refreshed, answers the retry.
+const statusRetryAfter = 5 * time.Second
 
 // certificateResult reports whether a result code is one of the
 // certificate refusals a check can give.
@@ -197,7 +207,7 @@ func (s *sessionService) checkStatus(ctx context.Context, log *slog.Logger, p *P
 // repeated request gets the same answer as the first.
 func refusedAtStart(sess sessions.Session) error {
 	if sess.State == sessions.StateComplete && sess.Submitted.IsZero() && len(sess.MessageIDs) == 0 && certificateResult(sess.Result) {
-		return &Error{Code: sess.Result, Detail: codeTitle[sess.Result]}
+		return refusalOf(sess.Result)
 	}
 	return nil
 }
