@@ -20,6 +20,7 @@ import (
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/bench"
 	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/smpp"
 	"github.com/imzagate/imzagate/smpp/smsc"
@@ -123,8 +124,13 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 		_, _ = rand.Read(k[:])
 	}
 	delay := opts.UserDelay
+	ca, err := testca.Serve("127.0.0.1:0", testca.Options{Name: "imzabench root", Seed: []byte(benchSeed)})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = ca.Close() })
 	farm, err := simcard.New(simcard.Options{
-		Cards: opts.SIMs, Seed: []byte(benchSeed), Master: master, KeyPool: min(keyPool, opts.SIMs),
+		Cards: opts.SIMs, Seed: []byte(benchSeed), Master: master, KeyPool: min(keyPool, opts.SIMs), CA: ca.Issuing,
 		Behaviour: func(i int) simcard.Behaviour {
 			return simcard.Behaviour{Action: simcard.Approve, Delay: delay.sample(unitFloat(i))}
 		},
@@ -171,6 +177,8 @@ func startStack(ctx context.Context, opts stackOptions) (_ *stack, err error) {
 			Binds: binds(sc.Addr(), password),
 		}},
 		InboundWorkers: inboundWorkers,
+		Trust: trust.Options{RootCertificates: []*x509.Certificate{ca.Root.Certificate()},
+			IntermediateCertificates: []*x509.Certificate{ca.Issuing.Certificate()}},
 		Server: gateway.ServerOptions{
 			Portals: []gateway.Portal{{ID: benchPortal, DisplayName: "Benchmark", APIKeySHA256: gateway.HashAPIKey(st.apiKey),
 				RateLimit: 1e6, Burst: 1e6}},

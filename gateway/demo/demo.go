@@ -22,6 +22,7 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/gateway/webui"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/embedded"
@@ -69,6 +70,7 @@ type Demo struct {
 	gw     *gateway.Gateway
 	smsc   *smsc.Server
 	farm   *simcard.Farm
+	ca     *testca.Hierarchy // the cards' CA: OCSP and CRLs on loopback, trusted by the gateway
 	redis  *embedded.Server
 	rdb    redis.UniversalClient
 	apiKey string
@@ -189,7 +191,10 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 	for _, k := range []*[16]byte{&master.KIc, &master.KID, &master.KIcMO, &master.KIDMO} {
 		_, _ = rand.Read(k[:])
 	}
-	d.farm, err = simcard.New(simcard.Options{Cards: opts.SIMs, Seed: []byte(Seed), Master: master,
+	if d.ca, err = testca.Serve("127.0.0.1:0", testca.Options{Name: "imzagate demo root", Seed: []byte(Seed)}); err != nil {
+		return nil, err
+	}
+	d.farm, err = simcard.New(simcard.Options{Cards: opts.SIMs, Seed: []byte(Seed), Master: master, CA: d.ca.Issuing,
 		Behaviour: opts.Behaviour, Profile: opts.Profile, Faults: opts.Faults,
 		Logger: opts.Logger.With("component", "simcard")})
 	if err != nil {
@@ -220,6 +225,8 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 			Portals:     []gateway.Portal{{ID: "demo", DisplayName: "Demo portal", APIKeySHA256: gateway.HashAPIKey(d.apiKey), RateLimit: 1000, Burst: 1000}},
 			UserTimeout: opts.UserTimeout, DeliveryGrace: 10 * time.Second,
 		},
+		Trust: trust.Options{RootCertificates: []*x509.Certificate{d.ca.Root.Certificate()},
+			IntermediateCertificates: []*x509.Certificate{d.ca.Issuing.Certificate()}},
 		Handler: d.handler,
 		Logger:  opts.Logger, Registry: opts.Registry, ShutdownTimeout: opts.ShutdownTimeout,
 	}
@@ -350,6 +357,9 @@ func (d *Demo) close() {
 		d.redis.Close()
 	} else if d.rdb != nil {
 		_ = d.rdb.Close()
+	}
+	if d.ca != nil {
+		_ = d.ca.Close()
 	}
 }
 

@@ -4,6 +4,8 @@
 // # Protocol flow
 //
 //	Start:  embedded Redis (or --redis URL)
+//	        testca.Serve: the cards' CA (root → issuing CA) with OCSP and
+//	                      CRLs on a loopback listener; the gateway trusts it
 //	        simcard.Farm: --sims cards from a fixed seed, scripted users
 //	        smsc.Start(127.0.0.1:0, Handset: farm)   the simulated operator
 //	        gateway.Start: API, admin, sessions store, SMPP pool bound to the
