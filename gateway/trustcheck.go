@@ -99,19 +99,19 @@ func (cc *certChecker) validate(cert sessions.Certificate, op applet.Operation, 
 }
 
 // check is the whole check at time at: the path again (remembered) and the
-// revocation status under the portal's policy. It returns the status to
-// record with a result and, when the certificate is refused, the *Error.
-func (cc *certChecker) check(ctx context.Context, cert sessions.Certificate, op applet.Operation, p *Portal, at time.Time) (*sessions.CertificateStatus, error) {
+// revocation status under the portal's policy. It returns the status (to
+// record with a result through recordOf) and, when the certificate is
+// refused, the *Error.
+func (cc *certChecker) check(ctx context.Context, cert sessions.Certificate, op applet.Operation, p *Portal, at time.Time) (trust.Status, error) {
 	req, err := cc.request(cert, op, cc.policy(p, op), at)
 	if err != nil {
-		return &sessions.CertificateStatus{Status: sessions.CertStatusUnknown, CheckedAt: at}, err
+		return trust.Status{State: trust.StateUnknown, CheckedAt: at}, err
 	}
 	st, err := cc.c.Check(ctx, req)
-	cs := recordOf(st, at)
 	if err != nil {
-		return cs, refusal(err)
+		return st, refusal(err)
 	}
-	return cs, nil
+	return st, nil
 }
 
 // recordOf is the stored form of a trust status, the chain as DER.
@@ -185,14 +185,15 @@ func (s *sessionService) checkStatus(ctx context.Context, log *slog.Logger, p *P
 	if s.trust.c == nil {
 		return nil
 	}
-	cs, err := s.trust.check(ctx, plan.cert, plan.in.Operation, p, s.now())
+	at := s.now()
+	st, err := s.trust.check(ctx, plan.cert, plan.in.Operation, p, at)
 	if err == nil {
 		return nil
 	}
 	e := refusal(err)
 	s.trust.metrics.refused(stageStart, e.Code)
 	log.LogAttrs(ctx, slog.LevelInfo, "certificate refused", slog.String("code", e.Code), slog.String("err", err.Error()))
-	res := sessions.Result{Code: e.Code, CertStatus: cs}
+	res := sessions.Result{Code: e.Code, CertStatus: recordOf(st, at)}
 	switch _, err := s.store.Complete(context.WithoutCancel(ctx), plan.sess.ID, res); {
 	case err == nil:
 		s.metrics.completed(res.Code).Inc()
@@ -230,7 +231,9 @@ func (c *correlator) recheck(ctx context.Context, log *slog.Logger, sub sessions
 	if sess.Operation == sessions.OpAuthenticate {
 		op = applet.OpAuthenticate
 	}
-	cs, err := cc.check(ctx, cert, op, cc.portals.byID[sess.Portal], c.now())
+	at := c.now()
+	st, err := cc.check(ctx, cert, op, cc.portals.byID[sess.Portal], at)
+	cs := recordOf(st, at)
 	if err != nil {
 		e := refusal(err)
 		cc.metrics.refused(stageReply, e.Code)
@@ -267,8 +270,8 @@ func (cc *certChecker) annotate(ctx context.Context, p *Portal, list []sessions.
 			if c.KeyRef == applet.KeyRefAuth {
 				op = applet.OpAuthenticate
 			}
-			cs, err := cc.check(ctx, c, op, p, at)
-			withStatus(&out[i], cs)
+			st, err := cc.check(ctx, c, op, p, at)
+			withStatus(&out[i], recordOf(st, at))
 			if err != nil {
 				out[i].Refusal = refusal(err).Code
 			}
