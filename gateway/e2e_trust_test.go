@@ -322,6 +322,10 @@ func TestEndToEndTrust(t *testing.T) {
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {
+		if logs := te.logs.String(); !strings.Contains(logs, `"msg":"certificate refused at reply","component":"gateway"`) ||
+			!strings.Contains(logs, `"code":"CERTIFICATE_UNTRUSTED","err":"trust: CERTIFICATE_UNTRUSTED: no path to a configured root`) {
+			t.Error("the refusals' reasons are not in the log")
+		}
 		text := te.scrape(t)
 		for series, min := range map[string]float64{
 			`imzagate_certificate_refusals_total{code="CERTIFICATE_REVOKED",stage="start"}`:        1,

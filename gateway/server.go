@@ -135,7 +135,7 @@ func newCore(opts ServerOptions) (*core, error) {
 		msgs: newMsgIndex(), submits: newSubmitGate(), now: opts.Now,
 	}
 	done.timeouts = newTimeouts(done.expire)
-	cc := &certChecker{c: opts.Trust, defaults: opts.RevocationPolicy, portals: ps, metrics: newTrustMetrics(opts.Registerer)}
+	cc := &certChecker{c: opts.Trust, defaults: opts.RevocationPolicy, portals: ps, metrics: newTrustMetrics(opts.Registerer), log: opts.Logger}
 	if opts.Trust == nil {
 		opts.Logger.Warn("no certificate trust checker: certificates are judged by the registry alone")
 	} else {

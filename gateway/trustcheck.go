@@ -36,6 +36,7 @@ type certChecker struct {
 	defaults RevocationPolicy
 	portals  *portals
 	metrics  *trustMetrics
+	log      *slog.Logger
 }
 
 // Stages of a check, the values of the stage label.
@@ -93,6 +94,7 @@ func (cc *certChecker) validate(cert sessions.Certificate, op applet.Operation, 
 	if err != nil {
 		e := refusal(err)
 		cc.metrics.refused(stageStart, e.Code)
+		cc.log.Info("certificate refused", slog.String("code", e.Code), slog.String("err", err.Error()))
 		return e
 	}
 	return nil
@@ -101,17 +103,14 @@ func (cc *certChecker) validate(cert sessions.Certificate, op applet.Operation, 
 // check is the whole check at time at: the path again (remembered) and the
 // revocation status under the portal's policy. It returns the status (to
 // record with a result through recordOf) and, when the certificate is
-// refused, the *Error.
+// refused, why: trust's error, for the log, which refusal turns into the
+// portal's answer.
 func (cc *certChecker) check(ctx context.Context, cert sessions.Certificate, op applet.Operation, p *Portal, at time.Time) (trust.Status, error) {
 	req, err := cc.request(cert, op, cc.policy(p, op), at)
 	if err != nil {
 		return trust.Status{State: trust.StateUnknown, CheckedAt: at}, err
 	}
-	st, err := cc.c.Check(ctx, req)
-	if err != nil {
-		return st, refusal(err)
-	}
-	return st, nil
+	return cc.c.Check(ctx, req)
 }
 
 // recordOf is the stored form of a trust status, the chain as DER.
