@@ -31,25 +31,19 @@ const (
 // CCLen is the AES-CMAC length used in both directions.
 const CCLen = 8
 
-// MTParams are the OTA parameters of commands; MOParams those of replies.
-func MTParams() ota.Params {
-	return ota.Params{Header: ota.Header{SPI: SPIMT, KIc: KIcMT, KID: KIDMT, TAR: TAR}, CCLen: CCLen}
-}
+// MTParams are the OTA parameters of commands with the default key
+// versions; MOParams those of replies.
+func MTParams() ota.Params { return defaultTransport.MTParams() }
 
-// MOParams returns the OTA parameters of the applet's replies.
-func MOParams() ota.Params {
-	return ota.Params{Header: ota.Header{SPI: SPIMO, KIc: KIcMO, KID: KIDMO, TAR: TAR}, CCLen: CCLen}
-}
+// MOParams returns the OTA parameters of the applet's replies with the
+// default key versions.
+func MOParams() ota.Params { return defaultTransport.MOParams() }
 
 // MTCodec returns the codec for the card's MT commands and their PoRs.
-func MTCodec(k CardKeys) (*ota.Codec, error) {
-	return ota.NewCodec(MTParams(), ota.Keys{KIc: k.KIc[:], KID: k.KID[:]})
-}
+func MTCodec(k CardKeys) (*ota.Codec, error) { return defaultTransport.MTCodec(k) }
 
 // MOCodec returns the codec for the card's MO replies.
-func MOCodec(k CardKeys) (*ota.Codec, error) {
-	return ota.NewCodec(MOParams(), ota.Keys{KIc: k.KIcMO[:], KID: k.KIDMO[:]})
-}
+func MOCodec(k CardKeys) (*ota.Codec, error) { return defaultTransport.MOCodec(k) }
 
 // Errors of OpenMO.
 var (
@@ -65,7 +59,13 @@ var (
 // key version 1 keys and counter (SPI 16 3A), and cuts the packet into SMS
 // TP-UD segments (UDH included) with the given concatenation reference.
 func SealCommand(keys CardKeys, counter uint64, cmd *Command, concatRef byte) ([][]byte, error) {
-	c, err := MTCodec(keys)
+	return defaultTransport.SealCommand(keys, counter, cmd, concatRef)
+}
+
+// SealCommand is the package's SealCommand with this transport's MT key
+// version.
+func (t *Transport) SealCommand(keys CardKeys, counter uint64, cmd *Command, concatRef byte) ([][]byte, error) {
+	c, err := t.MTCodec(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,12 @@ func SealCommand(keys CardKeys, counter uint64, cmd *Command, concatRef byte) ([
 // packet secured with the MO keys (SPI 16 00, KIc/KID 22) and the card's MO
 // counter, cut into SMS segments.
 func SealMO(keys CardKeys, counter uint64, r *Response, concatRef byte) ([][]byte, error) {
-	c, err := MOCodec(keys)
+	return defaultTransport.SealMO(keys, counter, r, concatRef)
+}
+
+// SealMO is the package's SealMO with this transport's MO key version.
+func (t *Transport) SealMO(keys CardKeys, counter uint64, r *Response, concatRef byte) ([][]byte, error) {
+	c, err := t.MOCodec(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +142,13 @@ type MO struct {
 // the MT parameters and keys, unsecured error PoRs accepted as ota-spec §2
 // says. The caller checks Counter against the last accepted one.
 func OpenMO(keys CardKeys, userData []byte) (MO, error) {
+	return defaultTransport.OpenMO(keys, userData)
+}
+
+// OpenMO is the package's OpenMO with this transport's key versions: a
+// reply must carry KIc and KID of its MO version, and a PoR is opened with
+// the MT parameters of its MT version.
+func (t *Transport) OpenMO(keys CardKeys, userData []byte) (MO, error) {
 	h, body, err := sms.Parse(userData)
 	if err != nil {
 		return MO{}, err
@@ -150,13 +162,13 @@ func OpenMO(keys CardKeys, userData []byte) (MO, error) {
 		if err != nil {
 			return MO{}, err
 		}
-		if hdr.SPI != SPIMO || hdr.KIc != KIcMO || hdr.KID != KIDMO {
+		if hdr.SPI != SPIMO || hdr.KIc != t.mo.KIc || hdr.KID != t.mo.KID {
 			return MO{}, fmt.Errorf("%w: SPI %x KIc %02x KID %02x", ErrWrongKeySet, hdr.SPI[:], hdr.KIc, hdr.KID)
 		}
 		if hdr.TAR != TAR {
 			return MO{}, fmt.Errorf("%w: %x", ErrWrongTAR, hdr.TAR[:])
 		}
-		c, err := MOCodec(keys)
+		c, err := t.MOCodec(keys)
 		if err != nil {
 			return MO{}, err
 		}
@@ -173,7 +185,7 @@ func OpenMO(keys CardKeys, userData []byte) (MO, error) {
 		}
 		return MO{Kind: MOReply, Counter: p.Counter, Response: r}, nil
 	case sms.IEIResponse:
-		c, err := MTCodec(keys)
+		c, err := t.MTCodec(keys)
 		if err != nil {
 			return MO{}, err
 		}

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,6 +149,23 @@ func TestDeployNetworkPolicyAllowsWhatTheConfigNeeds(t *testing.T) {
 		needed["443/TCP"] = true
 		if !allows(rules, "443/TCP", ipBlockPeer) {
 			t.Errorf("portal %s calls back to %v: no egress rule allows an ipBlock on 443/TCP", p.ID, p.CallbackHosts)
+		}
+	}
+
+	for _, urls := range []map[string]string{cfg.Trust.OCSP.URLs, cfg.Trust.CRL.URLs} {
+		for ca, raw := range urls {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatalf("trust URL %q: %v", raw, err)
+			}
+			port := u.Port()
+			if port == "" {
+				port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+			}
+			needed[port+"/TCP"] = true
+			if !allows(rules, port+"/TCP", ipBlockPeer) {
+				t.Errorf("the CA %s's %s: no egress rule allows an ipBlock on %s/TCP", ca, raw, port)
+			}
 		}
 	}
 

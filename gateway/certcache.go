@@ -10,11 +10,12 @@ import (
 )
 
 // parsedCert is what the gateway needs from a certificate's DER, worked
-// out once: the subject and serial a portal is shown, the PEM form, and the
+// out once: the subject and serial a portal is shown, the PEM form, the
 // public key a reply is verified with (keyErr says why when the key is
-// not one the applet signs with). err is set when the DER does not parse
-// at all.
+// not one the applet signs with) and the parsed certificate the trust
+// checks take. err is set when the DER does not parse at all.
 type parsedCert struct {
+	x509    *x509.Certificate
 	subject string
 	serial  string
 	pem     string
@@ -24,8 +25,8 @@ type parsedCert struct {
 }
 
 // certCacheGen is the size of one generation of the certificate cache; the
-// cache holds at most two generations. A parsed entry is about 1.5 KB, so
-// the bound is near 25 MB at worst.
+// cache holds at most two generations. A parsed entry is about 4 KB with
+// its x509.Certificate, so the bound is near 64 MB at worst.
 const certCacheGen = 8192
 
 // certCache remembers parsed certificates by the SHA-256 of their DER.
@@ -83,6 +84,7 @@ func parseCert(der []byte) *parsedCert {
 		p.err = err
 		return p
 	}
+	p.x509 = x
 	p.subject = subjectString(x)
 	p.serial = x.SerialNumber.Text(16)
 	p.key, p.keyErr = applet.ParsePublicKey(x)

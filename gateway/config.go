@@ -80,6 +80,10 @@ type Config struct {
 	Operators       []OperatorConfig `yaml:"operators"`
 	Portals         []Portal         `yaml:"portals"`
 	ShutdownTimeout time.Duration    `yaml:"shutdownTimeout"`
+	// Trust is the certificate checks' configuration (trustconfig.go);
+	// OTA the cards' OTA key versions.
+	Trust TrustConfig `yaml:"trust"`
+	OTA   OTAConfig   `yaml:"ota"`
 }
 
 // OperatorConfig is one mobile operator in the configuration.
@@ -189,6 +193,12 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 		Callbacks: CallbackOptions{Workers: c.Callbacks.Workers, Queue: c.Callbacks.Queue, Attempts: c.Callbacks.Attempts,
 			Backoff: c.Callbacks.Backoff, Timeout: c.Callbacks.Timeout},
 		LookupEnv: env,
+	}
+	if o.Trust, o.Server.RevocationPolicy, err = c.Trust.options(); err != nil {
+		return o, err
+	}
+	if o.OTAKeyVersions, err = c.OTA.keyVersions(); err != nil {
+		return o, err
 	}
 	ro, err := c.RedisOptions(env)
 	if err != nil {

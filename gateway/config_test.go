@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/gateway/trust"
 )
 
 // TestExampleConfig parses the shipped example and turns it into Options
@@ -41,6 +43,12 @@ func TestExampleConfig(t *testing.T) {
 		o.MasterKeys.KIDMO[0] != 4 || len(o.Server.Portals) != 2 || o.Server.Portals[0].DisplayName != "e-taxes.gov.az" ||
 		string(o.Pepper) != strings.Repeat("p", 32) {
 		t.Fatalf("options %+v", o)
+	}
+	// Its trust section names the mounted CA files and the CA's URLs.
+	if o.Trust.Roots[0] != "/etc/imzagate/trust/root.pem" || o.Trust.OCSP.MaxHold != 30*time.Second || !o.Trust.OCSP.Nonce ||
+		o.Server.RevocationPolicy.Sign != trust.PolicyHardFail || o.Server.Portals[0].RevocationPolicy != "hard-fail" ||
+		o.OTAKeyVersions != applet.DefaultKeyVersions {
+		t.Fatalf("trust %+v, policies %+v, key versions %+v", o.Trust, o.Server.RevocationPolicy, o.OTAKeyVersions)
 	}
 	// The example names Sentinels: the client is a failover client with
 	// the password from the environment.

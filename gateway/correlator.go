@@ -28,6 +28,7 @@ type correlator struct {
 	log     *slog.Logger
 	logKey  []byte
 	now     func() time.Time
+	trust   *certChecker
 }
 
 // phoneFromAddr turns an SMPP address (digits, maybe with '+') into +994….
@@ -199,7 +200,7 @@ func (c *correlator) replyResult(ctx context.Context, log *slog.Logger, sub sess
 		log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))
 		return sessions.Result{Code: sessions.ResultSignatureInvalid}
 	}
-	return sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature}
+	return c.recheck(ctx, log, sub, sess, sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature})
 }
 
 // checkSignature verifies the reply against the certificate of the

@@ -17,8 +17,14 @@
 //	          validate (phone, User ID, hash, text, callback) → portal rate limit
 //	          → sessionService.start: refused while draining
 //	          → Store.CheckAndStart (User ID check with lockout, certificate
-//	            policy in its build callback, Idempotency-Key, one running
-//	            session per phone, MT counter; two round trips)
+//	            policy and the trust checks that need no network — chain,
+//	            validity, key usage, subject — in its build callback,
+//	            Idempotency-Key, one running session per phone, MT counter;
+//	            two round trips)
+//	          → the certificate's revocation status (trust.Checker; held in
+//	            process, or one round trip to the shared OCSP cache, or the
+//	            CA); a refusal completes the session with it and answers it
+//	            (docs/trust.md §4)
 //	          → [Store.NextMTCounter when no counter came with the start]
 //	          → OTA.Seal (docs/applet-protocol.md §3, docs/ota.md)
 //	          → Sender.Submit (docs/smpp.md) → Store.MarkSubmitted
@@ -28,6 +34,8 @@
 //	          → the running session (Store.Get) or Store.ByTxn
 //	          running: wait for this instance's MarkSubmitted (≤ 2 s)
 //	                   → verify the signature (applet.PublicKey, cached)
+//	                   → check the certificate again at the reply's time:
+//	                     refused → the refusal is the result, no signature
 //	                   → Store.AcceptMOAndComplete (counter and completion
 //	                     in one round trip) → metrics, callback
 //	          finished: Store.AcceptMOCounter tells a replay from a late reply
@@ -48,6 +56,9 @@
 // acknowledgement of an MO, so a reply is never lost; a redelivered or
 // replayed MO changes nothing (Complete is idempotent, the MO counter
 // only rises).
+//
+// The certificate status that decided a result is stored with it, so any
+// instance renders the same certificate, revocation status and chain.
 //
 // Inside the package each job has its own type: Server is the HTTP layer
 // (routes, handleX handlers, request ids, instrumentation, writeError),

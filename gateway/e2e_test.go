@@ -149,8 +149,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	cfg := newEnvConfig(t, opts)
 	redistest.RequireBinaries(t)
 	srv := redistest.Start(t)
 	e := &env{logs: &syncBuffer{}, registry: prometheus.NewRegistry(), sigs: map[string]bool{}, keys: map[string]string{"p1": "key-p1", "p2": "key-p2", "slow": "key-slow"}}
@@ -173,6 +174,7 @@ func startEnv(t *testing.T) *env {
 	st := startStack(t, simstack.Options{
 		Redis: simstack.Redis{Addrs: []string{srv.Addr}},
 		SIMs:  numCards, Seed: "e2e", Prefixes: []string{"99450"},
+		CA: cfg.ca, KeyVersions: cfg.keyVersions, Gateway: func(o *gateway.Options) { *o = cfg.apply(*o) },
 		Behaviour: e2eBehaviour, Profile: e2eProfile, Faults: e2eFaults,
 		Receipts: map[int]smsc.Outcome{cardUndeliv: smsc.Undeliverable, cardAbsent: smsc.Expired},
 		Operator: "azercell", SystemID: "gw", Password: "secret",

@@ -37,6 +37,14 @@ const (
 	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
 	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
 	CodeInternal             = "INTERNAL"
+	// Refusals of the certificate by the certification authority's word
+	// (docs/trust.md); CERTIFICATE_EXPIRED and CERTIFICATE_REVOKED above
+	// are given for it too. Each is also a session result when the check
+	// at reply time refuses.
+	CodeCertificateUntrusted       = "CERTIFICATE_UNTRUSTED"
+	CodeCertificateKeyUsage        = "CERTIFICATE_KEY_USAGE"
+	CodeCertificateSubjectMismatch = "CERTIFICATE_SUBJECT_MISMATCH"
+	CodeCertificateStatusUnknown   = "CERTIFICATE_STATUS_UNKNOWN"
 )
 
 // codeStatus maps every code to its HTTP status, in one place.
@@ -60,6 +68,11 @@ var codeStatus = map[string]int{
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	CodeInternal:             http.StatusInternalServerError,
+	// The certification authority's refusals; an unknown status is temporary.
+	CodeCertificateUntrusted:       http.StatusUnprocessableEntity,
+	CodeCertificateKeyUsage:        http.StatusUnprocessableEntity,
+	CodeCertificateSubjectMismatch: http.StatusUnprocessableEntity,
+	CodeCertificateStatusUnknown:   http.StatusServiceUnavailable,
 }
 
 // codeTitle is the short human title of each code (RFC 9457 "title").
@@ -83,6 +96,11 @@ var codeTitle = map[string]string{
 	CodeMethodNotAllowed:     "Method not allowed",
 	CodeUnsupportedMediaType: "Content-Type must be application/json",
 	CodeInternal:             "Internal error",
+	// The certification authority's refusals.
+	CodeCertificateUntrusted:       "The certificate does not chain to a trusted certification authority",
+	CodeCertificateKeyUsage:        "The certificate's key usage does not allow this operation",
+	CodeCertificateSubjectMismatch: "The certificate does not fit the requested type or VÖEN",
+	CodeCertificateStatusUnknown:   "The certificate's revocation status cannot be had now",
 }
 
 // Error is an error with a stable portal-facing code. Detail and Field are

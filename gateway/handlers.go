@@ -266,5 +266,6 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 	for _, c := range sub.Certificates {
 		out.Certificates = append(out.Certificates, DescribeCertificate(c, now))
 	}
+	s.trust.annotate(r.Context(), p, sub.Certificates, out.Certificates, now)
 	writeJSON(w, http.StatusOK, out)
 }

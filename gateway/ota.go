@@ -6,9 +6,11 @@ import (
 
 // appletOTA is the OTA codec of package applet with per-card keys derived
 // from the master keys and the ICCID (docs/applet-protocol.md §1):
-// commands sealed with the MT keys, replies opened with the MO keys.
+// commands sealed with the MT keys, replies opened with the MO keys, each
+// set under the key version the cards were personalised with.
 type appletOTA struct {
 	keys *applet.KeyCache
+	tr   *applet.Transport
 }
 
 // otaKeyCacheSize bounds the card keys appletOTA holds. A session needs its
@@ -19,8 +21,14 @@ type appletOTA struct {
 // are in this process anyway (see applet.KeyCache).
 const otaKeyCacheSize = 16384
 
-func newAppletOTA(master applet.MasterKeys) *appletOTA {
-	return &appletOTA{keys: applet.NewKeyCache(master, otaKeyCacheSize)}
+// newAppletOTA builds the codec; versions are the cards' key versions
+// (zero fields: 1 for MT, 2 for MO), refused outside 1..15 or equal.
+func newAppletOTA(master applet.MasterKeys, versions applet.KeyVersions) (*appletOTA, error) {
+	tr, err := applet.NewTransport(versions)
+	if err != nil {
+		return nil, err
+	}
+	return &appletOTA{keys: applet.NewKeyCache(master, otaKeyCacheSize), tr: tr}, nil
 }
 
 // Seal secures the command for the card and cuts it into SMS segments.
@@ -29,7 +37,7 @@ func (a *appletOTA) Seal(iccid string, counter uint64, cmd *applet.Command, conc
 	if err != nil {
 		return nil, err
 	}
-	return applet.SealCommand(keys, counter, cmd, concatRef)
+	return a.tr.SealCommand(keys, counter, cmd, concatRef)
 }
 
 // Open opens one complete MO with the card's keys.
@@ -38,5 +46,5 @@ func (a *appletOTA) Open(iccid string, userData []byte) (applet.MO, error) {
 	if err != nil {
 		return applet.MO{}, err
 	}
-	return applet.OpenMO(keys, userData)
+	return a.tr.OpenMO(keys, userData)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/gateway/trust"
 )
 
 // Portal is one relying party allowed to use the API.
@@ -40,8 +41,12 @@ type Portal struct {
 	// of the portal's client certificate: requests with its API key must
 	// present this certificate.
 	ClientCertSHA256 string `yaml:"clientCertSHA256"`
+	// RevocationPolicy overrides the default revocation policy of both
+	// operations for this portal: hard-fail or soft-fail (docs/trust.md).
+	RevocationPolicy string `yaml:"revocationPolicy"`
 
 	callbackSecret []byte
+	revocation     trust.Policy
 	keyHash        [32]byte
 	certHash       []byte
 	bucket         *tokenBucket
@@ -88,6 +93,9 @@ func (p *Portal) init(lookupEnv func(string) (string, bool)) error {
 	}
 	if burst == 0 {
 		burst = int(math.Max(1, 2*rate))
+	}
+	if p.revocation, err = trust.ParsePolicy(p.RevocationPolicy); err != nil {
+		return fmt.Errorf("portal %s: revocationPolicy %q: want hard-fail or soft-fail", p.ID, p.RevocationPolicy)
 	}
 	p.bucket = newTokenBucket(rate, burst)
 	if p.CallbackSecretEnv != "" && lookupEnv != nil {

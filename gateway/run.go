@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/smpp"
 )
@@ -64,6 +65,15 @@ type Options struct {
 	MemorySegments bool
 	// MasterKeys derive each card's OTA keys.
 	MasterKeys applet.MasterKeys
+	// OTAKeyVersions are the key versions the cards' OTA key sets carry
+	// (zero fields: 1 for MT, 2 for MO; docs/applet-protocol.md §1.1).
+	OTAKeyVersions applet.KeyVersions
+	// Trust configures the certificate checks (docs/trust.md): the
+	// certification authority's roots and intermediates, OCSP and CRLs.
+	// Without roots the gateway refuses to start, unless Mode is
+	// trust.ModeProvisionedOnly. Nil Cache, Registerer and Logger are the
+	// session store, Registry and Logger.
+	Trust trust.Options
 
 	// Server carries the portal API settings (portals, timeouts,
 	// callbacks). Its Store, Sender, OTA, Logger and Registerer are filled in.
@@ -121,6 +131,7 @@ type Gateway struct {
 	store    *sessions.Store
 	core     *core
 	pool     *smpp.Pool
+	trust    *trust.Checker
 	server   *Server
 	api      *http.Server
 	admin    *http.Server // nil when off
@@ -201,7 +212,13 @@ func (g *Gateway) build() (err error) {
 		segs = segmentStore{rs}
 	}
 	so := opts.Server
-	so.Store, so.OTA = g.store, newAppletOTA(opts.MasterKeys)
+	if so.OTA, err = newAppletOTA(opts.MasterKeys, opts.OTAKeyVersions); err != nil {
+		return fmt.Errorf("gateway: ota: %w", err)
+	}
+	if g.trust, err = g.newTrust(); err != nil {
+		return err
+	}
+	so.Store, so.Trust = g.store, g.trust
 	so.Logger, so.Registerer = opts.Logger.With("component", "gateway"), opts.Registry
 	if g.core, err = newCore(so); err != nil {
 		return err
@@ -262,6 +279,7 @@ func (g *Gateway) run(ctx context.Context) error {
 		return g.runPool(poolCtx)
 	})
 	eg.Go(func() error { return serveHTTP(g.api, g.apiLn) })
+	eg.Go(func() error { return g.trust.Run(ctx) })
 	if g.admin != nil {
 		eg.Go(func() error { return serveHTTP(g.admin, g.adminLn) })
 	}
@@ -414,7 +432,7 @@ func (g *Gateway) adminHandler() http.Handler {
 			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		_, _ = w.Write([]byte(g.readyText()))
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/smpp"
 )
 
@@ -35,6 +36,7 @@ func offlineGateway(t *testing.T) *Gateway {
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Redis: rdb, Pepper: bytes.Repeat([]byte{1}, 32), MemorySegments: true,
 		Operators:       []smpp.Operator{{Name: "op", Prefixes: []string{"994"}, Binds: []smpp.BindConfig{{Addr: refusedAddr(t), SystemID: "gw"}}}},
 		Server:          ServerOptions{Portals: []Portal{{ID: "p", APIKeySHA256: HashAPIKey("k")}}},
+		Trust:           trust.Options{Mode: trust.ModeProvisionedOnly},
 		ShutdownTimeout: 2 * time.Second,
 	})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imzagate/imzagate/gateway/trust"
 )
 
 // ServerOptions configure the portal API and what serves it: the session
@@ -43,6 +45,14 @@ type ServerOptions struct {
 
 	// Callbacks tune the callback dispatcher.
 	Callbacks CallbackOptions
+
+	// Trust checks certificates against the certification authority at
+	// the start and again at reply time (docs/trust.md). Nil checks
+	// nothing beyond the registry's word; Start always builds one.
+	Trust *trust.Checker
+	// RevocationPolicy is the default of each operation when no status
+	// can be had; a portal's RevocationPolicy overrides it.
+	RevocationPolicy RevocationPolicy
 
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
@@ -105,6 +115,7 @@ type core struct {
 	view    *viewer
 	done    *completer
 	corr    *correlator
+	trust   *certChecker
 }
 
 // newCore validates opts and builds the core; it starts the callback
@@ -124,20 +135,26 @@ func newCore(opts ServerOptions) (*core, error) {
 		msgs: newMsgIndex(), submits: newSubmitGate(), now: opts.Now,
 	}
 	done.timeouts = newTimeouts(done.expire)
-	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now}
-	return &core{opts: opts, metrics: m, portals: ps, view: view, done: done, corr: corr}, nil
+	cc := &certChecker{c: opts.Trust, defaults: opts.RevocationPolicy, portals: ps, metrics: newTrustMetrics(opts.Registerer), log: opts.Logger}
+	if opts.Trust == nil {
+		opts.Logger.Warn("no certificate trust checker: certificates are judged by the registry alone")
+	} else {
+		cc.metrics.setMode(opts.Trust.Mode())
+	}
+	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now, trust: cc}
+	return &core{opts: opts, metrics: m, portals: ps, view: view, done: done, corr: corr, trust: cc}, nil
 }
 
 // server adds the session service over sender and the HTTP layer on top.
 func (c *core) server(sender Sender) *Server {
 	svc := &sessionService{
 		store: c.opts.Store, sender: sender, ota: c.opts.OTA, done: c.done, metrics: c.metrics, logKey: c.opts.LogKey,
-		now: c.opts.Now, userTimeout: c.opts.UserTimeout, ttl: c.opts.UserTimeout + c.opts.DeliveryGrace,
+		now: c.opts.Now, userTimeout: c.opts.UserTimeout, ttl: c.opts.UserTimeout + c.opts.DeliveryGrace, trust: c.trust,
 	}
 	svc.draining, svc.drain = context.WithCancel(context.Background())
 	s := &Server{
 		svc: svc, done: c.done, corr: c.corr, store: c.opts.Store, view: c.view, portals: c.portals,
-		metrics: c.metrics, log: c.opts.Logger, now: c.opts.Now, maxPoll: c.opts.MaxLongPoll,
+		metrics: c.metrics, log: c.opts.Logger, now: c.opts.Now, maxPoll: c.opts.MaxLongPoll, trust: c.trust,
 	}
 	s.handler = s.instrument(s.routes())
 	return s
@@ -157,6 +174,7 @@ type Server struct {
 	now     func() time.Time
 	maxPoll time.Duration
 	handler http.Handler
+	trust   *certChecker
 }
 
 // NewServer validates the options and builds the portal API over its

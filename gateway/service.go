@@ -29,6 +29,7 @@ type sessionService struct {
 	// draining ends when draining starts; long-polls end with it too.
 	draining context.Context
 	drain    context.CancelFunc
+	trust    *certChecker
 }
 
 // expiryMargin is how long before the store's expiry the timer completes a
@@ -52,13 +53,16 @@ func (s *sessionService) start(ctx context.Context, log *slog.Logger, p *Portal,
 	sess := plan.sess
 	if err != nil {
 		if errors.Is(err, sessions.ErrDuplicate) && sess.ID != "" && sess.Portal == p.ID {
-			return sess, nil // the same Idempotency-Key within its window
+			return sess, refusedAtStart(sess) // the same Idempotency-Key within its window
 		}
 		return sessions.Session{}, err
 	}
 	log = withAttrs(log, slog.String("session_id", sess.ID), slog.String("portal", p.ID), slog.String("operation", in.Operation.String()))
 	s.metrics.started(in.Operation, p.ID).Inc()
 	log.LogAttrs(ctx, slog.LevelInfo, "session started", phoneAttr(s.logKey, in.Phone))
+	if err := s.checkStatus(ctx, log, p, plan); err != nil {
+		return sessions.Session{}, err
+	}
 	return s.submit(ctx, log, sess, in, counter)
 }
 
@@ -71,6 +75,7 @@ type startPlan struct {
 	in      startInput
 	idemKey string
 	sess    sessions.Session
+	cert    sessions.Certificate // the one picked, checked again after the start
 }
 
 // build applies the certificate policy and lays out the session.
@@ -79,6 +84,10 @@ func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Dur
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := sp.svc.trust.validate(cert, sp.in.Operation, sp.svc.now()); err != nil {
+		return nil, 0, err
+	}
+	sp.cert = cert
 	in := &sp.in
 	sp.sess = sessions.Session{
 		Portal: sp.portal, Operation: in.Operation.String(), Phone: in.Phone, ICCID: sub.ICCID,

@@ -50,6 +50,14 @@ type CertificateInfo struct {
 	Status       string    `json:"status"`
 	RenewalOpen  bool      `json:"renewalOpen"`
 	PEM          string    `json:"pem"`
+	// Revocation and Chain are the certification authority's word and the
+	// validated chain (leaf first, root last, PEM): recorded with a
+	// session's result, checked afresh in GET /v1/certificates.
+	Revocation *RevocationInfo `json:"revocation,omitempty"`
+	Chain      []string        `json:"chain,omitempty"`
+	// Refusal is the code a start with this certificate would get now
+	// (GET /v1/certificates only).
+	Refusal string `json:"refusal,omitempty"`
 }
 
 // stageTime is a stage's time in UTC, or nil (the stage is left out of
@@ -113,8 +121,10 @@ type viewer struct {
 }
 
 // session builds the portal's view of sess; for a successful session it
-// adds the certificate used and, after a login, all of the user's
-// certificates. known is the subscriber when already read (nil: read it).
+// adds the certificate used, with the status recorded at completion, and,
+// after a login, all of the user's certificates; a session the
+// certificate check ended shows that certificate and status too. known is
+// the subscriber when already read (nil: read it).
 func (v *viewer) session(ctx context.Context, sess sessions.Session, known *sessions.Subscriber) sessionJSON {
 	j := sessionJSON{
 		SessionID: sess.ID, State: sess.State, Operation: sess.Operation, VerificationCode: sess.VerificationCode,
@@ -126,10 +136,12 @@ func (v *viewer) session(ctx context.Context, sess sessions.Session, known *sess
 		return j
 	}
 	j.Result = sess.Result
-	if sess.Result != sessions.ResultOK {
+	if sess.Result != sessions.ResultOK && sess.CertStatus == nil {
 		return j
 	}
-	j.Signature = &signatureJSON{Algorithm: sess.SigAlg, Value: base64.StdEncoding.EncodeToString(sess.Signature)}
+	if sess.Result == sessions.ResultOK {
+		j.Signature = &signatureJSON{Algorithm: sess.SigAlg, Value: base64.StdEncoding.EncodeToString(sess.Signature)}
+	}
 	sub := known
 	if sub == nil {
 		s, err := v.store.Subscriber(ctx, sess.Phone)
@@ -146,7 +158,7 @@ func (v *viewer) session(ctx context.Context, sess sessions.Session, known *sess
 // login, the list of all.
 func (v *viewer) addCertificates(j *sessionJSON, sess sessions.Session, certificates []sessions.Certificate) {
 	now := v.now()
-	login := sess.Operation == sessions.OpAuthenticate
+	login := sess.Operation == sessions.OpAuthenticate && sess.Result == sessions.ResultOK
 	if login {
 		j.Certificates = make([]CertificateInfo, 0, len(certificates))
 	}
@@ -154,7 +166,7 @@ func (v *viewer) addCertificates(j *sessionJSON, sess sessions.Session, certific
 		var cj CertificateInfo
 		described := false
 		if c.KeyRef == sess.KeyRef {
-			cj, described = DescribeCertificate(c, now), true
+			cj, described = describeRecorded(c, sess.CertStatus, now), true
 			j.Certificate = &cj
 		}
 		if login {

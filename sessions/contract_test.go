@@ -123,6 +123,7 @@ func runContract(t *testing.T, be backend) {
 		{"SegmentsTTL", testSegmentsTTL},
 		{"SegmentsLease", testSegmentsLease},
 		{"SegmentsKeyNames", testSegmentsKeyNames},
+		{"CertificateStatus", testCertificateStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

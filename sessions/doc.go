@@ -16,7 +16,9 @@
 //	delivery receipt    MarkDelivered(id, at)            1 script
 //	MO from the card    AcceptMOCounter(iccid, cntr)     1 script (replay check)
 //	                    ByTxn(txn) / RunningByPhone      2 reads
-//	                    Complete(id, result)             1 script: result, release phone,
+//	                    Complete(id, result)             1 script: result (with the
+//	                                                     certificate status that decided
+//	                                                     it, if any), release phone,
 //	                                                     retention TTL, PUBLISH id
 //	portal long poll    Wait(id)                         SUBSCRIBE once per process, then Get
 //

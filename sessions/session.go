@@ -83,6 +83,9 @@ type Session struct {
 	ExpiresAt        time.Time
 	CallbackURL      string
 	IdempotencyKey   string // the portal's Idempotency-Key, if any
+	// CertStatus is the certificate's status recorded with the result,
+	// nil when the completion recorded none.
+	CertStatus *CertificateStatus
 }
 
 // Result is what Complete records.
@@ -90,6 +93,9 @@ type Result struct {
 	Code      string // OK, USER_CANCELLED, … (upper case, digits, '_')
 	SigAlg    string
 	Signature []byte
+	// CertStatus, when set, is the certificate's status that decided the
+	// result; it is stored with it (field cs).
+	CertStatus *CertificateStatus
 }
 
 // Session hash fields. Short names keep a running session near 500 bytes.
@@ -115,6 +121,7 @@ const (
 	sExpires  = "ex"
 	sCallback = "cb"
 	sIdemKey  = "ik"
+	sCertStat = "cs"
 )
 
 // Stored state codes.
@@ -275,6 +282,11 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 			return bad(sSig)
 		}
 		s.Signature = []byte(sig)
+	}
+	if cs, ok := m[sCertStat]; ok {
+		if s.CertStatus, err = decodeCertStatus([]byte(cs)); err != nil {
+			return bad(sCertStat)
+		}
 	}
 	if mi, ok := m[sMsgIDs]; ok && mi != "" {
 		s.MessageIDs = strings.Split(mi, "\n")
@@ -499,6 +511,12 @@ func completeArgs(id string, res Result, now time.Time, retention time.Duration)
 	}
 	if len(res.Signature) > 0 {
 		args = append(args, sSig, res.Signature)
+	}
+	if res.CertStatus != nil {
+		if err := res.CertStatus.validate(); err != nil {
+			return nil, err
+		}
+		args = append(args, sCertStat, appendCertStatus(nil, res.CertStatus))
 	}
 	return args, nil
 }

@@ -238,11 +238,11 @@ func (c *Card) state() (*cardState, error) {
 	if err != nil {
 		return nil, err
 	}
-	mt, err := applet.MTCodec(keys)
+	mt, err := c.farm.ota.MTCodec(keys)
 	if err != nil {
 		return nil, err
 	}
-	mo, err := applet.MOCodec(keys)
+	mo, err := c.farm.ota.MOCodec(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -329,13 +329,13 @@ func (c *Card) processPacket(st *cardState, pkt []byte, reply func([]byte)) {
 		c.sendPoR(h.SPI, nil, 0, ota.StatusTARUnknown, reply)
 		return
 	}
-	if h.KIc != applet.KIcMT || h.KID != applet.KIDMT {
+	if mt := c.farm.ota.MTParams(); h.KIc != mt.KIc || h.KID != mt.KID {
 		c.sendPoR(h.SPI, nil, 0, ota.StatusUnidentifiedError, reply)
 		return
 	}
 	codec := st.mt
 	if h.SPI != applet.SPIMT {
-		p := applet.MTParams()
+		p := c.farm.ota.MTParams()
 		p.SPI = h.SPI
 		if codec, err = ota.NewCodec(p, ota.Keys{KIc: st.keys.KIc[:], KID: st.keys.KID[:]}); err != nil {
 			c.sendPoR(h.SPI, nil, 0, ota.StatusUnidentifiedError, reply)
@@ -542,7 +542,7 @@ func (c *Card) finishLocked(d *dialog, resp applet.Response) {
 // answer seals resp as the card's next MO and sends it. c.mu is held.
 func (c *Card) answer(st *cardState, resp applet.Response, reply func([]byte)) {
 	st.moCounter++
-	segs, err := applet.SealMO(st.keys, st.moCounter, &resp, byte(st.moCounter))
+	segs, err := c.farm.ota.SealMO(st.keys, st.moCounter, &resp, byte(st.moCounter))
 	if err != nil {
 		c.logger().Error("seal reply", "err", err)
 		return

@@ -44,6 +44,10 @@ type Options struct {
 	Profile func(i int) []SlotSpec
 	// Faults gives card i's faults (default none).
 	Faults func(i int) Faults
+	// KeyVersions are the key versions the cards' OTA key sets were
+	// personalised with (zero fields: applet.DefaultKeyVersions); the
+	// gateway must be configured with the same.
+	KeyVersions applet.KeyVersions
 	// KeyPool, when positive, makes card i use the keys and certificates
 	// of identity i % KeyPool: a large farm then costs KeyPool key
 	// generations and certificates instead of one set per card.
@@ -98,6 +102,7 @@ func digits(s string) bool {
 // concurrent use; each card serialises its own traffic.
 type Farm struct {
 	opts  Options
+	ota   *applet.Transport // the cards' key versions
 	ca    *testca.CA
 	cards []Card
 	log   *slog.Logger
@@ -113,14 +118,17 @@ func New(opts Options) (*Farm, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	tr, err := applet.NewTransport(opts.KeyVersions)
+	if err != nil {
+		return nil, fmt.Errorf("simcard: %w", err)
+	}
 	ca := opts.CA
 	if ca == nil {
-		var err error
 		if ca, err = testca.New(testca.Options{Seed: opts.Seed}); err != nil {
 			return nil, err
 		}
 	}
-	f := &Farm{opts: opts, ca: ca, cards: make([]Card, opts.Cards), log: opts.Logger}
+	f := &Farm{opts: opts, ota: tr, ca: ca, cards: make([]Card, opts.Cards), log: opts.Logger}
 	for i := range f.cards {
 		c := &f.cards[i]
 		c.farm, c.index = f, i

@@ -523,3 +523,53 @@ func ExampleFarm_HandleMT() {
 	fmt.Println(mo.Kind, mo.Response.Status, mo.Response.SigAlg, err)
 	// Output: reply OK ECDSA_P256 <nil>
 }
+
+// A farm personalised with key versions 3 (MT) and 5 (MO) answers a
+// command sealed for version 3 with a reply that opens only with those
+// versions, and refuses a command of the default version 1 with a PoR.
+func TestKeyVersions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := applet.KeyVersions{MT: 3, MO: 5}
+		tr, err := applet.NewTransport(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := New(Options{Cards: 2, Seed: []byte("versions"), Master: master, KeyVersions: v,
+			Behaviour: func(int) Behaviour { return Behaviour{Action: Approve, Delay: time.Second} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := newGW(t, f, 1)
+		cmd := command(applet.OpAuthenticate, 0x01, sum256("versions"))
+		segs, err := tr.SealCommand(g.keys, 1, &cmd, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.sendSegs(segs)
+		synctest.Wait()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		g.mu.Lock()
+		got := g.mo
+		g.mo = nil
+		g.mu.Unlock()
+		if len(got) != 1 || got[0][8] != 0x52 || got[0][9] != 0x52 {
+			t.Fatalf("%d MOs, first % x", len(got), got)
+		}
+		mo, err := tr.OpenMO(g.keys, got[0])
+		if err != nil || mo.Kind != applet.MOReply || mo.Response.Status != applet.StatusOK {
+			t.Fatalf("reply %+v: %v", mo, err)
+		}
+		if _, err := applet.OpenMO(g.keys, got[0]); !errors.Is(err, applet.ErrWrongKeySet) {
+			t.Fatalf("default versions opened it: %v", err)
+		}
+		g.counter = 1
+		g.send(cmd) // key version 1: not this card's MT key set
+		if mo := g.one(); mo.Kind != applet.MOPoR || ota.Status(mo.PoRStatus) != ota.StatusUnidentifiedError {
+			t.Fatalf("version 1 command: %+v", mo)
+		}
+	})
+	if _, err := New(Options{Cards: 1, KeyVersions: applet.KeyVersions{MT: 2, MO: 2}}); !errors.Is(err, applet.ErrKeyVersion) {
+		t.Fatalf("equal versions: %v", err)
+	}
+}

@@ -19,6 +19,11 @@
 //	Revoke(serial) / RevokeWithReason / IsRevoked
 //	CRL() / CRLValid(thisUpdate, nextUpdate)   DER CRL signed by the CA
 //	OpenSSLIndex()                index.txt lines (V/R) for openssl
+//	Serve(addr, Options)          root → issuing CA on a loopback HTTP
+//	                              server: GET /root.crl, GET /issuing.crl
+//	                              (made afresh per request), POST /ocsp
+//	                              (answers signed by the issuing CA); the
+//	                              issuing CA's certificates name these URLs
 //
 // Authentication certificates (key reference 01) carry key usage
 // digitalSignature and extended key usage clientAuth; signing certificates

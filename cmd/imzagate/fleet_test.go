@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -243,7 +244,14 @@ func (f *fleet) launch(name, bindType string) *gwProc {
 	if f.opts.MasterName != "" {
 		masterName = ", masterName: " + strconv.Quote(f.opts.MasterName)
 	}
+	// The gateways trust the farm's CA; its certificates name no responder,
+	// so logins (soft-fail) go on with status unknown.
+	caFile := filepath.Join(f.dir, "farm-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.farm.CA().Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`# instance %s of the scale-out tests
+trust: {roots: [%q]}
 http: {addr: "127.0.0.1:%d"}
 admin: {addr: "127.0.0.1:%d"}
 log: {format: json, level: info}
@@ -257,7 +265,7 @@ operators:
       - {addr: %q, systemId: %s, systemType: %s, passwordEnv: TEST_SMPP_PW, type: %s, window: 10, sourceAddr: "9944000"}
 portals:
   - {id: p1, displayName: Test, apiKeySHA256: %s, rateLimit: 1000, burst: 1000}
-`, name, httpPort, adminPort, strings.Join(addrs, ", "), masterName, f.sm.Addr(), fleetAccount, name, bindType,
+`, name, caFile, httpPort, adminPort, strings.Join(addrs, ", "), masterName, f.sm.Addr(), fleetAccount, name, bindType,
 		gateway.HashAPIKey(fleetAPIKey))
 	path := filepath.Join(f.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -67,6 +67,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	httpPort, _ := redistest.FreePort()
 	adminPort, _ := redistest.FreePort()
 	cfg := fmt.Sprintf(`
+trust: {roots: [%q]}
 http: {addr: "127.0.0.1:%d"}
 admin: {addr: "127.0.0.1:%d"}
 redis: {addrs: [%q]}
@@ -78,7 +79,7 @@ operators:
     binds: [{addr: %q, systemId: gw, passwordEnv: TEST_SMPP_PW, sourceAddr: "9944000"}]
 portals:
   - {id: p1, displayName: Test, apiKeySHA256: %s}
-`, httpPort, adminPort, srv.Addr, sm.Addr(), gateway.HashAPIKey("key-1"))
+`, testRoot(t), httpPort, adminPort, srv.Addr, sm.Addr(), gateway.HashAPIKey("key-1"))
 	path := filepath.Join(t.TempDir(), "imzagate.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

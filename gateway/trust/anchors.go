@@ -61,6 +61,19 @@ func loadAnchors(setting string, paths []string) ([]anchor, error) {
 	return out, nil
 }
 
+// given turns certificates passed in Options into anchors; errors name
+// them by their place in the list.
+func given(setting string, certs []*x509.Certificate) ([]anchor, error) {
+	out := make([]anchor, 0, len(certs))
+	for i, c := range certs {
+		if c == nil {
+			return nil, configf("%s[%d] is nil", setting, i)
+		}
+		out = append(out, anchor{cert: c, file: fmt.Sprintf("%s[%d]", setting, i)})
+	}
+	return out, nil
+}
+
 func certFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -31,10 +31,10 @@ func BenchmarkCRLLookup(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
 		w := newWorld(b)
 		c := w.checker(func(o *Options) { o.Registerer = nil })
-		leaf := w.leaf(testca.Personal, testca.Sign)
-		src := c.crls.source(leaf, w.inter.Certificate())
+		leaf := w.Leaf(testca.Personal, testca.Sign)
+		src := c.crls.source(leaf, w.Inter.Certificate())
 		src.cur.Store(d)
-		issuer, at := w.inter.Certificate(), time.Now()
+		issuer, at := w.Inter.Certificate(), time.Now()
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, fresh, named := c.crls.lookup(ctx, leaf, issuer, at); !fresh || !named {
@@ -47,9 +47,9 @@ func BenchmarkCRLLookup(b *testing.B) {
 // benchOCSP is a path whose good OCSP answer is in Redis.
 func benchOCSP(b *testing.B, maxHold time.Duration) (*Checker, *Path, *roundTrips) {
 	w := newWorld(b)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Personal, testca.Sign)
-	w.startResponder(rc, rk, 30)
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
+	w.StartResponder(rc, rk, 30)
 	srv := redistest.Start(b)
 	store, trips := newStore(b, srv.Addr, pepper())
 	c := w.checker(func(o *Options) {
@@ -60,8 +60,8 @@ func benchOCSP(b *testing.B, maxHold time.Duration) (*Checker, *Path, *roundTrip
 	if err != nil {
 		b.Fatal(err)
 	}
-	if st := c.Status(ctx, p, time.Now()); st.State != StateGood || w.ocspHits.Load() != 1 {
-		b.Fatalf("status %v after %d requests", st.State, w.ocspHits.Load())
+	if st := c.Status(ctx, p, time.Now()); st.State != StateGood || w.OCSPHits.Load() != 1 {
+		b.Fatalf("status %v after %d requests", st.State, w.OCSPHits.Load())
 	}
 	trips.n.Store(0)
 	return c, p, trips
@@ -114,8 +114,8 @@ func BenchmarkValidate(b *testing.B) {
 					o.MaxCachedPaths = -1
 				}
 			})
-			leaf := w.leaf(testca.Business, testca.Sign)
-			chain := []*x509.Certificate{leaf, w.inter.Certificate()}
+			leaf := w.Leaf(testca.Business, testca.Sign)
+			chain := []*x509.Certificate{leaf, w.Inter.Certificate()}
 			slot := Slot{Kind: KindBusiness, VOEN: "1400123456"}
 			at := time.Now()
 			b.ReportAllocs()

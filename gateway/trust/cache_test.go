@@ -80,9 +80,9 @@ var _ OCSPCache = (*sessions.Store)(nil)
 func TestSharedRedisCache(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Personal, testca.Sign)
-	w.startResponder(rc, rk, 10)
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
+	w.StartResponder(rc, rk, 10)
 	srv := redistest.Start(t)
 	p := pepper()
 	storeA, tripsA := newStore(t, srv.Addr, p)
@@ -93,10 +93,10 @@ func TestSharedRedisCache(t *testing.T) {
 	if st, err := a.Check(ctx, signReq(leaf)); err != nil || st.Source != SourceOCSP {
 		t.Fatalf("instance A: %+v, %v", st, err)
 	}
-	if w.ocspHits.Load() != 1 || tripsA.n.Load() != 2 { // GET (miss) + SET
-		t.Fatalf("instance A: responder %d, redis round trips %d", w.ocspHits.Load(), tripsA.n.Load())
+	if w.OCSPHits.Load() != 1 || tripsA.n.Load() != 2 { // GET (miss) + SET
+		t.Fatalf("instance A: responder %d, redis round trips %d", w.OCSPHits.Load(), tripsA.n.Load())
 	}
-	der, err := storeA.OCSPResponse(ctx, issuerKeyIDSlice(w.inter.Certificate()), leaf.SerialNumber.Bytes())
+	der, err := storeA.OCSPResponse(ctx, issuerKeyIDSlice(w.Inter.Certificate()), leaf.SerialNumber.Bytes())
 	if err != nil || len(der) == 0 {
 		t.Fatalf("cached response: %d octets, %v", len(der), err)
 	}
@@ -105,8 +105,8 @@ func TestSharedRedisCache(t *testing.T) {
 	if err != nil || st.State != StateGood || st.Source != SourceOCSP {
 		t.Fatalf("instance B: %+v, %v", st, err)
 	}
-	if w.ocspHits.Load() != 1 {
-		t.Fatalf("instance B asked the responder (%d requests in all)", w.ocspHits.Load())
+	if w.OCSPHits.Load() != 1 {
+		t.Fatalf("instance B asked the responder (%d requests in all)", w.OCSPHits.Load())
 	}
 	if tripsB.n.Load() != 1 {
 		t.Fatalf("instance B: %d redis round trips, want 1", tripsB.n.Load())
@@ -125,14 +125,14 @@ func TestSharedRedisCache(t *testing.T) {
 func TestRedisCacheIsNotBelieved(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Personal, testca.Sign)
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
 	srv := redistest.Start(t)
 	store, _ := newStore(t, srv.Addr, pepper())
 	// An entry signed by another CA's responder, put there by someone with
 	// access to Redis.
 	forged := forgedGood(t, w, leaf)
-	if err := store.PutOCSPResponse(ctx, issuerKeyIDSlice(w.inter.Certificate()), leaf.SerialNumber.Bytes(), forged, time.Minute); err != nil {
+	if err := store.PutOCSPResponse(ctx, issuerKeyIDSlice(w.Inter.Certificate()), leaf.SerialNumber.Bytes(), forged, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	c := w.checker(func(o *Options) { o.Cache = store; o.CRL.Disabled = true })
@@ -143,11 +143,11 @@ func TestRedisCacheIsNotBelieved(t *testing.T) {
 		t.Fatalf("invalid cache entries %v", got)
 	}
 
-	w.startResponder(rc, rk, 10)
+	w.StartResponder(rc, rk, 10)
 	srv.Stop()
 	st, err := c.Check(ctx, signReq(leaf))
-	if err != nil || st.State != StateGood || w.ocspHits.Load() != 2 {
-		t.Fatalf("redis down: %+v, %v, responder hits %d", st, err, w.ocspHits.Load())
+	if err != nil || st.State != StateGood || w.OCSPHits.Load() != 2 {
+		t.Fatalf("redis down: %+v, %v, responder hits %d", st, err, w.OCSPHits.Load())
 	}
 	if got := value(t, c.m.cache.WithLabelValues("redis", "error")); got != 1 {
 		t.Fatalf("redis errors %v", got)

@@ -37,6 +37,20 @@ func New(opts Options) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, g := range []struct {
+		dst  *[]anchor
+		name string
+		list []*x509.Certificate
+	}{{&roots, "Options.RootCertificates", opts.RootCertificates}, {&inters, "Options.IntermediateCertificates", opts.IntermediateCertificates}} {
+		more, err := given(g.name, g.list)
+		if err != nil {
+			return nil, err
+		}
+		*g.dst = append(*g.dst, more...)
+	}
+	if len(roots) > maxAnchors || len(inters) > maxAnchors {
+		return nil, configf("more than %d roots or intermediates", maxAnchors)
+	}
 	if c.roots, c.inters, err = checkAnchors(roots, inters, opts.Now()); err != nil {
 		return nil, err
 	}
@@ -88,3 +102,6 @@ func (c *Checker) Run(ctx context.Context) error {
 	c.crls.run(ctx)
 	return nil
 }
+
+// Mode returns the configured mode, for the gateway to report it.
+func (c *Checker) Mode() Mode { return c.opts.Mode }

@@ -183,14 +183,14 @@ func (s *crlStore) fetch(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	if resp.ContentLength > s.opts.MaxBytes {
-		return nil, fmt.Errorf("%w: %d octets, larger than trust.crl.max_bytes %d", errCRL, resp.ContentLength, s.opts.MaxBytes)
+		return nil, fmt.Errorf("%w: %d octets, larger than trust.crl.maxBytes %d", errCRL, resp.ContentLength, s.opts.MaxBytes)
 	}
 	der, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxBytes+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(der)) > s.opts.MaxBytes {
-		return nil, fmt.Errorf("%w: larger than trust.crl.max_bytes %d", errCRL, s.opts.MaxBytes)
+		return nil, fmt.Errorf("%w: larger than trust.crl.maxBytes %d", errCRL, s.opts.MaxBytes)
 	}
 	return der, nil
 }
@@ -227,7 +227,7 @@ func (s *crlStore) verify(der []byte, src *crlSource, now time.Time) (*crlData, 
 	case now.After(crl.NextUpdate):
 		return nil, fmt.Errorf("%w: stale, nextUpdate %s has passed", errCRL, crl.NextUpdate.UTC().Format(time.RFC3339))
 	case n > s.opts.MaxEntries:
-		return nil, fmt.Errorf("%w: %d entries, more than trust.crl.max_entries %d", errCRL, n, s.opts.MaxEntries)
+		return nil, fmt.Errorf("%w: %d entries, more than trust.crl.maxEntries %d", errCRL, n, s.opts.MaxEntries)
 	}
 	if old := src.cur.Load(); old != nil && old.number != nil && crl.Number != nil && crl.Number.Cmp(old.number) < 0 {
 		return nil, fmt.Errorf("%w: CRL number %v older than the %v held", errCRL, crl.Number, old.number)

@@ -12,17 +12,17 @@ import (
 func TestMetricsSeries(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	leaf := w.leaf(testca.Personal, testca.Sign)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
 	thisUpdate := time.Now().Add(-90 * time.Second).Truncate(time.Second)
 	nextUpdate := thisUpdate.Add(time.Hour)
-	w.publishCRL(thisUpdate, nextUpdate)
+	w.PublishCRL(thisUpdate, nextUpdate)
 	c := w.checker(func(o *Options) {
 		o.OCSP.Disabled = true
-		o.CRL.URLs = map[string]string{"Asan Imza Test Issuing CA": w.srv.URL + "/issuing.crl"}
+		o.CRL.URLs = map[string]string{"Asan Imza Test Issuing CA": w.Srv.URL + "/issuing.crl"}
 	})
 	// Run fetches the configured CRL before any check names it.
 	run(t, c)
-	eventually(t, 10*time.Second, "configured CRL fetched by Run", func() bool { return w.crlHits.Load() > 0 })
+	eventually(t, 10*time.Second, "configured CRL fetched by Run", func() bool { return w.CRLHits.Load() > 0 })
 	if _, err := c.Check(ctx, signReq(leaf)); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -146,6 +147,12 @@ type Options struct {
 	// a subscriber's certificate, in the same form. Each must chain to a
 	// root now.
 	Intermediates []string
+	// RootCertificates and IntermediateCertificates are further anchors
+	// given as certificates rather than files, for a program that brings
+	// its own certification authority (the demo's test CA); they are
+	// checked as the files are.
+	RootCertificates         []*x509.Certificate
+	IntermediateCertificates []*x509.Certificate
 	// OCSP and CRL configure the two revocation sources.
 	OCSP OCSPOptions
 	CRL  CRLOptions
@@ -172,11 +179,11 @@ type Options struct {
 func (o *Options) validate() error {
 	switch o.Mode {
 	case ModeVerify:
-		if len(o.Roots) == 0 {
+		if len(o.Roots)+len(o.RootCertificates) == 0 {
 			return configf("trust.roots is empty: name the certification authority's root certificates, or set mode provisioned-only")
 		}
 	case ModeProvisionedOnly:
-		if len(o.Roots) != 0 || len(o.Intermediates) != 0 {
+		if len(o.Roots)+len(o.Intermediates)+len(o.RootCertificates)+len(o.IntermediateCertificates) != 0 {
 			return configf("mode provisioned-only takes no trust.roots or trust.intermediates")
 		}
 	default:
@@ -232,11 +239,11 @@ func (o *OCSPOptions) validate() error {
 	case o.Timeout < time.Millisecond:
 		return configf("trust.ocsp.timeout %s below 1ms", o.Timeout)
 	case o.MaxCacheTTL < time.Second || o.MaxCacheTTL > 24*time.Hour:
-		return configf("trust.ocsp.max_cache_ttl %s outside 1s..24h", o.MaxCacheTTL)
+		return configf("trust.ocsp.maxCacheTTL %s outside 1s..24h", o.MaxCacheTTL)
 	case o.MaxResponseBytes < 64 || o.MaxResponseBytes > 1<<20:
-		return configf("trust.ocsp.max_response_bytes %d outside 64..1048576", o.MaxResponseBytes)
+		return configf("trust.ocsp.maxResponseBytes %d outside 64..1048576", o.MaxResponseBytes)
 	case o.MaxHeld < 1:
-		return configf("trust.ocsp.max_held must be positive")
+		return configf("trust.ocsp.maxHeld must be positive")
 	}
 	return validURLs("trust.ocsp.urls", o.URLs)
 }
@@ -259,15 +266,15 @@ func (o *CRLOptions) validate() error {
 	}
 	switch {
 	case o.RefreshInterval < minRefreshInterval:
-		return configf("trust.crl.refresh_interval %s below %s", o.RefreshInterval, minRefreshInterval)
+		return configf("trust.crl.refreshInterval %s below %s", o.RefreshInterval, minRefreshInterval)
 	case o.Timeout < time.Millisecond:
 		return configf("trust.crl.timeout %s below 1ms", o.Timeout)
 	case o.MaxBytes < 64:
-		return configf("trust.crl.max_bytes %d below 64", o.MaxBytes)
+		return configf("trust.crl.maxBytes %d below 64", o.MaxBytes)
 	case o.MaxEntries < 1:
-		return configf("trust.crl.max_entries must be positive")
+		return configf("trust.crl.maxEntries must be positive")
 	case o.MaxSources < 1 || o.MaxSources > 1024:
-		return configf("trust.crl.max_sources %d outside 1..1024", o.MaxSources)
+		return configf("trust.crl.maxSources %d outside 1..1024", o.MaxSources)
 	}
 	return validURLs("trust.crl.urls", o.URLs)
 }

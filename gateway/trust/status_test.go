@@ -23,9 +23,9 @@ func signReq(leaf *x509.Certificate) Request {
 func TestOCSPGood(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Business, testca.Sign)
-	w.startResponder(rc, rk, 5)
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Business, testca.Sign)
+	w.StartResponder(rc, rk, 5)
 	c := w.checker(func(o *Options) { o.CRL.Disabled = true })
 
 	st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Sign, Slot: Slot{Kind: KindBusiness, VOEN: "1400123456"}})
@@ -35,7 +35,7 @@ func TestOCSPGood(t *testing.T) {
 	if st.State != StateGood || st.Source != SourceOCSP || len(st.Chain) != 3 {
 		t.Fatalf("status %+v", st)
 	}
-	for i, want := range []*x509.Certificate{leaf, w.inter.Certificate(), w.root.Certificate()} {
+	for i, want := range []*x509.Certificate{leaf, w.Inter.Certificate(), w.Root.Certificate()} {
 		got, err := parsePEM([]byte(st.Chain[i]))
 		if err != nil || !got[0].Equal(want) {
 			t.Fatalf("chain[%d] is not %s: %v", i, want.Subject.CommonName, err)
@@ -45,8 +45,8 @@ func TestOCSPGood(t *testing.T) {
 		t.Fatalf("good outcomes %v", got)
 	}
 	// The second check is answered in process: no second request.
-	if _, err := c.Check(ctx, signReq(leaf)); err != nil || w.ocspHits.Load() != 1 {
-		t.Fatalf("second check: %v, responder hits %d", err, w.ocspHits.Load())
+	if _, err := c.Check(ctx, signReq(leaf)); err != nil || w.OCSPHits.Load() != 1 {
+		t.Fatalf("second check: %v, responder hits %d", err, w.OCSPHits.Load())
 	}
 }
 
@@ -54,9 +54,9 @@ func TestOCSPGood(t *testing.T) {
 func TestOCSPSignedByIssuer(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	leaf := w.leaf(testca.Personal, testca.Auth)
-	w.inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Hour).Truncate(time.Second))
-	w.startResponder(w.inter.Certificate(), w.inter.Key(), 5)
+	leaf := w.Leaf(testca.Personal, testca.Auth)
+	w.Inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Hour).Truncate(time.Second))
+	w.StartResponder(w.Inter.Certificate(), w.Inter.Key(), 5)
 	c := w.checker(func(o *Options) { o.CRL.Disabled = true })
 	st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Authenticate})
 	if !errors.Is(err, ErrRevoked) || st.State != StateRevoked || st.Source != SourceOCSP {
@@ -67,11 +67,11 @@ func TestOCSPSignedByIssuer(t *testing.T) {
 func TestCRLRevoked(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	good, bad := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
+	good, bad := w.Leaf(testca.Personal, testca.Sign), w.Leaf(testca.Personal, testca.Sign)
 	revokedAt := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
-	w.inter.RevokeWithReason(bad.SerialNumber, revokedAt, 1)
+	w.Inter.RevokeWithReason(bad.SerialNumber, revokedAt, 1)
 	now := time.Now()
-	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	w.PublishCRL(now.Add(-time.Minute), now.Add(time.Hour))
 	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
 
 	st, err := c.Check(ctx, signReq(bad))
@@ -84,8 +84,8 @@ func TestCRLRevoked(t *testing.T) {
 	if st, err := c.Check(ctx, signReq(good)); err != nil || st.State != StateGood || st.Source != SourceCRL {
 		t.Fatalf("good certificate: %+v, %v", st, err)
 	}
-	if w.crlHits.Load() != 1 {
-		t.Fatalf("CRL fetched %d times for two checks", w.crlHits.Load())
+	if w.CRLHits.Load() != 1 {
+		t.Fatalf("CRL fetched %d times for two checks", w.CRLHits.Load())
 	}
 }
 
@@ -94,12 +94,12 @@ func TestCRLRevoked(t *testing.T) {
 func TestCRLRevocationBeatsOCSPGood(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Personal, testca.Sign)
-	w.startResponder(rc, rk, 5) // its index says good
-	w.inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Minute))
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
+	w.StartResponder(rc, rk, 5) // its index says good
+	w.Inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Minute))
 	now := time.Now()
-	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	w.PublishCRL(now.Add(-time.Minute), now.Add(time.Hour))
 	c := w.checker(nil)
 	if st, err := c.Check(ctx, signReq(leaf)); !errors.Is(err, ErrRevoked) || st.Source != SourceCRL {
 		t.Fatalf("status %+v, err %v", st, err)
@@ -111,16 +111,16 @@ func TestCRLRevocationBeatsOCSPGood(t *testing.T) {
 func TestIntermediateRevokedInRootCRL(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Personal, testca.Sign)
-	w.startResponder(rc, rk, 5)
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
+	w.StartResponder(rc, rk, 5)
 	c := w.checker(nil)
 	run(t, c)
 	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.Source != SourceOCSP {
 		t.Fatalf("before: %+v, %v", st, err)
 	}
-	w.root.RevokeWithReason(w.inter.Certificate().SerialNumber, time.Now().Add(-time.Minute).Truncate(time.Second), 2)
-	w.publishRootCRL()
+	w.Root.RevokeWithReason(w.Inter.Certificate().SerialNumber, time.Now().Add(-time.Minute).Truncate(time.Second), 2)
+	w.PublishRootCRL()
 	var st Status
 	eventually(t, 10*time.Second, "the root's CRL revokes the issuing CA", func() bool {
 		var err error
@@ -131,7 +131,7 @@ func TestIntermediateRevokedInRootCRL(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	// Without the root's CRL the path's status is unknown.
-	w.rootCRL.Store(&[]byte{})
+	w.RootCRL.Store(&[]byte{})
 	c2 := w.checker(func(o *Options) { o.Registerer = nil })
 	if st, err := c2.Check(ctx, signReq(leaf)); !errors.Is(err, ErrStatusUnknown) {
 		t.Fatalf("no root CRL: %+v, %v", st, err)
@@ -141,16 +141,16 @@ func TestIntermediateRevokedInRootCRL(t *testing.T) {
 func TestRevokedBetweenChecksCRL(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	leaf := w.leaf(testca.Personal, testca.Sign)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
 	now := time.Now()
-	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	w.PublishCRL(now.Add(-time.Minute), now.Add(time.Hour))
 	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
 	run(t, c)
 	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.State != StateGood {
 		t.Fatalf("first check: %+v, %v", st, err)
 	}
-	w.inter.Revoke(leaf.SerialNumber, time.Now().Truncate(time.Second))
-	w.publishCRL(time.Now(), time.Now().Add(time.Hour))
+	w.Inter.Revoke(leaf.SerialNumber, time.Now().Truncate(time.Second))
+	w.PublishCRL(time.Now(), time.Now().Add(time.Hour))
 	eventually(t, 10*time.Second, "CRL refresh shows the revocation", func() bool {
 		_, err := c.Check(ctx, signReq(leaf))
 		return errors.Is(err, ErrRevoked)
@@ -160,9 +160,9 @@ func TestRevokedBetweenChecksCRL(t *testing.T) {
 func TestRevokedBetweenChecksOCSP(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Personal, testca.Sign)
-	w.startResponder(rc, rk, 5)
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
+	w.StartResponder(rc, rk, 5)
 	c := w.checker(func(o *Options) {
 		o.CRL.Disabled = true
 		o.OCSP.MaxHold = 200 * time.Millisecond
@@ -170,8 +170,8 @@ func TestRevokedBetweenChecksOCSP(t *testing.T) {
 	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.State != StateGood {
 		t.Fatalf("first check: %+v, %v", st, err)
 	}
-	w.inter.RevokeWithReason(leaf.SerialNumber, time.Now().Truncate(time.Second), 4)
-	w.writeIndex()
+	w.Inter.RevokeWithReason(leaf.SerialNumber, time.Now().Truncate(time.Second), 4)
+	w.WriteIndex()
 	var st Status
 	eventually(t, 10*time.Second, "OCSP shows the revocation once the hold ends", func() bool {
 		var err error
@@ -186,8 +186,8 @@ func TestRevokedBetweenChecksOCSP(t *testing.T) {
 func TestResponderDownPolicy(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	auth, sign := w.leaf(testca.Personal, testca.Auth), w.leaf(testca.Personal, testca.Sign)
-	w.srv.Close() // the responder is unreachable: connection refused
+	auth, sign := w.Leaf(testca.Personal, testca.Auth), w.Leaf(testca.Personal, testca.Sign)
+	w.Srv.Close() // the responder is unreachable: connection refused
 	c := w.checker(func(o *Options) { o.CRL.Disabled = true })
 	tests := []struct {
 		name   string
@@ -229,21 +229,21 @@ func TestOCSPNoStatus(t *testing.T) {
 		outcome string
 	}{
 		{"wrong-key", func(w *world) (*x509.Certificate, any) {
-			c, k, err := w.otherInter.IssueResponder("Unrelated OCSP", true)
+			c, k, err := w.OtherInter.IssueResponder("Unrelated OCSP", true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return c, k
 		}, 0, outcomeBadSignature},
 		{"other-ca-itself", func(w *world) (*x509.Certificate, any) {
-			return w.otherInter.Certificate(), w.otherInter.Key()
+			return w.OtherInter.Certificate(), w.OtherInter.Key()
 		}, 0, outcomeBadSignature},
 		{"no-ocsp-signing-eku", func(w *world) (*x509.Certificate, any) {
-			c, k := w.delegatedResponder(false)
+			c, k := w.DelegatedResponder(false)
 			return c, k
 		}, 0, outcomeBadSignature},
 		{"stale", func(w *world) (*x509.Certificate, any) {
-			c, k := w.delegatedResponder(true)
+			c, k := w.DelegatedResponder(true)
 			return c, k
 		}, 3 * time.Minute, outcomeStale},
 	}
@@ -251,17 +251,17 @@ func TestOCSPNoStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			leaf := w.leaf(testca.Personal, testca.Sign)
-			w.inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Hour)) // a forged "revoked" must not count either
+			leaf := w.Leaf(testca.Personal, testca.Sign)
+			w.Inter.Revoke(leaf.SerialNumber, time.Now().Add(-time.Hour)) // a forged "revoked" must not count either
 			rc, rk := tt.signer(w)
-			w.startResponder(rc, asECDSA(t, rk), 1)
+			w.StartResponder(rc, asECDSA(t, rk), 1)
 			c := w.checker(func(o *Options) { o.CRL.Disabled = true })
 			st, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Sign, At: time.Now().Add(tt.at)})
 			if !errors.Is(err, ErrStatusUnknown) || st.State != StateUnknown {
 				t.Fatalf("status %+v, err %v", st, err)
 			}
-			if w.ocspHits.Load() != 1 {
-				t.Fatalf("responder asked %d times", w.ocspHits.Load())
+			if w.OCSPHits.Load() != 1 {
+				t.Fatalf("responder asked %d times", w.OCSPHits.Load())
 			}
 			if got := value(t, c.m.ocspOutcomes.WithLabelValues(tt.outcome)); got != 1 {
 				t.Fatalf("%s outcomes %v", tt.outcome, got)
@@ -273,9 +273,9 @@ func TestOCSPNoStatus(t *testing.T) {
 func TestOCSPNonce(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf := w.leaf(testca.Personal, testca.Sign)
-	w.startResponder(rc, rk, 5)
+	rc, rk := w.DelegatedResponder(true)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
+	w.StartResponder(rc, rk, 5)
 	c := w.checker(func(o *Options) { o.CRL.Disabled = true; o.OCSP.Nonce = true })
 	if st, err := c.Check(ctx, signReq(leaf)); err != nil || st.State != StateGood {
 		t.Fatalf("status %+v, err %v", st, err)
@@ -287,11 +287,11 @@ func TestOCSPNonce(t *testing.T) {
 func TestOCSPResponseChecks(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	rc, rk := w.delegatedResponder(true)
-	leaf, other := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
-	w.startResponder(rc, rk, 5)
+	rc, rk := w.DelegatedResponder(true)
+	leaf, other := w.Leaf(testca.Personal, testca.Sign), w.Leaf(testca.Personal, testca.Sign)
+	w.StartResponder(rc, rk, 5)
 	c := w.checker(func(o *Options) { o.Registerer = nil })
-	issuer := w.inter.Certificate()
+	issuer := w.Inter.Certificate()
 	req, nonce, err := buildRequest(leaf, issuer, []byte("0123456789abcdef"))
 	if err != nil || len(nonce) != 18 {
 		t.Fatalf("request: nonce %x, %v", nonce, err)
@@ -299,7 +299,7 @@ func TestOCSPResponseChecks(t *testing.T) {
 	if parsed, err := ocsp.ParseRequest(req); err != nil || parsed.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
 		t.Fatalf("request with nonce does not parse: %v", err)
 	}
-	der, err := c.ocsp.post(ctx, w.srv.URL+"/ocsp", req)
+	der, err := c.ocsp.post(ctx, w.Srv.URL+"/ocsp", req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestOCSPResponseChecks(t *testing.T) {
 		{"this-update-within-skew", leaf, issuer, resp.ThisUpdate.Add(-DefaultSkew + time.Second), nonce, ""},
 		{"next-update-passed", leaf, issuer, resp.NextUpdate.Add(time.Second), nonce, outcomeStale},
 		{"other-serial", other, issuer, now, nonce, outcomeError},
-		{"other-issuer", leaf, w.otherInter.Certificate(), now, nonce, outcomeBadSignature},
+		{"other-issuer", leaf, w.OtherInter.Certificate(), now, nonce, outcomeBadSignature},
 		{"responder-expired", leaf, issuer, rc.NotAfter.Add(time.Second), nil, outcomeBadSignature},
 	}
 	for _, tt := range tests {
@@ -347,26 +347,26 @@ func TestOCSPResponseChecks(t *testing.T) {
 func TestCRLFromOpenSSLCA(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	good, bad := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
-	w.inter.RevokeWithReason(bad.SerialNumber, time.Now().Add(-time.Hour).Truncate(time.Second), 1)
-	index := w.writeIndex()
-	w.writeFile("index.txt.attr", []byte("unique_subject = no\n"))
-	w.writeFile("crlnumber", []byte("1000\n"))
-	key := w.writeKey("inter.key", w.inter.Key())
-	conf := w.writeFile("ca.cnf", []byte("[ca]\ndefault_ca = CA\n[CA]\ndatabase = "+index+
-		"\ncrlnumber = "+w.dir+"/crlnumber\ncertificate = "+w.interFile+"\nprivate_key = "+key+
+	good, bad := w.Leaf(testca.Personal, testca.Sign), w.Leaf(testca.Personal, testca.Sign)
+	w.Inter.RevokeWithReason(bad.SerialNumber, time.Now().Add(-time.Hour).Truncate(time.Second), 1)
+	index := w.WriteIndex()
+	w.WriteFile("index.txt.attr", []byte("unique_subject = no\n"))
+	w.WriteFile("crlnumber", []byte("1000\n"))
+	key := w.WriteKey("inter.key", w.Inter.Key())
+	conf := w.WriteFile("ca.cnf", []byte("[ca]\ndefault_ca = CA\n[CA]\ndatabase = "+index+
+		"\ncrlnumber = "+w.Dir+"/crlnumber\ncertificate = "+w.InterFile+"\nprivate_key = "+key+
 		"\ndefault_md = sha256\ndefault_crl_hours = 1\n"))
-	crlPEM := w.dir + "/crl.pem"
+	crlPEM := w.Dir + "/crl.pem"
 	for _, args := range [][]string{
 		{"ca", "-gencrl", "-config", conf, "-out", crlPEM},
-		{"crl", "-in", crlPEM, "-outform", "DER", "-out", w.dir + "/crl.der"},
+		{"crl", "-in", crlPEM, "-outform", "DER", "-out", w.Dir + "/crl.der"},
 	} {
-		if out, err := openssl(t, w.dir, args...); err != nil {
+		if out, err := openssl(t, w.Dir, args...); err != nil {
 			t.Fatalf("openssl %v: %v\n%s", args, err, out)
 		}
 	}
-	der := readFile(t, w.dir+"/crl.der")
-	w.crl.Store(&der)
+	der := readFile(t, w.Dir+"/crl.der")
+	w.CRL.Store(&der)
 	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
 	st, err := c.Check(ctx, signReq(bad))
 	if !errors.Is(err, ErrRevoked) || st.Reason != 1 || st.Source != SourceCRL {
@@ -382,22 +382,22 @@ func TestCRLFromOpenSSLCA(t *testing.T) {
 func TestCRLBadSignatureKeepsPrevious(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	first, second := w.leaf(testca.Personal, testca.Sign), w.leaf(testca.Personal, testca.Sign)
-	w.inter.Revoke(first.SerialNumber, time.Now().Add(-time.Hour))
+	first, second := w.Leaf(testca.Personal, testca.Sign), w.Leaf(testca.Personal, testca.Sign)
+	w.Inter.Revoke(first.SerialNumber, time.Now().Add(-time.Hour))
 	now := time.Now()
-	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	w.PublishCRL(now.Add(-time.Minute), now.Add(time.Hour))
 	c := w.checker(func(o *Options) { o.OCSP.Disabled = true })
 	run(t, c)
 	if _, err := c.Check(ctx, signReq(first)); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("first: %v", err)
 	}
-	w.inter.Revoke(second.SerialNumber, time.Now().Add(-time.Minute))
-	der, err := w.inter.CRLValid(time.Now(), time.Now().Add(time.Hour))
+	w.Inter.Revoke(second.SerialNumber, time.Now().Add(-time.Minute))
+	der, err := w.Inter.CRLValid(time.Now(), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	der[len(der)-1] ^= 0x01 // the last octet of the signature
-	w.crl.Store(&der)
+	w.CRL.Store(&der)
 	rejected := c.m.crlFetches.WithLabelValues("Asan Imza Test Issuing CA", "rejected")
 	eventually(t, 10*time.Second, "the broken CRL is fetched and refused", func() bool {
 		return value(t, rejected) >= 1
@@ -414,16 +414,16 @@ func TestCRLRefusals(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	now := time.Now()
-	small, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour)) // no entries, the one held
+	small, _ := w.Inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour)) // no entries, the one held
 	for i := 0; i < 6; i++ {
-		w.inter.Revoke(w.leaf(testca.Personal, testca.Sign).SerialNumber, time.Now().Add(-time.Hour))
+		w.Inter.Revoke(w.Leaf(testca.Personal, testca.Sign).SerialNumber, time.Now().Add(-time.Hour))
 	}
-	good, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
-	stale, _ := w.inter.CRLValid(now.Add(-2*time.Hour), now.Add(-time.Hour))
-	future, _ := w.inter.CRLValid(now.Add(time.Hour), now.Add(2*time.Hour))
-	otherCA, _ := w.otherInter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
-	older, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
-	newer, _ := w.inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	good, _ := w.Inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	stale, _ := w.Inter.CRLValid(now.Add(-2*time.Hour), now.Add(-time.Hour))
+	future, _ := w.Inter.CRLValid(now.Add(time.Hour), now.Add(2*time.Hour))
+	otherCA, _ := w.OtherInter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	older, _ := w.Inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
+	newer, _ := w.Inter.CRLValid(now.Add(-time.Minute), now.Add(time.Hour))
 	tests := []struct {
 		name string
 		mod  func(*CRLOptions)
@@ -431,8 +431,8 @@ func TestCRLRefusals(t *testing.T) {
 		crl  []byte
 		want string
 	}{
-		{"too-many-entries", func(o *CRLOptions) { o.MaxEntries = 5 }, small, good, "6 entries, more than trust.crl.max_entries 5"},
-		{"too-many-bytes", func(o *CRLOptions) { o.MaxBytes = int64(len(small)) }, small, good, "larger than trust.crl.max_bytes"},
+		{"too-many-entries", func(o *CRLOptions) { o.MaxEntries = 5 }, small, good, "6 entries, more than trust.crl.maxEntries 5"},
+		{"too-many-bytes", func(o *CRLOptions) { o.MaxBytes = int64(len(small)) }, small, good, "larger than trust.crl.maxBytes"},
 		{"stale", nil, small, stale, "stale, nextUpdate"},
 		{"future", nil, small, future, "thisUpdate"},
 		{"other-issuer", nil, small, otherCA, "signature does not verify"},
@@ -448,17 +448,17 @@ func TestCRLRefusals(t *testing.T) {
 					tt.mod(&o.CRL)
 				}
 			})
-			if c.crls.source(nil, w.inter.Certificate()) != nil {
+			if c.crls.source(nil, w.Inter.Certificate()) != nil {
 				t.Fatal("source without a URL")
 			}
-			src := c.crls.source(w.leaf(testca.Personal, testca.Sign), w.inter.Certificate())
-			w.crl.Store(&tt.held)
+			src := c.crls.source(w.Leaf(testca.Personal, testca.Sign), w.Inter.Certificate())
+			w.CRL.Store(&tt.held)
 			if err := c.crls.refresh(ctx, src, true); err != nil {
 				t.Fatal(err)
 			}
 			held := src.cur.Load()
 			b := tt.crl
-			w.crl.Store(&b)
+			w.CRL.Store(&b)
 			err := c.crls.refresh(ctx, src, true)
 			if !errors.Is(err, errCRL) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err %v, want errCRL with %q", err, tt.want)
@@ -478,14 +478,14 @@ func TestCRLRefusals(t *testing.T) {
 func TestCRLOtherDistributionPoint(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	leaf := w.leaf(testca.Personal, testca.Sign)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
 	now := time.Now()
-	w.publishCRL(now.Add(-time.Minute), now.Add(time.Hour))
+	w.PublishCRL(now.Add(-time.Minute), now.Add(time.Hour))
 	c := w.checker(func(o *Options) { o.OCSP.Disabled = true; o.Registerer = nil })
 	if _, err := c.Check(ctx, signReq(leaf)); err != nil {
 		t.Fatal(err)
 	}
-	for _, cdp := range [][]string{nil, {w.srv.URL + "/partition-2.crl"}} {
+	for _, cdp := range [][]string{nil, {w.Srv.URL + "/partition-2.crl"}} {
 		k := w.customLeaf(x509.KeyUsageContentCommitment, nil, cdp...)
 		if _, err := c.Check(ctx, signReq(k)); !errors.Is(err, ErrStatusUnknown) {
 			t.Fatalf("certificate with distribution points %v: %v", cdp, err)
@@ -496,13 +496,13 @@ func TestCRLOtherDistributionPoint(t *testing.T) {
 func TestProvisionedOnly(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	leaf := w.leaf(testca.Personal, testca.Sign)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
 	c, err := New(Options{Mode: ModeProvisionedOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// No chain check: a certificate of an unrelated CA is not refused.
-	other := issue(t, w.otherInter, testca.Personal, testca.Sign, false)
+	other := issue(t, w.OtherInter, testca.Personal, testca.Sign, false)
 	for _, l := range []*x509.Certificate{leaf, other} {
 		st, err := c.Check(ctx, signReq(l))
 		if err != nil || st.State != StateGood || st.Source != SourceProvisioned || len(st.Chain) != 1 {
@@ -517,7 +517,7 @@ func TestProvisionedOnly(t *testing.T) {
 	if _, err := c.Check(ctx, Request{Chain: []*x509.Certificate{leaf}, Operation: Authenticate}); err != nil {
 		t.Fatalf("sign certificate for login (digitalSignature, no EKU): %v", err)
 	}
-	expired := issue(t, w.inter, testca.Personal, testca.Sign, true)
+	expired := issue(t, w.Inter, testca.Personal, testca.Sign, true)
 	if _, err := c.Check(ctx, signReq(expired)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired: %v", err)
 	}

@@ -20,42 +20,48 @@ import (
 func TestNewRejectsBadConfiguration(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	leafFile := w.writePEM("leaf.pem", w.leaf(testca.Personal, testca.Sign))
+	leafFile := w.WritePEM("leaf.pem", w.Leaf(testca.Personal, testca.Sign))
 	past := time.Now().AddDate(-30, 0, 0)
 	oldRoot, err := testca.New(testca.Options{Name: "Old Root", Now: func() time.Time { return past }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	expiredFile := w.writePEM("expired-root.pem", oldRoot.Certificate())
-	otherInterFile := w.writePEM("other-inter.pem", w.otherInter.Certificate())
-	emptyDir := filepath.Join(w.dir, "empty")
+	expiredFile := w.WritePEM("expired-root.pem", oldRoot.Certificate())
+	otherInterFile := w.WritePEM("other-inter.pem", w.OtherInter.Certificate())
+	emptyDir := filepath.Join(w.Dir, "empty")
 	if err := os.Mkdir(emptyDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	w.writeFile("empty/README", []byte("no certificates here"))
-	noCert := w.writeFile("nocert.pem", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
-	withKey := w.writeKey("root-and-key.pem", w.root.Key())
+	w.WriteFile("empty/README", []byte("no certificates here"))
+	noCert := w.WriteFile("nocert.pem", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
+	withKey := w.WriteKey("root-and-key.pem", w.Root.Key())
 	tests := []struct {
 		name string
 		opts Options
 		want string
 	}{
 		{"no-roots", Options{}, "trust.roots is empty"},
-		{"missing-file", Options{Roots: []string{filepath.Join(w.dir, "absent.pem")}}, "no such file"},
+		{"missing-file", Options{Roots: []string{filepath.Join(w.Dir, "absent.pem")}}, "no such file"},
 		{"no-certificate", Options{Roots: []string{noCert}}, "no PEM CERTIFICATE block"},
 		{"empty-dir", Options{Roots: []string{emptyDir}}, "has no .pem, .crt or .cer file"},
 		{"private-key", Options{Roots: []string{withKey}}, "is a private key"},
 		{"leaf-as-root", Options{Roots: []string{leafFile}}, "is not a CA certificate"},
 		{"expired-root", Options{Roots: []string{expiredFile}}, "Old Root (" + expiredFile + ") expired on"},
-		{"intermediate-does-not-chain", Options{Roots: []string{w.rootFile}, Intermediates: []string{otherInterFile}},
+		{"intermediate-does-not-chain", Options{Roots: []string{w.RootFile}, Intermediates: []string{otherInterFile}},
 			"Unrelated Issuing CA (" + otherInterFile + ") does not chain to a configured root"},
-		{"provisioned-with-roots", Options{Mode: ModeProvisionedOnly, Roots: []string{w.rootFile}}, "takes no trust.roots"},
-		{"crl-url-for-unknown-ca", Options{Roots: []string{w.rootFile}, CRL: CRLOptions{URLs: map[string]string{"Nobody": "http://127.0.0.1/x.crl"}}},
+		{"provisioned-with-roots", Options{Mode: ModeProvisionedOnly, Roots: []string{w.RootFile}}, "takes no trust.roots"},
+		{"crl-url-for-unknown-ca", Options{Roots: []string{w.RootFile}, CRL: CRLOptions{URLs: map[string]string{"Nobody": "http://127.0.0.1/x.crl"}}},
 			`trust.crl.urls names "Nobody"`},
-		{"ocsp-url-not-http", Options{Roots: []string{w.rootFile}, OCSP: OCSPOptions{URLs: map[string]string{"ASXM Test Root": "ldap://x"}}},
+		{"ocsp-url-not-http", Options{Roots: []string{w.RootFile}, OCSP: OCSPOptions{URLs: map[string]string{"ASXM Test Root": "ldap://x"}}},
 			"want an http or https URL"},
-		{"refresh-too-fast", Options{Roots: []string{w.rootFile}, CRL: CRLOptions{RefreshInterval: time.Millisecond}}, "refresh_interval"},
-		{"bad-mode", Options{Mode: 7, Roots: []string{w.rootFile}}, "trust.mode 7 unknown"},
+		{"refresh-too-fast", Options{Roots: []string{w.RootFile}, CRL: CRLOptions{RefreshInterval: time.Millisecond}}, "trust.crl.refreshInterval"},
+		{"bad-mode", Options{Mode: 7, Roots: []string{w.RootFile}}, "trust.mode 7 unknown"},
+		{"given-nil-root", Options{RootCertificates: []*x509.Certificate{nil}}, "Options.RootCertificates[0] is nil"},
+		{"given-leaf-as-root", Options{RootCertificates: []*x509.Certificate{w.Root.Certificate(), w.Leaf(testca.Personal, testca.Sign)}},
+			"(Options.RootCertificates[1]) is not a CA certificate"},
+		{"given-intermediate-does-not-chain", Options{RootCertificates: []*x509.Certificate{w.Root.Certificate()},
+			IntermediateCertificates: []*x509.Certificate{w.OtherInter.Certificate()}}, "does not chain to a configured root"},
+		{"provisioned-with-given-root", Options{Mode: ModeProvisionedOnly, RootCertificates: []*x509.Certificate{w.Root.Certificate()}}, "takes no trust.roots"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,15 +72,15 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		})
 	}
 	// A directory of roots works, and ignores what is not a certificate file.
-	dir := filepath.Join(w.dir, "roots")
+	dir := filepath.Join(w.Dir, "roots")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "asxm.crt"), readFile(t, w.rootFile), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "asxm.crt"), readFile(t, w.RootFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.writeFile("roots/notes.txt", []byte("ignored"))
-	if _, err := New(Options{Roots: []string{dir}, Intermediates: []string{w.interFile}}); err != nil {
+	w.WriteFile("roots/notes.txt", []byte("ignored"))
+	if _, err := New(Options{Roots: []string{dir}, Intermediates: []string{w.InterFile}}); err != nil {
 		t.Fatalf("directory of roots: %v", err)
 	}
 }
@@ -104,12 +110,12 @@ func TestParseModeAndPolicy(t *testing.T) {
 // lateLeaf is valid from a year before the issuing CA expires to two
 // years after.
 func (w *world) lateLeaf() *x509.Certificate {
-	w.t.Helper()
+	w.T.Helper()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c, err := w.inter.Issue(testca.Request{Kind: testca.Personal, Usage: testca.Sign, Holder: leyla, PublicKey: &k.PublicKey,
-		NotBefore: w.inter.Certificate().NotAfter.AddDate(-1, 0, 0)})
+	c, err := w.Inter.Issue(testca.Request{Kind: testca.Personal, Usage: testca.Sign, Holder: leyla, PublicKey: &k.PublicKey,
+		NotBefore: w.Inter.Certificate().NotAfter.AddDate(-1, 0, 0)})
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return c
 }
@@ -117,19 +123,19 @@ func (w *world) lateLeaf() *x509.Certificate {
 // customLeaf issues, under the world's issuing CA, a certificate with the
 // given usages, for the profiles testca does not make.
 func (w *world) customLeaf(ku x509.KeyUsage, eku []x509.ExtKeyUsage, cdp ...string) *x509.Certificate {
-	w.t.Helper()
+	w.T.Helper()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "Custom"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: ku, ExtKeyUsage: eku,
 		CRLDistributionPoints: cdp}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, w.inter.Certificate(), &k.PublicKey, w.inter.Key())
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, w.Inter.Certificate(), &k.PublicKey, w.Inter.Key())
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return c
 }
@@ -138,9 +144,9 @@ func TestValidateRefusals(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	c := w.checker(func(o *Options) { o.Registerer = nil })
-	auth, sign := w.leaf(testca.Business, testca.Auth), w.leaf(testca.Business, testca.Sign)
-	personal := w.leaf(testca.Personal, testca.Sign)
-	gov := w.leaf(testca.Government, testca.Sign)
+	auth, sign := w.Leaf(testca.Business, testca.Auth), w.Leaf(testca.Business, testca.Sign)
+	personal := w.Leaf(testca.Personal, testca.Sign)
+	gov := w.Leaf(testca.Government, testca.Sign)
 	late := w.lateLeaf()
 	now := time.Now()
 	tests := []struct {
@@ -151,11 +157,11 @@ func TestValidateRefusals(t *testing.T) {
 		at    time.Time
 		want  Code
 	}{
-		{"untrusted-root", []*x509.Certificate{issue(t, w.otherInter, testca.Personal, testca.Sign, false), w.otherInter.Certificate()}, Sign, Slot{}, now, CodeUntrusted},
-		{"untrusted-self-signed", []*x509.Certificate{w.otherRoot.Certificate()}, Sign, Slot{}, now, CodeKeyUsage},
-		{"expired", []*x509.Certificate{issue(t, w.inter, testca.Personal, testca.Sign, true)}, Sign, Slot{}, now, CodeExpired},
+		{"untrusted-root", []*x509.Certificate{issue(t, w.OtherInter, testca.Personal, testca.Sign, false), w.OtherInter.Certificate()}, Sign, Slot{}, now, CodeUntrusted},
+		{"untrusted-self-signed", []*x509.Certificate{w.OtherRoot.Certificate()}, Sign, Slot{}, now, CodeKeyUsage},
+		{"expired", []*x509.Certificate{issue(t, w.Inter, testca.Personal, testca.Sign, true)}, Sign, Slot{}, now, CodeExpired},
 		{"not-yet-valid", []*x509.Certificate{sign}, Sign, Slot{}, sign.NotBefore.Add(-time.Second), CodeExpired},
-		{"intermediate-expired", []*x509.Certificate{late}, Sign, Slot{}, w.inter.Certificate().NotAfter.Add(time.Hour), CodeExpired},
+		{"intermediate-expired", []*x509.Certificate{late}, Sign, Slot{}, w.Inter.Certificate().NotAfter.Add(time.Hour), CodeExpired},
 		{"auth-cert-for-sign", []*x509.Certificate{auth}, Sign, Slot{}, now, CodeKeyUsage},
 		{"no-client-auth-eku", []*x509.Certificate{w.customLeaf(x509.KeyUsageDigitalSignature, []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection})}, Authenticate, Slot{}, now, CodeKeyUsage},
 		{"no-digital-signature", []*x509.Certificate{w.customLeaf(x509.KeyUsageContentCommitment, nil)}, Authenticate, Slot{}, now, CodeKeyUsage},
@@ -215,11 +221,11 @@ func TestValidateChainSuppliedIntermediateAndCache(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	c := w.checker(func(o *Options) { o.Intermediates = nil; o.Registerer = nil })
-	leaf := w.leaf(testca.Personal, testca.Sign)
+	leaf := w.Leaf(testca.Personal, testca.Sign)
 	if _, err := c.Validate([]*x509.Certificate{leaf}, Sign, Slot{}, time.Now()); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("without the intermediate: %v", err)
 	}
-	p, err := c.Validate([]*x509.Certificate{leaf, w.inter.Certificate()}, Sign, Slot{}, time.Now())
+	p, err := c.Validate([]*x509.Certificate{leaf, w.Inter.Certificate()}, Sign, Slot{}, time.Now())
 	if err != nil || len(p.Certificates()) != 3 || p.Leaf() != leaf {
 		t.Fatalf("path %v: %v", p, err)
 	}
@@ -231,12 +237,31 @@ func TestValidateChainSuppliedIntermediateAndCache(t *testing.T) {
 	// The window of the cached path is still checked: this leaf outlives
 	// its intermediate.
 	late := w.lateLeaf()
-	interEnd := w.inter.Certificate().NotAfter
-	if _, err := c.Validate([]*x509.Certificate{late, w.inter.Certificate()}, Sign, Slot{}, interEnd.Add(-time.Hour)); err != nil {
+	interEnd := w.Inter.Certificate().NotAfter
+	if _, err := c.Validate([]*x509.Certificate{late, w.Inter.Certificate()}, Sign, Slot{}, interEnd.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Validate([]*x509.Certificate{late}, Sign, Slot{}, interEnd.Add(time.Hour))
 	if !errors.Is(err, ErrExpired) || !strings.Contains(err.Error(), "a CA certificate of the path") {
 		t.Fatalf("past the intermediate: %v", err)
+	}
+}
+
+// Anchors given as certificates work as the files do.
+func TestGivenCertificates(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	c := w.checker(func(o *Options) {
+		o.Roots, o.Intermediates, o.Registerer = nil, nil, nil
+		o.RootCertificates = []*x509.Certificate{w.Root.Certificate()}
+		o.IntermediateCertificates = []*x509.Certificate{w.Inter.Certificate()}
+	})
+	p, err := c.Validate([]*x509.Certificate{w.Leaf(testca.Personal, testca.Sign)}, Sign, Slot{}, time.Now())
+	if err != nil || len(p.Certificates()) != 3 || !p.Certificates()[2].Equal(w.Root.Certificate()) {
+		t.Fatalf("path %v: %v", p, err)
+	}
+	other := issue(t, w.OtherInter, testca.Personal, testca.Sign, false)
+	if _, err := c.Validate([]*x509.Certificate{other, w.OtherInter.Certificate()}, Sign, Slot{}, time.Now()); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("another root's certificate: %v", err)
 	}
 }

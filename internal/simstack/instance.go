@@ -2,6 +2,7 @@ package simstack
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -90,14 +91,22 @@ func (s *Stack) gatewayOptions(in Instance, client redis.UniversalClient) gatewa
 		server.Portals[i] = p.Portal
 	}
 	sim := smpp.Operator{Name: o.Operator, Prefixes: []string{operatorPrefix}, Binds: s.binds(s.smsc.Addr(), in.Name)}
-	return gateway.Options{
+	gw := gateway.Options{
 		HTTPAddr: httpAddr, AdminAddr: adminAddr, Handler: o.Handler,
-		Redis: client, Pepper: o.Pepper, MasterKeys: o.MasterKeys,
+		Redis: client, Pepper: o.Pepper, MasterKeys: o.MasterKeys, OTAKeyVersions: o.KeyVersions,
 		Operators:      append([]smpp.Operator{sim}, o.Operators...),
 		InboundWorkers: o.InboundWorkers,
 		Server:         server,
 		Logger:         o.Logger, Registry: in.Registry, ShutdownTimeout: o.ShutdownTimeout,
 	}
+	if s.ca != nil {
+		gw.Trust.RootCertificates = []*x509.Certificate{s.ca.Root.Certificate()}
+		gw.Trust.IntermediateCertificates = []*x509.Certificate{s.ca.Issuing.Certificate()}
+	}
+	if o.Gateway != nil {
+		o.Gateway(&gw)
+	}
+	return gw
 }
 
 // binds are one instance's binds to the SMSC at addr. Several binds, as an

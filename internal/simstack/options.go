@@ -12,6 +12,7 @@ import (
 
 	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/applet/simcard"
+	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/smpp"
@@ -131,6 +132,17 @@ type Options struct {
 	MasterKeys applet.MasterKeys
 	// Pepper keys the store's hashes (default 32 random bytes).
 	Pepper []byte
+	// CA issues the cards' certificates. Nil serves a CA hierarchy (root →
+	// issuing CA, OCSP and CRLs on a loopback listener) that the gateways
+	// trust, so the stack runs with every certificate checked as in
+	// production; with a CA of the caller's, the trust settings are the
+	// caller's too (Gateway).
+	CA *testca.CA
+	// KeyVersions are the cards' OTA key versions; the gateways are given
+	// the same (zero: the protocol's defaults).
+	KeyVersions applet.KeyVersions
+	// Gateway, when set, has the last word on each instance's options.
+	Gateway func(*gateway.Options)
 	// ProvisionWorkers write the subscribers in parallel (default 16).
 	ProvisionWorkers int
 	// ReadyTimeout bounds the wait for an instance's binds (default 15 s).

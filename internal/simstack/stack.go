@@ -30,6 +30,7 @@ type Stack struct {
 	smsc    *smsc.Server
 	subs    []Subscriber
 	apiKeys map[string]string
+	ca      *testca.Hierarchy // the served CA when Options.CA is nil
 
 	mu        sync.Mutex
 	instances []*instance
@@ -71,7 +72,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			s.close(context.Background())
 		}
 	}()
-	if s.farm, err = newFarm(opts); err != nil {
+	cardCA := opts.CA
+	if cardCA == nil {
+		if s.ca, err = testca.Serve("127.0.0.1:0", testca.Options{Name: "simstack root", Seed: []byte(opts.Seed)}); err != nil {
+			return nil, fmt.Errorf("simstack: CA: %w", err)
+		}
+		cardCA = s.ca.Issuing
+	}
+	if s.farm, err = newFarm(opts, cardCA); err != nil {
 		return nil, err
 	}
 	if s.redis, err = openRedis(opts.Redis); err != nil {
@@ -98,7 +106,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 }
 
 // newFarm makes the SIMs.
-func newFarm(opts Options) (*simcard.Farm, error) {
+func newFarm(opts Options, ca *testca.CA) (*simcard.Farm, error) {
 	behaviour := opts.Behaviour
 	if behaviour == nil {
 		delay := opts.UserDelay
@@ -122,6 +130,7 @@ func newFarm(opts Options) (*simcard.Farm, error) {
 	farm, err := simcard.New(simcard.Options{
 		Cards: opts.SIMs, Seed: []byte(opts.Seed), Master: opts.MasterKeys, Prefixes: opts.Prefixes,
 		Behaviour: behaviour, Profile: profile, Faults: opts.Faults, KeyPool: keyPool,
+		CA: ca, KeyVersions: opts.KeyVersions,
 		Logger: opts.SimLogger.With("component", "simcard"),
 	})
 	if err != nil {
@@ -269,6 +278,9 @@ func (s *Stack) close(ctx context.Context) error {
 		_ = s.store.Close()
 	}
 	s.redis.close()
+	if s.ca != nil {
+		_ = s.ca.Close()
+	}
 	return errors.Join(errs...)
 }
 
