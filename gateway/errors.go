@@ -37,6 +37,8 @@ const (
 	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
 	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
 	CodeInternal             = "INTERNAL"
+	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	CodeUserIDBudget         = "USER_ID_BUDGET_EXCEEDED"
 )
 
 // codeStatus maps every code to its HTTP status, in one place.
@@ -60,6 +62,8 @@ var codeStatus = map[string]int{
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	CodeInternal:             http.StatusInternalServerError,
+	CodeIdempotencyKeyReused: http.StatusUnprocessableEntity,
+	CodeUserIDBudget:         http.StatusTooManyRequests,
 }
 
 // codeTitle is the short human title of each code (RFC 9457 "title").
@@ -83,6 +87,8 @@ var codeTitle = map[string]string{
 	CodeMethodNotAllowed:     "Method not allowed",
 	CodeUnsupportedMediaType: "Content-Type must be application/json",
 	CodeInternal:             "Internal error",
+	CodeIdempotencyKeyReused: "The Idempotency-Key was used for another request",
+	CodeUserIDBudget:         "Too many wrong User IDs from this portal; try later",
 }
 
 // Error is an error with a stable portal-facing code. Detail and Field are
@@ -131,6 +137,20 @@ func errorCode(err error) *Error {
 		return &Error{Code: CodeStoreUnavailable, Detail: "the session store is unavailable; retry"}
 	case errors.Is(err, smpp.ErrNoRoute), errors.Is(err, smpp.ErrOperatorUnavailable):
 		return &Error{Code: CodeOperatorUnavailable, Detail: "the user's mobile operator cannot be reached now; retry later"}
+	}
+	return errorCodeMore(err)
+}
+
+// errorCodeMore maps the sentinels added after the first release.
+func errorCodeMore(err error) *Error {
+	var be *sessions.BudgetError
+	switch {
+	case errors.Is(err, smpp.ErrOutcomeUnknown):
+		return &Error{Code: CodeOperatorUnavailable, Detail: "the user's mobile operator did not confirm the message in time; retry later"}
+	case errors.Is(err, sessions.ErrIdempotencyMismatch):
+		return &Error{Code: CodeIdempotencyKeyReused, Field: "Idempotency-Key", Detail: "this key was used within its window for another request; use a new key"}
+	case errors.As(err, &be):
+		return &Error{Code: CodeUserIDBudget, Detail: "this portal sent too many wrong User IDs; starts and lookups are refused for a while", RetryAfter: be.RetryAfter}
 	}
 	return &Error{Code: CodeInternal, Detail: "internal error"}
 }

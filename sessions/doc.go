@@ -12,7 +12,7 @@
 //	                    Start(&sess, ttl)                1 script: record, txn index,
 //	                                                     phone's running marker, idempotency key
 //	MT to the card      NextMTCounter(iccid)             1 script (Redis clock floor)
-//	                    MarkSubmitted(id, msgIDs, at)    1 script
+//	                    MarkSubmitted(id, ctr, ids, at) 1 script
 //	delivery receipt    MarkDelivered(id, at)            1 script
 //	MO from the card    AcceptMOCounter(iccid, cntr)     1 script (replay check)
 //	                    ByTxn(txn) / RunningByPhone      2 reads
