@@ -45,10 +45,10 @@ type metrics struct {
 	callbackQueue    prometheus.Gauge
 	ready            prometheus.Gauge
 
-	resyncs         prometheus.Counter     // MT counters moved ahead after "CNTR low"
-	userIDFailures  *prometheus.CounterVec // wrong User IDs by portal
-	userIDBlocks    *prometheus.CounterVec // portals blocked for their budget of wrong User IDs
-	userIDRefusals  *prometheus.CounterVec // requests refused while the portal was blocked
+	resyncs        prometheus.Counter     // MT counters moved ahead after "CNTR low"
+	userIDFailures *prometheus.CounterVec // wrong User IDs by portal
+	userIDBlocks   *prometheus.CounterVec // portals blocked for their budget of wrong User IDs
+	userIDRefusals *prometheus.CounterVec // requests refused while the portal was blocked
 }
 
 // startedKey labels imzagate_sessions_started_total.

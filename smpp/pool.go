@@ -241,7 +241,7 @@ func (p *Pool) breakerSettings(oc Operator) gobreaker.Settings {
 		Interval:     b.Interval,
 		BucketPeriod: bucket,
 		Timeout:      b.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.Failures },
+		ReadyToTrip:  func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.Failures },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			p.m.breakerState.WithLabelValues(name).Set(float64(breakerGauge(to)))
 			p.m.breakerChanges.WithLabelValues(name, to.String()).Inc()
