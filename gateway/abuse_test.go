@@ -31,7 +31,9 @@ func okSender() *fakeSender {
 // printable ASCII characters), ports must be real, and an IPv6 literal on
 // the allowlist matches. Every refusal is 400 on field callbackUrl.
 func TestCallbackURLChecks(t *testing.T) {
-	long := func(n int) string { return "https://portal.example/" + strings.Repeat("a", n-len("https://portal.example/")) }
+	long := func(n int) string {
+		return "https://portal.example/" + strings.Repeat("a", n-len("https://portal.example/"))
+	}
 	tests := []struct {
 		name, url string
 		hosts     []string

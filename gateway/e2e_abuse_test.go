@@ -323,7 +323,9 @@ func TestUnauthenticatedMOsChangeNothing(t *testing.T) {
 // the next start fails fast, and /readyz names the operator.
 func TestSilentSMSC(t *testing.T) {
 	w := startAbuseWorld(t)
-	completed := func() float64 { return metricSum(t, w.reg, "imzagate_sessions_completed_total", sessions.ResultDeliveryError) }
+	completed := func() float64 {
+		return metricSum(t, w.reg, "imzagate_sessions_completed_total", sessions.ResultDeliveryError)
+	}
 	submittedStage := func() float64 {
 		return metricValueOf(t, w.reg, "imzagate_session_stage_seconds", "stage", "accepted_submitted")
 	}
