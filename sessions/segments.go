@@ -316,9 +316,12 @@ func (g *SegmentStore) Add(ctx context.Context, phone, key string, total, seq in
 		return nil, storeErr("segments add", err)
 	}
 	parts, st, err := decodeSegmentReply(reply, total)
-	if errors.Is(err, ErrNotSubscriber) {
+	switch {
+	case errors.Is(err, ErrNotSubscriber):
 		g.metrics.discarded(discardNotSubscriber, 1)
 		return nil, err
+	case err != nil && !errors.Is(err, ErrSegmentsBusy):
+		return nil, err // the sender's hash did not change
 	}
 	if st.evicted > 0 {
 		g.metrics.discarded(discardSenderCap, st.evicted)
@@ -326,10 +329,10 @@ func (g *SegmentStore) Add(ctx context.Context, phone, key string, total, seq in
 	if st.expired > 0 {
 		g.metrics.discarded(discardExpired, st.expired)
 	}
-	if terr := g.account(ctx, ref, st.senderParts, now); terr != nil && err == nil && parts == nil {
+	if terr := g.account(ctx, ref, st.senderParts, now); terr != nil {
 		// The part is stored; only the accounting failed. Asking for the
-		// part again would store nothing new, and the next part of any
-		// sender corrects the count, so the part is acknowledged.
+		// part again would store nothing new, and this sender's next part
+		// (or its expiry) corrects the count, so the answer stands.
 		g.s.log.Warn("segments: total not updated", "err", terr.Error())
 	}
 	return parts, err
