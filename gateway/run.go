@@ -56,7 +56,10 @@ type Options struct {
 	// concatenated MOs (a signature reply is about 20 SMS) until all have
 	// arrived, so parts an SMSC spreads over several instances, or that an
 	// instance acknowledged before it crashed, still complete the reply.
-	// Zero fields mean the sessions defaults (10 min TTL, 30 s lease).
+	// Only subscribers' numbers may leave parts, capped per sender and in
+	// all. Zero fields mean the sessions defaults (10 min TTL, 30 s lease,
+	// 64 parts per sender, 100,000 in all); a nil Registerer means
+	// Registry.
 	Segments sessions.SegmentOptions
 	// MemorySegments keeps the parts in this process's memory instead (only
 	// for tests with a single instance: parts on other instances or in a
