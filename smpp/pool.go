@@ -175,14 +175,8 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 			oc.SubmitTimeout = DefaultSubmitTimeout
 		}
 		op := &operatorState{cfg: oc}
-		for _, pre := range oc.Prefixes {
-			if !isDigits(pre) || len(pre) > 15 {
-				return nil, fmt.Errorf("smpp: pool: operator %s: prefix %q is not 1-15 digits", oc.Name, pre)
-			}
-			if other, dup := p.routes[pre]; dup {
-				return nil, fmt.Errorf("smpp: pool: prefix %s on both %s and %s", pre, other.cfg.Name, oc.Name)
-			}
-			p.routes[pre] = op
+		if err := p.addRoutes(op); err != nil {
+			return nil, err
 		}
 		account := (*limiter)(nil)
 		if oc.TPS > 0 {
@@ -216,6 +210,21 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 		p.ops = append(p.ops, op)
 	}
 	return p, nil
+}
+
+// addRoutes routes op's prefixes to it; a prefix is 1–15 digits and
+// belongs to one operator.
+func (p *Pool) addRoutes(op *operatorState) error {
+	for _, pre := range op.cfg.Prefixes {
+		if !isDigits(pre) || len(pre) > 15 {
+			return fmt.Errorf("smpp: pool: operator %s: prefix %q is not 1-15 digits", op.cfg.Name, pre)
+		}
+		if other, dup := p.routes[pre]; dup {
+			return fmt.Errorf("smpp: pool: prefix %s on both %s and %s", pre, other.cfg.Name, op.cfg.Name)
+		}
+		p.routes[pre] = op
+	}
+	return nil
 }
 
 func (p *Pool) breakerSettings(oc Operator) gobreaker.Settings {
