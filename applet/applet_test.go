@@ -320,7 +320,7 @@ func TestOpenMO(t *testing.T) {
 	// An MT reflected back is not an MO.
 	c := sampleCommand()
 	mt, _ := SealCommand(keys, 9, &c, 1)
-	if _, err := OpenMO(keys, mt[0]); !errors.Is(err, ErrWrongKeySet) {
+	if _, err := OpenMO(keys, mt[0]); !errors.Is(err, ErrWrongKeySet) || !errors.Is(err, ErrEchoedMT) {
 		t.Fatalf("reflected MT: %v", err)
 	}
 	// An MO sealed with the MT keys but the MO header fails the checksum.
@@ -342,13 +342,26 @@ func TestOpenMO(t *testing.T) {
 	if mo, err := OpenMO(keys, por); err != nil || mo.Kind != MOPoR || mo.PoRStatus != 0x02 || mo.Counter != 9 {
 		t.Fatalf("PoR = %+v, %v", mo, err)
 	}
+	if mo, _ := OpenMO(keys, por); !mo.PoRSecured {
+		t.Fatal("a secured PoR reads as unsecured")
+	}
 	u, _ := ota.AppendUnsecuredResponse([]byte{2, 0x71, 0}, TAR, 0, ota.StatusTARUnknown, nil)
-	if mo, err := OpenMO(keys, u); err != nil || mo.PoRStatus != 0x09 {
+	if mo, err := OpenMO(keys, u); err != nil || mo.PoRStatus != 0x09 || mo.PoRSecured {
 		t.Fatalf("unsecured PoR = %+v, %v", mo, err)
 	}
 	uok, _ := ota.AppendUnsecuredResponse([]byte{2, 0x71, 0}, TAR, 0, ota.StatusOK, nil)
-	if _, err := OpenMO(keys, uok); !errors.Is(err, ErrUnsecuredOK) {
+	if _, err := OpenMO(keys, uok); !errors.Is(err, ErrUnsecuredOK) || !errors.Is(err, ErrUnsecuredPoR) {
 		t.Fatalf("unsecured OK PoR: %v", err)
+	}
+	// Only 06 and 09 come unsecured: an unsecured "CNTR low" is refused.
+	ulow, _ := ota.AppendUnsecuredResponse([]byte{2, 0x71, 0}, TAR, 9, ota.StatusCounterLow, nil)
+	if _, err := OpenMO(keys, ulow); !errors.Is(err, ErrUnsecuredPoR) {
+		t.Fatalf("unsecured CNTR low PoR: %v", err)
+	}
+	// A secured OK PoR is returned; what it means is the caller's call.
+	pok, _ := mtc.SealResponse([]byte{2, 0x71, 0}, 9, ota.StatusOK, nil)
+	if mo, err := OpenMO(keys, pok); err != nil || mo.Kind != MOPoR || mo.PoRStatus != 0 || !mo.PoRSecured {
+		t.Fatalf("secured OK PoR = %+v, %v", mo, err)
 	}
 	if _, err := OpenMO(keys, []byte{0}); !errors.Is(err, ErrNotOTA) {
 		t.Fatalf("no packet: %v", err)

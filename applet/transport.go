@@ -47,12 +47,21 @@ func MOCodec(k CardKeys) (*ota.Codec, error) { return defaultTransport.MOCodec(k
 
 // Errors of OpenMO.
 var (
-	ErrNotOTA        = errors.New("applet: user data carries no OTA packet")
-	ErrConcatenated  = errors.New("applet: user data is a segment; reassemble first")
-	ErrWrongKeySet   = errors.New("applet: MO not secured with the MO key set")
-	ErrWrongTAR      = errors.New("applet: wrong TAR")
-	ErrUnsecuredOK   = errors.New("applet: unsecured PoR with status OK")
-	ErrUnexpectedPoR = errors.New("applet: PoR without an error status")
+	ErrNotOTA       = errors.New("applet: user data carries no OTA packet")
+	ErrConcatenated = errors.New("applet: user data is a segment; reassemble first")
+	ErrWrongKeySet  = errors.New("applet: MO not secured with the MO key set")
+	// ErrEchoedMT: the packet carries the MT's security header (SPI 16 3A,
+	// KIc/KID 12): one of the gateway's own commands came back, reflected
+	// by a network or replayed. It also matches ErrWrongKeySet.
+	ErrEchoedMT = fmt.Errorf("%w: the header of an MT command", ErrWrongKeySet)
+	ErrWrongTAR = errors.New("applet: wrong TAR")
+	// ErrUnsecuredPoR: an unsecured PoR with a status the card always
+	// secures (only 06 and 09 come unsecured, docs/applet-protocol.md
+	// §1.3).
+	ErrUnsecuredPoR = errors.New("applet: unsecured PoR with a status that is always secured")
+	// ErrUnsecuredOK: an unsecured PoR with status OK; it means nothing.
+	// It also matches ErrUnsecuredPoR.
+	ErrUnsecuredOK = fmt.Errorf("%w: status OK", ErrUnsecuredPoR)
 )
 
 // SealCommand builds the command's TLVs, secures them once with the card's
@@ -134,13 +143,22 @@ type MO struct {
 	Counter   uint64   // MOReply: the card's MO counter; MOPoR: the echoed MT CNTR
 	Response  Response // MOReply only
 	PoRStatus byte     // MOPoR only: ota.Status
+	// PoRSecured (MOPoR only) reports a PoR whose checksum verified with
+	// the card's MT keys. An unsecured PoR (statuses 06 and 09 only) is
+	// authenticated by nothing: anyone can send one, so it must not change
+	// a session.
+	PoRSecured bool
 }
 
 // OpenMO opens one complete MO TP-UD: UDH `02 70 00`‖packet for an applet
 // reply, or `02 71 00`‖PoR. Replies are opened with the MO keys and must
 // carry SPI 16 00, KIc/KID 22 and the applet's TAR; PoRs are opened with
-// the MT parameters and keys, unsecured error PoRs accepted as ota-spec §2
-// says. The caller checks Counter against the last accepted one.
+// the MT parameters and keys. A secured PoR is returned whatever its
+// status (the caller decides what an OK PoR means); an unsecured one only
+// with status 06 or 09, the two a card sends unsecured
+// (docs/applet-protocol.md §1.3), and with PoRSecured false. The caller
+// checks Counter against the last accepted one (a reply) or the counter of
+// the MT it answers (a PoR).
 func OpenMO(keys CardKeys, userData []byte) (MO, error) {
 	return defaultTransport.OpenMO(keys, userData)
 }
@@ -161,6 +179,9 @@ func (t *Transport) OpenMO(keys CardKeys, userData []byte) (MO, error) {
 		hdr, err := ota.ParseHeader(body)
 		if err != nil {
 			return MO{}, err
+		}
+		if hdr.SPI == SPIMT && hdr.KIc == t.mt.KIc && hdr.KID == t.mt.KID {
+			return MO{}, ErrEchoedMT
 		}
 		if hdr.SPI != SPIMO || hdr.KIc != t.mo.KIc || hdr.KID != t.mo.KID {
 			return MO{}, fmt.Errorf("%w: SPI %x KIc %02x KID %02x", ErrWrongKeySet, hdr.SPI[:], hdr.KIc, hdr.KID)
@@ -196,14 +217,16 @@ func (t *Transport) OpenMO(keys CardKeys, userData []byte) (MO, error) {
 		if r.TAR != TAR {
 			return MO{}, fmt.Errorf("%w: %x", ErrWrongTAR, r.TAR[:])
 		}
-		if r.Status == ota.StatusOK {
-			// SPI2 asks for PoRs on error only; an OK PoR is not ours.
-			if !r.Secured {
+		if !r.Secured {
+			switch r.Status {
+			case ota.StatusUnidentifiedError, ota.StatusTARUnknown:
+			case ota.StatusOK:
 				return MO{}, ErrUnsecuredOK
+			default:
+				return MO{}, fmt.Errorf("%w: %v", ErrUnsecuredPoR, r.Status)
 			}
-			return MO{}, ErrUnexpectedPoR
 		}
-		return MO{Kind: MOPoR, Counter: r.Counter, PoRStatus: byte(r.Status)}, nil
+		return MO{Kind: MOPoR, Counter: r.Counter, PoRStatus: byte(r.Status), PoRSecured: r.Secured}, nil
 	}
 	return MO{}, ErrNotOTA
 }

@@ -24,7 +24,7 @@ func BenchmarkStartLogin(b *testing.B) {
 		s.ID, s.State, s.Accepted, s.ExpiresAt = "00112233445566778899aabbccddeeff", sessions.StateRunning, testNow, testNow.Add(ttl)
 		return u.sub, 1, nil
 	}
-	st.MarkSubmittedFn = func(context.Context, string, []string, time.Time) error { return nil }
+	st.MarkSubmittedFn = func(context.Context, string, uint64, []string, time.Time) error { return nil }
 	snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
 	s, _ := newTestServer(b, &st.fakeStore, snd, &fakeOTA{})
 	s.portals.list[0].bucket = newTokenBucket(1e12, 1<<40) // no rate limit

@@ -32,6 +32,8 @@ type completer struct {
 
 // complete writes res as the final result of session id. It returns the
 // store's error; a session already complete (or gone) is not an error.
+// log carries the session's id already (every caller's does), so the lines
+// written here do not repeat it.
 func (c *completer) complete(ctx context.Context, log *slog.Logger, id string, res sessions.Result) error {
 	done, err := c.store.Complete(ctx, id, res)
 	return c.recordCompletion(ctx, log, id, res, done, err)
@@ -46,7 +48,7 @@ func (c *completer) recordCompletion(ctx context.Context, log *slog.Logger, id s
 		if errors.Is(err, sessions.ErrDuplicate) || errors.Is(err, sessions.ErrNotFound) {
 			return nil
 		}
-		log.LogAttrs(ctx, slog.LevelWarn, "complete failed", slog.String("session_id", id), slog.String("err", err.Error()))
+		log.LogAttrs(ctx, slog.LevelWarn, "complete failed", slog.String("err", err.Error()))
 		return err
 	}
 	c.timeouts.disarm(id)
@@ -66,7 +68,7 @@ func (c *completer) recordCompletion(ctx context.Context, log *slog.Logger, id s
 	if !done.Submitted.IsZero() && res.Code != sessions.ResultTimeout {
 		c.metrics.stage.submittedReply.Observe(at.Sub(done.Submitted).Seconds())
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "session completed", slog.String("session_id", id), slog.String("result", res.Code))
+	log.LogAttrs(ctx, slog.LevelInfo, "session completed", slog.String("result", res.Code))
 	if done.CallbackURL != "" {
 		if p := c.portals.byID[done.Portal]; p != nil {
 			body, _ := json.Marshal(c.view.session(ctx, done, nil))

@@ -96,6 +96,10 @@ type OperatorConfig struct {
 		Failures    uint32        `yaml:"failures"`
 		OpenTimeout time.Duration `yaml:"openTimeout"`
 	} `yaml:"breaker"`
+	// SubmitTimeout bounds a start's submit to this operator (default
+	// 5s): an SMSC that never answers submit_sm then costs each start at
+	// most this, answers 503 and opens the breaker.
+	SubmitTimeout time.Duration `yaml:"submitTimeout"`
 }
 
 // BindConfig is one SMPP bind in the configuration.
@@ -278,7 +282,7 @@ func (c *Config) operators(env Env) ([]smpp.Operator, error) {
 	}
 	var ops []smpp.Operator
 	for _, oc := range c.Operators {
-		op := smpp.Operator{Name: oc.Name, Prefixes: oc.Prefixes, TPS: oc.TPS,
+		op := smpp.Operator{Name: oc.Name, Prefixes: oc.Prefixes, TPS: oc.TPS, SubmitTimeout: oc.SubmitTimeout,
 			Breaker: smpp.BreakerConfig{Failures: oc.Breaker.Failures, OpenTimeout: oc.Breaker.OpenTimeout}}
 		for _, bc := range oc.Binds {
 			b, err := bc.bind(env, oc.Name)

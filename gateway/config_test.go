@@ -12,6 +12,7 @@ import (
 
 	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/gateway/trust"
+	"github.com/imzagate/imzagate/sessions"
 )
 
 // TestExampleConfig parses the shipped example and turns it into Options
@@ -39,6 +40,10 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Redis.Close()
+	if o.Operators[0].SubmitTimeout != 5*time.Second || o.Operators[1].SubmitTimeout != 0 ||
+		o.Server.Portals[1].UserIDBudget != (sessions.Budget{Failures: 100, Window: 10 * time.Minute, Block: 15 * time.Minute}) {
+		t.Fatalf("submit timeouts %v %v, budget %+v", o.Operators[0].SubmitTimeout, o.Operators[1].SubmitTimeout, o.Server.Portals[1].UserIDBudget)
+	}
 	if len(o.Operators) != 3 || o.Operators[0].Binds[1].Password != "a" || o.Operators[1].Binds[0].TLS == nil ||
 		o.MasterKeys.KIDMO[0] != 4 || len(o.Server.Portals) != 2 || o.Server.Portals[0].DisplayName != "e-taxes.gov.az" ||
 		string(o.Pepper) != strings.Repeat("p", 32) {

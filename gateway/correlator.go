@@ -29,6 +29,7 @@ type correlator struct {
 	logKey  []byte
 	now     func() time.Time
 	trust   *certChecker
+	resend  *resender // seals and submits a command again after a counter resync; set once the Sender exists
 }
 
 // phoneFromAddr turns an SMPP address (digits, maybe with '+') into +994….
@@ -65,24 +66,18 @@ func (c *correlator) HandleMO(ctx context.Context, mo smpp.MO) error {
 	}
 	opened, err := c.ota.Open(sub.ICCID, mo.UserData)
 	if err != nil {
-		// Malformed, unauthenticated or mis-keyed: the card (or something
-		// posing as it) answered, but nothing in it can be trusted, so the
-		// phone's running session ends as SIM_ERROR.
-		reason := otaReason(err)
-		c.metrics.moReceived.invalid.Inc()
-		c.metrics.otaError(reason).Inc()
-		log.LogAttrs(ctx, slog.LevelWarn, "MO rejected", slog.String("reason", reason))
-		return c.failRunning(ctx, log, phone, sessions.ResultSIMError)
+		// Malformed, unauthenticated, mis-keyed or one of our own MTs
+		// reflected back: anyone can send such a message, so it changes
+		// no session (docs/applet-protocol.md §1.3). It is acknowledged,
+		// counted by reason and logged; the genuine reply still completes
+		// the session.
+		c.rejectMO(ctx, log, otaReason(err))
+		return nil
 	}
 	switch opened.Kind {
 	case applet.MOPoR:
 		c.metrics.moReceived.por.Inc()
-		if opened.PoRStatus == 0 {
-			return nil // a success PoR: the card asked for none, nothing to do
-		}
-		c.metrics.otaError("por_status").Inc()
-		log.LogAttrs(ctx, slog.LevelWarn, "error PoR", slog.Int("por_status", int(opened.PoRStatus)))
-		return c.failRunning(ctx, log, phone, sessions.ResultSIMError)
+		return c.handlePoR(ctx, log, sub, opened)
 	case applet.MOReply:
 		c.metrics.moReceived.reply.Inc()
 		return c.handleReply(ctx, log, sub, runningID, opened)
@@ -97,12 +92,14 @@ func otaReason(err error) string {
 		return "checksum"
 	case errors.Is(err, ota.ErrCounter), errors.Is(err, ota.ErrCounterLow), errors.Is(err, ota.ErrCounterHigh), errors.Is(err, ota.ErrCounterBlock):
 		return "counter"
+	case errors.Is(err, applet.ErrEchoedMT):
+		return reasonEchoedMT
 	case errors.Is(err, applet.ErrWrongKeySet), errors.Is(err, ota.ErrKey), errors.Is(err, applet.ErrICCID):
 		return "keys"
 	case errors.Is(err, applet.ErrWrongTAR):
 		return "tar"
-	case errors.Is(err, applet.ErrUnexpectedPoR), errors.Is(err, applet.ErrUnsecuredOK):
-		return "por_status"
+	case errors.Is(err, applet.ErrUnsecuredPoR):
+		return reasonPoRUnsecured
 	}
 	return "format"
 }
@@ -220,17 +217,4 @@ func checkSignature(sub sessions.Subscriber, sess sessions.Session, r applet.Res
 		return pc.key.Verify(r.SigAlg, sess.Hash, r.Signature)
 	}
 	return errors.New("no certificate for the key reference")
-}
-
-// failRunning completes the phone's running session with result, if any.
-func (c *correlator) failRunning(ctx context.Context, log *slog.Logger, phone, result string) error {
-	sess, err := c.store.RunningByPhone(ctx, phone)
-	if errors.Is(err, sessions.ErrNotFound) {
-		c.metrics.moUnmatched.noSession.Inc()
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return c.done.complete(ctx, withAttrs(log, slog.String("session_id", sess.ID)), sess.ID, sessions.Result{Code: result})
 }

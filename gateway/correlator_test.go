@@ -30,7 +30,10 @@ func TestHandleMO(t *testing.T) {
 	const sid = "00112233445566778899aabbccddeeff"
 	txn := randomTxn()
 	running := sessions.Session{ID: sid, Portal: "p1", Phone: u.sub.Phone, ICCID: u.sub.ICCID, Operation: sessions.OpSign, KeyRef: 2,
-		Hash: hash[:], TxnID: txn, State: sessions.StateRunning, Accepted: testNow}
+		Hash: hash[:], TxnID: txn, State: sessions.StateRunning, Accepted: testNow, Submitted: testNow, MTCounter: 77}
+	por := func(st byte, counter uint64, secured bool) applet.MO {
+		return applet.MO{Kind: applet.MOPoR, PoRStatus: st, Counter: counter, PoRSecured: secured}
+	}
 	reply := func(st byte, sig []byte) applet.MO {
 		r := applet.Response{TxnID: txn, Status: applet.Status(st), PINTriesLeft: 3}
 		if sig != nil {
@@ -62,9 +65,19 @@ func TestHandleMO(t *testing.T) {
 		{name: "user timeout", mo: reply(5, nil), wantResult: sessions.ResultTimeout},
 		{name: "bad request", mo: reply(6, nil), wantResult: sessions.ResultSIMError},
 		{name: "busy", mo: reply(8, nil), wantResult: sessions.ResultSIMError},
-		{name: "error PoR", mo: applet.MO{Kind: applet.MOPoR, PoRStatus: 0x01}, wantResult: sessions.ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_status"}},
-		{name: "bad checksum", openErr: fmt.Errorf("cc: %w", ota.ErrChecksum), wantResult: sessions.ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "checksum"}},
-		{name: "card keys not derivable", openErr: applet.ErrICCID, wantResult: sessions.ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "keys"}},
+		{name: "error PoR answering the session's MT", mo: por(0x01, 77, true), wantResult: sessions.ResultSIMError, metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_status"}},
+		{name: "error PoR insufficient memory", mo: por(0x07, 77, true), wantResult: sessions.ResultSIMError},
+		{name: "error PoR of an earlier MT changes nothing", mo: por(0x01, 76, true), metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_stale"}},
+		{name: "unsecured PoR changes nothing", mo: por(0x06, 0, false), metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_unsecured"}},
+		{name: "unsecured TAR PoR changes nothing", mo: por(0x09, 77, false), metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_unsecured"}},
+		{name: "more-time PoR changes nothing", mo: por(0x08, 77, true), metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_info"}},
+		{name: "response-by-SMS PoR changes nothing", mo: por(0x0B, 77, true), metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_info"}},
+		{name: "OK PoR changes nothing", mo: por(0x00, 77, true), metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_info"}},
+		{name: "bad checksum changes nothing", openErr: fmt.Errorf("cc: %w", ota.ErrChecksum), metric: "imzagate_ota_errors_total", labels: []string{"reason", "checksum"}},
+		{name: "card keys not derivable changes nothing", openErr: applet.ErrICCID, metric: "imzagate_ota_errors_total", labels: []string{"reason", "keys"}},
+		{name: "echoed MT changes nothing", openErr: applet.ErrEchoedMT, metric: "imzagate_ota_errors_total", labels: []string{"reason", "echoed_mt"}},
+		{name: "counter replay of another card changes nothing", openErr: ota.ErrCounterLow, metric: "imzagate_ota_errors_total", labels: []string{"reason", "counter"}},
+		{name: "unsecured PoR with a secured-only status", openErr: applet.ErrUnsecuredPoR, metric: "imzagate_ota_errors_total", labels: []string{"reason", "por_unsecured"}},
 		{name: "text SMS acknowledged", dcs: 0x08, metric: "imzagate_mo_received_total", labels: []string{"kind", "invalid"}},
 		{name: "unknown phone acknowledged", source: "994559999999", mo: reply(0, goodSig), metric: "imzagate_mo_unmatched_total", labels: []string{"reason", "unknown_phone"}},
 		{name: "unknown transaction acknowledged", mo: withTxn(reply(0, goodSig), randomTxn()),

@@ -15,6 +15,7 @@
 //
 //	portal ── POST /v1/authentications | /v1/signatures ──▶ Server.handleXCreate
 //	          validate (phone, User ID, hash, text, callback) → portal rate limit
+//	          → the portal's budget of wrong User IDs (userbudget.go)
 //	          → sessionService.start: refused while draining
 //	          → Store.CheckAndStart (User ID check with lockout, certificate
 //	            policy and the trust checks that need no network — chain,
@@ -27,11 +28,18 @@
 //	            (docs/trust.md §4)
 //	          → [Store.NextMTCounter when no counter came with the start]
 //	          → OTA.Seal (docs/applet-protocol.md §3, docs/ota.md)
-//	          → Sender.Submit (docs/smpp.md) → Store.MarkSubmitted
+//	          → Sender.Submit (docs/smpp.md; bounded by the operator's
+//	            submitTimeout: no answer ends the session, 503)
+//	          → Store.MarkSubmitted (stamp, message ids, the MT counter)
 //	          → timeout timer armed → 201 {sessionId, verificationCode}
 //	SMSC ── deliver_sm (MO) ─▶ correlator.HandleMO (the pool's smpp.Handler)
-//	          Store.SubscriberAndRunning (one round trip) → OTA.Open
-//	          → the running session (Store.Get) or Store.ByTxn
+//	          Store.SubscriberAndRunning (one round trip) → OTA.Open; an MO
+//	          that does not open changes nothing (counted, moauth.go)
+//	          PoR: secured and echoing the running session's MT counter,
+//	               else counted only; CNTR low → Store.ResyncMTCounter,
+//	               ClaimResend, sealed and submitted again (resync.go);
+//	               another refusal → SIM_ERROR
+//	          reply: the running session (Store.Get) or Store.ByTxn
 //	          running: wait for this instance's MarkSubmitted (≤ 2 s)
 //	                   → verify the signature (applet.PublicKey, cached)
 //	                   → check the certificate again at the reply's time:
@@ -43,7 +51,8 @@
 //	SMSC ── deliver_sm (receipt) ─▶ correlator.HandleReceipt
 //	          DELIVRD of a segment this instance submitted → Store.MarkDelivered
 //	          otherwise Store.RunningByPhone, then DELIVRD → MarkDelivered;
-//	          UNDELIV/REJECTD → DELIVERY_ERROR; EXPIRED → PHONE_ABSENT
+//	          a failure by its GSM network error code (neterrors.go), else
+//	          UNDELIV/REJECTD → DELIVERY_ERROR, EXPIRED → PHONE_ABSENT
 //	portal ── GET /v1/sessions/{id} ──▶ Store.Get, or with ?timeoutMs=N
 //	          Store.WaitOwnedSubscriber (the subscriber comes with the
 //	          completion) until done, timed out or draining

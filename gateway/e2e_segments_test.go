@@ -69,10 +69,10 @@ func (h *crashHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 
 // segmentCommand reports whether cmd is the segment store's script on a
-// "{m:…}" key.
+// sender's "{bbbb}g:…" key.
 func segmentCommand(cmd redis.Cmder) bool {
 	for _, a := range cmd.Args() {
-		if s, ok := a.(string); ok && strings.HasPrefix(s, "{m:") {
+		if s, ok := a.(string); ok && len(s) > 8 && s[0] == '{' && s[5] == '}' && strings.HasPrefix(s[6:], "g:") {
 			return true
 		}
 	}

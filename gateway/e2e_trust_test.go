@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/imzagate/imzagate/applet"
@@ -365,8 +364,14 @@ func TestEndToEndKeyVersions(t *testing.T) {
 	if st != 201 {
 		t.Fatalf("start: %d %v", st, m)
 	}
-	if got := mismatch.finish(t, "p1", m["sessionId"].(string)); got["result"] != sessions.ResultSIMError {
-		t.Fatalf("MO key version 7 against a gateway expecting 2: %v", got["result"])
+	// The reply does not open under the keys the gateway expects: it is
+	// refused and counted, and it settles nothing (only an authenticated
+	// reply may), so the session is still running.
+	eventually(t, "the reply under MO key version 7 is refused as mis-keyed", func() bool {
+		return metricSum(t, mismatch.registry, "imzagate_ota_errors_total", "keys") >= 1
+	})
+	if st, got, _ := mismatch.do(t, "p1", "GET", "/v1/sessions/"+m["sessionId"].(string), nil); st != 200 || got["state"] != sessions.StateRunning {
+		t.Fatalf("MO key version 7 against a gateway expecting 2: %d %v", st, got)
 	}
 }
 
@@ -479,34 +484,4 @@ func TestTrustRoundTrips(t *testing.T) {
 	if got := metricValueOf(t, regB, "imzagate_trust_ocsp_cache_lookups_total", "layer", "redis", "result", "hit"); got != 1 {
 		t.Fatalf("b's Redis hits %v, want 1", got)
 	}
-}
-
-// metricValueOf sums the samples of a metric family whose labels include
-// the given pairs.
-func metricValueOf(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				}
-				if !found {
-					continue next
-				}
-			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return sum
 }

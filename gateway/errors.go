@@ -45,6 +45,8 @@ const (
 	CodeCertificateKeyUsage        = "CERTIFICATE_KEY_USAGE"
 	CodeCertificateSubjectMismatch = "CERTIFICATE_SUBJECT_MISMATCH"
 	CodeCertificateStatusUnknown   = "CERTIFICATE_STATUS_UNKNOWN"
+	CodeIdempotencyKeyReused       = "IDEMPOTENCY_KEY_REUSED"
+	CodeUserIDBudget               = "USER_ID_BUDGET_EXCEEDED"
 )
 
 // codeStatus maps every code to its HTTP status, in one place.
@@ -73,6 +75,8 @@ var codeStatus = map[string]int{
 	CodeCertificateKeyUsage:        http.StatusUnprocessableEntity,
 	CodeCertificateSubjectMismatch: http.StatusUnprocessableEntity,
 	CodeCertificateStatusUnknown:   http.StatusServiceUnavailable,
+	CodeIdempotencyKeyReused:       http.StatusUnprocessableEntity,
+	CodeUserIDBudget:               http.StatusTooManyRequests,
 }
 
 // codeTitle is the short human title of each code (RFC 9457 "title").
@@ -101,6 +105,8 @@ var codeTitle = map[string]string{
 	CodeCertificateKeyUsage:        "The certificate's key usage does not allow this operation",
 	CodeCertificateSubjectMismatch: "The certificate does not fit the requested type or VÖEN",
 	CodeCertificateStatusUnknown:   "The certificate's revocation status cannot be had now",
+	CodeIdempotencyKeyReused:       "The Idempotency-Key was used for another request",
+	CodeUserIDBudget:               "Too many wrong User IDs from this portal; try later",
 }
 
 // Error is an error with a stable portal-facing code. Detail and Field are
@@ -149,6 +155,20 @@ func errorCode(err error) *Error {
 		return &Error{Code: CodeStoreUnavailable, Detail: "the session store is unavailable; retry"}
 	case errors.Is(err, smpp.ErrNoRoute), errors.Is(err, smpp.ErrOperatorUnavailable):
 		return &Error{Code: CodeOperatorUnavailable, Detail: "the user's mobile operator cannot be reached now; retry later"}
+	}
+	return errorCodeMore(err)
+}
+
+// errorCodeMore maps the sentinels added after the first release.
+func errorCodeMore(err error) *Error {
+	var be *sessions.BudgetError
+	switch {
+	case errors.Is(err, smpp.ErrOutcomeUnknown):
+		return &Error{Code: CodeOperatorUnavailable, Detail: "the user's mobile operator did not confirm the message in time; retry later"}
+	case errors.Is(err, sessions.ErrIdempotencyMismatch):
+		return &Error{Code: CodeIdempotencyKeyReused, Field: "Idempotency-Key", Detail: "this key was used within its window for another request; use a new key"}
+	case errors.As(err, &be):
+		return &Error{Code: CodeUserIDBudget, Detail: "this portal sent too many wrong User IDs; starts and lookups are refused for a while", RetryAfter: be.RetryAfter}
 	}
 	return &Error{Code: CodeInternal, Detail: "internal error"}
 }

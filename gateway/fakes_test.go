@@ -16,7 +16,7 @@ type fakeStore struct {
 	CheckAndStartFn func(ctx context.Context, phone, userID string,
 		build func(sessions.Subscriber) (*sessions.Session, time.Duration, error)) (sessions.Subscriber, uint64, error)
 	NextMTCounterFn        func(ctx context.Context, iccid string) (uint64, error)
-	MarkSubmittedFn        func(ctx context.Context, id string, ids []string, at time.Time) error
+	MarkSubmittedFn        func(ctx context.Context, id string, ctr uint64, ids []string, at time.Time) error
 	MarkDeliveredFn        func(ctx context.Context, id string, at time.Time) error
 	CompleteFn             func(ctx context.Context, id string, res sessions.Result) (sessions.Session, error)
 	GetFn                  func(ctx context.Context, id string) (sessions.Session, error)
@@ -29,6 +29,11 @@ type fakeStore struct {
 	AcceptMOAndCompleteFn  func(ctx context.Context, iccid string, c uint64, id string, res sessions.Result) (sessions.Session, error, error)
 	AcceptMOCounterFn      func(ctx context.Context, iccid string, c uint64) error
 	PingFn                 func(ctx context.Context) error
+	ResyncMTCounterFn      func(ctx context.Context, iccid string, echoed uint64) (uint64, error)
+	ClaimResendFn          func(ctx context.Context, id string, old, next uint64) error
+	MarkResubmittedFn      func(ctx context.Context, id string, ids []string) error
+	PortalBlockedUntilFn   func(ctx context.Context, portal string) (time.Time, error)
+	SpendPortalBudgetFn    func(ctx context.Context, portal string, b sessions.Budget) (time.Time, error)
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -46,11 +51,11 @@ func (f *fakeStore) NextMTCounter(ctx context.Context, iccid string) (uint64, er
 	}
 	return f.NextMTCounterFn(ctx, iccid)
 }
-func (f *fakeStore) MarkSubmitted(ctx context.Context, id string, ids []string, at time.Time) error {
+func (f *fakeStore) MarkSubmitted(ctx context.Context, id string, ctr uint64, ids []string, at time.Time) error {
 	if f.MarkSubmittedFn == nil {
 		return errUnexpected
 	}
-	return f.MarkSubmittedFn(ctx, id, ids, at)
+	return f.MarkSubmittedFn(ctx, id, ctr, ids, at)
 }
 func (f *fakeStore) MarkDelivered(ctx context.Context, id string, at time.Time) error {
 	if f.MarkDeliveredFn == nil {
@@ -123,6 +128,40 @@ func (f *fakeStore) Ping(ctx context.Context) error {
 		return errUnexpected
 	}
 	return f.PingFn(ctx)
+}
+
+func (f *fakeStore) ResyncMTCounter(ctx context.Context, iccid string, echoed uint64) (uint64, error) {
+	if f.ResyncMTCounterFn == nil {
+		return 0, errUnexpected
+	}
+	return f.ResyncMTCounterFn(ctx, iccid, echoed)
+}
+func (f *fakeStore) ClaimResend(ctx context.Context, id string, old, next uint64) error {
+	if f.ClaimResendFn == nil {
+		return errUnexpected
+	}
+	return f.ClaimResendFn(ctx, id, old, next)
+}
+func (f *fakeStore) MarkResubmitted(ctx context.Context, id string, ids []string) error {
+	if f.MarkResubmittedFn == nil {
+		return errUnexpected
+	}
+	return f.MarkResubmittedFn(ctx, id, ids)
+}
+
+// PortalBlockedUntil of a fake without the Fn reports no block: most
+// tests do not exercise the budget.
+func (f *fakeStore) PortalBlockedUntil(ctx context.Context, portal string) (time.Time, error) {
+	if f.PortalBlockedUntilFn == nil {
+		return time.Time{}, nil
+	}
+	return f.PortalBlockedUntilFn(ctx, portal)
+}
+func (f *fakeStore) SpendPortalBudget(ctx context.Context, portal string, b sessions.Budget) (time.Time, error) {
+	if f.SpendPortalBudgetFn == nil {
+		return time.Time{}, nil
+	}
+	return f.SpendPortalBudgetFn(ctx, portal, b)
 }
 
 // fakeSender has one function field per Sender method.

@@ -133,8 +133,13 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op app
 		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
 		return
 	}
+	if err := s.budget.check(r.Context(), p); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	sess, err := s.svc.start(r.Context(), s.logger(r), p, in, idemKey)
 	if err != nil {
+		s.budget.failed(r.Context(), s.logger(r), p, in.Phone, err)
 		s.writeError(w, r, err)
 		return
 	}
@@ -181,8 +186,10 @@ func (s *Server) pollTimeout(q url.Values) (time.Duration, error) {
 	if !q.Has("timeoutMs") {
 		return 0, nil
 	}
-	ms, err := strconv.Atoi(q.Get("timeoutMs"))
-	if err != nil || ms < 0 || time.Duration(ms)*time.Millisecond > s.maxPoll {
+	// Compared in milliseconds: a huge value times time.Millisecond would
+	// overflow into a negative duration that passes the bound.
+	ms, err := strconv.ParseInt(q.Get("timeoutMs"), 10, 64)
+	if err != nil || ms < 0 || ms > s.maxPoll.Milliseconds() {
 		return 0, invalid("timeoutMs", "an integer within 0–%d", s.maxPoll.Milliseconds())
 	}
 	return time.Duration(ms) * time.Millisecond, nil
@@ -256,8 +263,13 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
 		return
 	}
+	if err := s.budget.check(r.Context(), p); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	sub, err := s.store.CheckUserID(r.Context(), phone, q.Get("userId"))
 	if err != nil {
+		s.budget.failed(r.Context(), s.logger(r), p, phone, err)
 		s.writeError(w, r, err)
 		return
 	}

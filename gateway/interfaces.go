@@ -23,7 +23,9 @@ type Store interface {
 		build func(sessions.Subscriber) (*sessions.Session, time.Duration, error)) (sessions.Subscriber, uint64, error)
 	// NextMTCounter draws a card's MT counter when CheckAndStart did not.
 	NextMTCounter(ctx context.Context, iccid string) (uint64, error)
-	MarkSubmitted(ctx context.Context, id string, messageIDs []string, at time.Time) error
+	// MarkSubmitted records the submit of the command sealed with OTA
+	// counter mtCounter: the SMSC accepted every segment.
+	MarkSubmitted(ctx context.Context, id string, mtCounter uint64, messageIDs []string, at time.Time) error
 	MarkDelivered(ctx context.Context, id string, at time.Time) error
 	// Complete records a final result once and publishes it.
 	Complete(ctx context.Context, id string, res sessions.Result) (sessions.Session, error)
@@ -48,6 +50,19 @@ type Store interface {
 	// is no longer running, which tells a replay from a late reply.
 	AcceptMOCounter(ctx context.Context, iccid string, counter uint64) error
 	Ping(ctx context.Context) error
+
+	// ResyncMTCounter moves a card's MT counter past the counter a "CNTR
+	// low" PoR echoed, for the command sealed again.
+	ResyncMTCounter(ctx context.Context, iccid string, echoed uint64) (uint64, error)
+	// ClaimResend lets one caller, once per session, replace the running
+	// session's MT counter old with next (sessions.ErrDuplicate otherwise).
+	ClaimResend(ctx context.Context, id string, old, next uint64) error
+	// MarkResubmitted records the message ids of the command sealed again.
+	MarkResubmitted(ctx context.Context, id string, messageIDs []string) error
+	// PortalBlockedUntil and SpendPortalBudget keep each portal's budget
+	// of wrong User IDs, shared by all instances.
+	PortalBlockedUntil(ctx context.Context, portal string) (time.Time, error)
+	SpendPortalBudget(ctx context.Context, portal string, b sessions.Budget) (time.Time, error)
 }
 
 // Sender hands OTA segments to the user's operator; *smpp.Pool implements

@@ -44,6 +44,11 @@ type metrics struct {
 	callbackDuration prometheus.Histogram
 	callbackQueue    prometheus.Gauge
 	ready            prometheus.Gauge
+
+	resyncs        prometheus.Counter     // MT counters moved ahead after "CNTR low"
+	userIDFailures *prometheus.CounterVec // wrong User IDs by portal
+	userIDBlocks   *prometheus.CounterVec // portals blocked for their budget of wrong User IDs
+	userIDRefusals *prometheus.CounterVec // requests refused while the portal was blocked
 }
 
 // startedKey labels imzagate_sessions_started_total.
@@ -69,7 +74,7 @@ type moUnmatchedMetrics struct {
 
 // receiptMetrics are the children of imzagate_receipts_total.
 type receiptMetrics struct {
-	delivered, failed, absent, unmatched, early prometheus.Counter
+	delivered, failed, absent, unmatched, early, simError prometheus.Counter
 }
 
 // allResults lists every final result a session can end with.
@@ -78,7 +83,8 @@ var allResults = []string{sessions.ResultOK, sessions.ResultUserCancelled, sessi
 	sessions.ResultPhoneAbsent, sessions.ResultSIMError, sessions.ResultSignatureInvalid}
 
 // otaReasons lists every reason otaReason gives, and "other".
-var otaReasons = []string{"checksum", "counter", "keys", "format", "tar", "por_status", "other"}
+var otaReasons = []string{"checksum", "counter", "keys", "format", "tar", "por_status", "other",
+	reasonEchoedMT, reasonPoRUnsecured, reasonPoRStale, reasonPoRInfo}
 
 // latencyBuckets cover 1 ms to about 2 minutes: HTTP answers in
 // milliseconds, a user answers the phone in seconds to a minute.
@@ -124,6 +130,8 @@ func newMetrics(reg prometheus.Registerer, ps []*Portal) *metrics {
 	m.otaErrors = newOTAErrorMetrics(f)
 	m.moReceived, m.moUnmatched, m.receipts = newMOMetrics(f)
 	m.newCallbackMetrics(f)
+	m.newAbuseMetrics(f)
+	m.initSeries(ps)
 	return m
 }
 
@@ -154,7 +162,7 @@ func newStageMetrics(f promauto.Factory) stageMetrics {
 
 func newOTAErrorMetrics(f promauto.Factory) map[string]prometheus.Counter {
 	v := f.NewCounterVec(prometheus.CounterOpts{
-		Name: "imzagate_ota_errors_total", Help: "MO packets that failed OTA processing, by reason (checksum, counter, keys, format, tar, por_status, other).",
+		Name: "imzagate_ota_errors_total", Help: "MO packets that failed OTA processing or may not change a session, by reason (checksum, counter, keys, format, tar, por_status, other, echoed_mt, por_unsecured, por_stale, por_info).",
 	}, []string{"reason"})
 	by := make(map[string]prometheus.Counter, len(otaReasons))
 	for _, r := range otaReasons {
@@ -171,13 +179,13 @@ func newMOMetrics(f promauto.Factory) (moKindMetrics, moUnmatchedMetrics, receip
 		Name: "imzagate_mo_unmatched_total", Help: "MO messages acknowledged without effect, by reason (unknown_phone, no_session, late, phone_mismatch).",
 	}, []string{"reason"})
 	rc := f.NewCounterVec(prometheus.CounterOpts{
-		Name: "imzagate_receipts_total", Help: "Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early).",
+		Name: "imzagate_receipts_total", Help: "Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early, sim_error).",
 	}, []string{"outcome"})
 	return moKindMetrics{kind.WithLabelValues("reply"), kind.WithLabelValues("por"), kind.WithLabelValues("invalid")},
 		moUnmatchedMetrics{un.WithLabelValues("unknown_phone"), un.WithLabelValues("no_session"),
 			un.WithLabelValues("late"), un.WithLabelValues("phone_mismatch")},
 		receiptMetrics{rc.WithLabelValues("delivered"), rc.WithLabelValues("failed"), rc.WithLabelValues("absent"),
-			rc.WithLabelValues("unmatched"), rc.WithLabelValues("early")}
+			rc.WithLabelValues("unmatched"), rc.WithLabelValues("early"), rc.WithLabelValues("sim_error")}
 }
 
 func (m *metrics) newCallbackMetrics(f promauto.Factory) {

@@ -27,11 +27,11 @@ var metricHelp = map[string]string{
 	"imzagate_sessions_completed_total":      "Sessions completed by final result (counted by the instance that completed them).",
 	"imzagate_session_duration_seconds":      "Time from acceptance to completion by final result.",
 	"imzagate_session_stage_seconds":         "Stage latencies: accepted_submitted, submitted_delivered, submitted_reply, end_to_end.",
-	"imzagate_ota_errors_total":              "MO packets that failed OTA processing, by reason (checksum, counter, keys, format, tar, por_status, other).",
+	"imzagate_ota_errors_total":              "MO packets that failed OTA processing or may not change a session, by reason (checksum, counter, keys, format, tar, por_status, other, echoed_mt, por_unsecured, por_stale, por_info).",
 	"imzagate_mo_replays_total":              "MO replies rejected because their counter was not higher than the last accepted one.",
 	"imzagate_mo_received_total":             "MO messages handed to the correlator, by kind (reply, por, invalid).",
 	"imzagate_mo_unmatched_total":            "MO messages acknowledged without effect, by reason (unknown_phone, no_session, late, phone_mismatch).",
-	"imzagate_receipts_total":                "Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early).",
+	"imzagate_receipts_total":                "Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early, sim_error).",
 	"imzagate_callbacks_sent_total":          "Callbacks the portal accepted with a 2xx answer.",
 	"imzagate_callbacks_failed_total":        "Callbacks given up after the last retry.",
 	"imzagate_callbacks_retried_total":       "Callback attempts repeated after a failure.",
@@ -39,6 +39,10 @@ var metricHelp = map[string]string{
 	"imzagate_callback_duration_seconds":     "Latency of one callback attempt.",
 	"imzagate_callback_queue_length":         "Callbacks waiting for a worker.",
 	"imzagate_ready":                         "1 when /readyz answers OK (store reachable, a bind up per operator, not draining).",
+	"imzagate_mt_counter_resyncs_total":      "Commands sealed again with a counter moved ahead after the card answered CNTR low.",
+	"imzagate_user_id_failures_total":        "Wrong User IDs (or unknown phones) by portal.",
+	"imzagate_user_id_budget_blocks_total":   "Times a portal spent its budget of wrong User IDs and was blocked.",
+	"imzagate_user_id_budget_refused_total":  "Starts and lookups refused because the portal is blocked for its wrong User IDs.",
 }
 
 func TestMetricNamesAndHelp(t *testing.T) {
@@ -96,21 +100,26 @@ imzagate_mo_unmatched_total{reason="late"} 0
 imzagate_mo_unmatched_total{reason="no_session"} 0
 imzagate_mo_unmatched_total{reason="phone_mismatch"} 1
 imzagate_mo_unmatched_total{reason="unknown_phone"} 0
-# HELP imzagate_receipts_total Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early).
+# HELP imzagate_receipts_total Delivery receipts seen by the correlator, by outcome (delivered, failed, absent, unmatched, early, sim_error).
 # TYPE imzagate_receipts_total counter
 imzagate_receipts_total{outcome="absent"} 0
 imzagate_receipts_total{outcome="delivered"} 0
 imzagate_receipts_total{outcome="early"} 1
 imzagate_receipts_total{outcome="failed"} 0
+imzagate_receipts_total{outcome="sim_error"} 0
 imzagate_receipts_total{outcome="unmatched"} 0
-# HELP imzagate_ota_errors_total MO packets that failed OTA processing, by reason (checksum, counter, keys, format, tar, por_status, other).
+# HELP imzagate_ota_errors_total MO packets that failed OTA processing or may not change a session, by reason (checksum, counter, keys, format, tar, por_status, other, echoed_mt, por_unsecured, por_stale, por_info).
 # TYPE imzagate_ota_errors_total counter
 imzagate_ota_errors_total{reason="checksum"} 0
 imzagate_ota_errors_total{reason="counter"} 0
+imzagate_ota_errors_total{reason="echoed_mt"} 0
 imzagate_ota_errors_total{reason="format"} 0
 imzagate_ota_errors_total{reason="keys"} 0
 imzagate_ota_errors_total{reason="other"} 1
+imzagate_ota_errors_total{reason="por_info"} 0
+imzagate_ota_errors_total{reason="por_stale"} 0
 imzagate_ota_errors_total{reason="por_status"} 0
+imzagate_ota_errors_total{reason="por_unsecured"} 0
 imzagate_ota_errors_total{reason="tar"} 1
 # HELP imzagate_sessions_started_total Sessions started by operation and portal.
 # TYPE imzagate_sessions_started_total counter
@@ -139,23 +148,23 @@ imzagate_sessions_completed_total{result="USER_CANCELLED"} 0
 }
 
 // TestHistogramSeries: the stage children are the four stages, made up
-// front; session durations have no series before the first observation
-// of a result, and one per result after.
+// front; session durations have one series per final result from the
+// start, and no more after observations.
 func TestHistogramSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, testPortals())
 	if n, err := testutil.GatherAndCount(reg, "imzagate_session_stage_seconds"); err != nil || n != 4 {
 		t.Fatalf("%d stage series (%v), want 4", n, err)
 	}
-	if n := testutil.CollectAndCount(m.sessionDuration); n != 0 {
-		t.Fatalf("%d session duration series before any session", n)
+	if n := testutil.CollectAndCount(m.sessionDuration); n != len(allResults) {
+		t.Fatalf("%d session duration series before any session, want one per result", n)
 	}
 	m.stage.endToEnd.Observe(0.5)
 	m.stage.endToEnd.Observe(0.7)
 	m.sessionDuration.WithLabelValues(sessions.ResultOK).Observe(1)
 	m.sessionDuration.WithLabelValues(sessions.ResultOK).Observe(2)
-	if n := testutil.CollectAndCount(m.sessionDuration); n != 1 {
-		t.Fatalf("%d session duration series, want 1", n)
+	if n := testutil.CollectAndCount(m.sessionDuration); n != len(allResults) {
+		t.Fatalf("%d session duration series, want %d", n, len(allResults))
 	}
 	for _, tt := range []struct {
 		metric string
@@ -186,7 +195,7 @@ func TestObserveHTTP(t *testing.T) {
 	if got := testutil.ToFloat64(m.httpRequests.WithLabelValues("POST /v1/x", "POST", "400")); got != 1 {
 		t.Fatalf("400 requests %v, want 1", got)
 	}
-	if n := testutil.CollectAndCount(m.httpDuration); n != 1 {
+	if n := testutil.CollectAndCount(m.httpDuration); n != len(apiRoutes)+1 {
 		t.Fatalf("%d duration series, want one per route", n)
 	}
 	if got := metricValue(t, reg, "imzagate_http_request_duration_seconds", "route", "POST /v1/x"); got != 3 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/gateway/trust"
+	"github.com/imzagate/imzagate/sessions"
 )
 
 // Portal is one relying party allowed to use the API.
@@ -44,6 +45,11 @@ type Portal struct {
 	// RevocationPolicy overrides the default revocation policy of both
 	// operations for this portal: hard-fail or soft-fail (docs/trust.md).
 	RevocationPolicy string `yaml:"revocationPolicy"`
+	// UserIDBudget bounds the wrong User IDs the portal may send over all
+	// phones, counted by every instance together: failures within window
+	// block its starts and lookups for block (yaml keys failures, window,
+	// block). Zero fields mean 100 per 10 minutes, blocked for 15 minutes.
+	UserIDBudget sessions.Budget `yaml:"userIdBudget"`
 
 	callbackSecret []byte
 	revocation     trust.Policy
@@ -66,6 +72,13 @@ func (p *Portal) init(lookupEnv func(string) (string, bool)) error {
 	}
 	if p.DisplayName == "" {
 		p.DisplayName = p.ID
+	}
+	if bad := displayCharProblem(p.DisplayName); bad != "" {
+		return fmt.Errorf("portal %s: displayName contains %s", p.ID, bad)
+	}
+	p.UserIDBudget = p.UserIDBudget.WithDefaults()
+	if err := p.UserIDBudget.Validate(); err != nil {
+		return fmt.Errorf("portal %s: userIdBudget: %w", p.ID, err)
 	}
 	kh, err := hex.DecodeString(p.APIKeySHA256)
 	if err != nil || len(kh) != 32 {

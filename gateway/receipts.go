@@ -23,8 +23,9 @@ func delivered(stat string) bool {
 
 // HandleReceipt applies a delivery receipt to the phone's running session
 // when the message id is one of its segments (SMPP 3.4 Appendix B):
-// DELIVRD marks it delivered, UNDELIV/REJECTD end it as DELIVERY_ERROR,
-// EXPIRED as PHONE_ABSENT.
+// DELIVRD marks it delivered; a failed receipt ends it as PHONE_ABSENT,
+// DELIVERY_ERROR or SIM_ERROR by its network error code, or by its state
+// without one (receiptFailure, docs/smpp.md §8.3).
 func (c *correlator) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 	phone := phoneFromAddr(r.Source)
 	stat := strings.ToUpper(r.Stat)
@@ -49,7 +50,7 @@ func (c *correlator) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 		c.metrics.receipts.unmatched.Inc()
 		return nil
 	}
-	return c.applyReceipt(ctx, sess, r.Stat, stat)
+	return c.applyReceipt(ctx, sess, r, stat)
 }
 
 // markDelivered is the short path of a delivery receipt for a segment
@@ -72,9 +73,9 @@ func (c *correlator) markDelivered(ctx context.Context, phone, messageID string)
 	return true
 }
 
-// applyReceipt applies a receipt for one of running session sess's
-// segments; rawStat is the stat as received (for the log), stat upper case.
-func (c *correlator) applyReceipt(ctx context.Context, sess sessions.Session, rawStat, stat string) error {
+// applyReceipt applies receipt r for one of running session sess's
+// segments; stat is r.Stat in upper case.
+func (c *correlator) applyReceipt(ctx context.Context, sess sessions.Session, r smpp.Receipt, stat string) error {
 	switch stat {
 	case "DELIVRD", "ACCEPTD", "ENROUTE":
 		c.metrics.receipts.delivered.Inc()
@@ -89,18 +90,25 @@ func (c *correlator) applyReceipt(ctx context.Context, sess sessions.Session, ra
 			c.metrics.stage.submittedDelivered.Observe(at.Sub(sess.Submitted).Seconds())
 		}
 		return nil
-	case "EXPIRED":
-		c.metrics.receipts.absent.Inc()
-		return c.done.complete(ctx, c.receiptLogger(sess.ID, rawStat), sess.ID, sessions.Result{Code: sessions.ResultPhoneAbsent})
-	case "UNDELIV", "REJECTD", "DELETED", "UNKNOWN":
-		c.metrics.receipts.failed.Inc()
-		return c.done.complete(ctx, c.receiptLogger(sess.ID, rawStat), sess.ID, sessions.Result{Code: sessions.ResultDeliveryError})
 	}
-	c.metrics.receipts.unmatched.Inc()
-	return nil
+	res, ok := receiptFailure(r, stat)
+	if !ok {
+		c.metrics.receipts.unmatched.Inc()
+		return nil
+	}
+	switch res {
+	case sessions.ResultPhoneAbsent:
+		c.metrics.receipts.absent.Inc()
+	case sessions.ResultSIMError:
+		c.metrics.receipts.simError.Inc()
+	default:
+		c.metrics.receipts.failed.Inc()
+	}
+	return c.done.complete(ctx, c.receiptLogger(sess.ID, r), sess.ID, sessions.Result{Code: res})
 }
 
-// receiptLogger is the logger of a receipt that completes session id.
-func (c *correlator) receiptLogger(id, stat string) *slog.Logger {
-	return withAttrs(c.log, slog.String("session_id", id), slog.String("stat", stat))
+// receiptLogger is the logger of a receipt r that completes session id.
+func (c *correlator) receiptLogger(id string, r smpp.Receipt) *slog.Logger {
+	return withAttrs(c.log, slog.String("session_id", id), slog.String("stat", r.Stat), slog.String("err", r.Err),
+		slog.String("network_error", r.NetworkError.String()))
 }

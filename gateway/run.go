@@ -57,7 +57,10 @@ type Options struct {
 	// concatenated MOs (a signature reply is about 20 SMS) until all have
 	// arrived, so parts an SMSC spreads over several instances, or that an
 	// instance acknowledged before it crashed, still complete the reply.
-	// Zero fields mean the sessions defaults (10 min TTL, 30 s lease).
+	// Only subscribers' numbers may leave parts, capped per sender and in
+	// all. Zero fields mean the sessions defaults (10 min TTL, 30 s lease,
+	// 64 parts per sender, 100,000 in all); a nil Registerer means
+	// Registry.
 	Segments sessions.SegmentOptions
 	// MemorySegments keeps the parts in this process's memory instead (only
 	// for tests with a single instance: parts on other instances or in a
@@ -205,7 +208,11 @@ func (g *Gateway) build() (err error) {
 	}()
 	var segs smpp.SegmentStore // nil: the pool's memory store
 	if !opts.MemorySegments {
-		rs, err := g.store.MOSegments(opts.Segments)
+		so := opts.Segments
+		if so.Registerer == nil {
+			so.Registerer = opts.Registry
+		}
+		rs, err := g.store.MOSegments(so)
 		if err != nil {
 			return fmt.Errorf("gateway: segment store: %w", err)
 		}
@@ -372,7 +379,8 @@ func (g *Gateway) AdminAddr() string {
 func (g *Gateway) Store() *sessions.Store { return g.store }
 
 // Ready reports nil when the gateway can serve: not draining, Redis
-// answers, and every configured operator has at least one bound bind.
+// answers, and every configured operator has at least one bound bind and
+// a breaker that is not open.
 func (g *Gateway) Ready(ctx context.Context) error {
 	if g.draining.Load() {
 		return errors.New("draining")
@@ -389,6 +397,11 @@ func (g *Gateway) Ready(ctx context.Context) error {
 	for _, op := range g.opts.Operators {
 		if !bound[op.Name] {
 			return fmt.Errorf("operator %s: no bind is bound", op.Name)
+		}
+		if g.pool.BreakerState(op.Name) == "open" {
+			// Bound, but its submits fail or go unanswered (a silent SMSC
+			// keeps the bind and answers enquire_link).
+			return fmt.Errorf("operator %s: circuit breaker open: submits fail or go unanswered", op.Name)
 		}
 	}
 	return nil
@@ -443,21 +456,30 @@ func (g *Gateway) adminHandler() http.Handler {
 }
 
 // segmentStore adapts sessions.SegmentStore to smpp.SegmentStore: a part
-// the store refuses as invalid (too long, a total that differs from the
-// first part's) is answered with a permanent error, since redelivering it
-// cannot help; every other error stays temporary, so the SMSC redelivers.
+// from a number that is not a subscriber is refused (acknowledged and
+// dropped), a part the store refuses as invalid (too long, a total that
+// differs from the first part's) is answered with a permanent error, since
+// redelivering it cannot help; every other error stays temporary, so the
+// SMSC redelivers.
 // The pool calls Done only after the handler returned a final status, so a
 // reply whose handling failed stays in Redis for the redelivery.
 type segmentStore struct{ s *sessions.SegmentStore }
 
 var _ smpp.SegmentStore = segmentStore{}
 
-func (a segmentStore) Add(ctx context.Context, key string, total, seq int, part []byte) ([][]byte, error) {
-	parts, err := a.s.Add(ctx, key, total, seq, part)
-	if errors.Is(err, sessions.ErrInvalid) {
+func (a segmentStore) Add(ctx context.Context, source, key string, total, seq int, part []byte) ([][]byte, error) {
+	parts, err := a.s.Add(ctx, phoneFromAddr(source), key, total, seq, part)
+	switch {
+	case errors.Is(err, sessions.ErrNotSubscriber):
+		// Only subscribers' replies are worth keeping; anything else is
+		// acknowledged and forgotten, so it costs no memory.
+		return nil, fmt.Errorf("%w: %w", smpp.ErrSegmentRefused, err)
+	case errors.Is(err, sessions.ErrInvalid):
 		return nil, fmt.Errorf("%w: %w", smpp.ErrBadValue, err)
 	}
 	return parts, err
 }
 
-func (a segmentStore) Done(ctx context.Context, key string) error { return a.s.Done(ctx, key) }
+func (a segmentStore) Done(ctx context.Context, source, key string) error {
+	return a.s.Done(ctx, phoneFromAddr(source), key)
+}

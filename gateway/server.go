@@ -152,11 +152,14 @@ func (c *core) server(sender Sender) *Server {
 		now: c.opts.Now, userTimeout: c.opts.UserTimeout, ttl: c.opts.UserTimeout + c.opts.DeliveryGrace, trust: c.trust,
 	}
 	svc.draining, svc.drain = context.WithCancel(context.Background())
+	c.corr.resend = &resender{store: c.opts.Store, ota: c.opts.OTA, sender: sender, done: c.done, metrics: c.metrics,
+		userTimeout: c.opts.UserTimeout, now: c.opts.Now}
 	s := &Server{
 		svc: svc, done: c.done, corr: c.corr, store: c.opts.Store, view: c.view, portals: c.portals,
 		metrics: c.metrics, log: c.opts.Logger, now: c.opts.Now, maxPoll: c.opts.MaxLongPoll, trust: c.trust,
+		budget: newUserIDBudgets(c.opts.Store, c.metrics, c.portals.list, c.opts.LogKey, c.opts.Now),
 	}
-	s.handler = s.instrument(s.routes())
+	s.handler = s.instrument(s.cleanPaths(s.routes()))
 	return s
 }
 
@@ -175,6 +178,7 @@ type Server struct {
 	maxPoll time.Duration
 	handler http.Handler
 	trust   *certChecker
+	budget  *userIDBudgets
 }
 
 // NewServer validates the options and builds the portal API over its

@@ -49,6 +49,9 @@ func (s *sessionService) start(ctx context.Context, log *slog.Logger, p *Portal,
 		return sessions.Session{}, &Error{Code: CodeShuttingDown, Detail: "this gateway instance is shutting down; retry the request", RetryAfter: time.Second}
 	}
 	plan := &startPlan{svc: s, portal: p.ID, in: in, idemKey: idemKey}
+	if idemKey != "" {
+		plan.fingerprint = requestFingerprint(in)
+	}
 	_, counter, err := s.store.CheckAndStart(ctx, in.Phone, in.UserID, plan.build)
 	sess := plan.sess
 	if err != nil {
@@ -70,12 +73,13 @@ func (s *sessionService) start(ctx context.Context, log *slog.Logger, p *Portal,
 // calls build with the subscriber once the User ID matched and fills sess
 // in as it starts it.
 type startPlan struct {
-	svc     *sessionService
-	portal  string
-	in      startInput
-	idemKey string
-	sess    sessions.Session
-	cert    sessions.Certificate // the one picked, checked again after the start
+	svc         *sessionService
+	portal      string
+	in          startInput
+	idemKey     string
+	fingerprint []byte // the request's, when idemKey is set
+	sess        sessions.Session
+	cert        sessions.Certificate // the one picked, checked again after the start
 }
 
 // build applies the certificate policy and lays out the session.
@@ -94,6 +98,7 @@ func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Dur
 		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashAlg.String(),
 		VerificationCode: applet.FormatVerificationCode(applet.VerificationCode(in.Hash)),
 		CallbackURL:      in.CallbackURL, IdempotencyKey: sp.idemKey,
+		IdempotencyFingerprint: sp.fingerprint, DisplayText: in.DisplayText,
 	}
 	return &sp.sess, sp.svc.ttl, nil
 }
@@ -128,13 +133,12 @@ func (s *sessionService) submit(ctx context.Context, log *slog.Logger, sess sess
 	ids, err := s.sender.Submit(ctx, in.Phone[1:], segs)
 	switch {
 	case errors.Is(err, smpp.ErrOutcomeUnknown):
-		// The SMS may be on its way: keep the session; a reply, a receipt
-		// or the timeout finishes it. Record what was accepted so receipts
-		// match (and are not asked to wait for a record that never comes).
-		log.LogAttrs(ctx, slog.LevelWarn, "submit outcome unknown", slog.String("err", err.Error()))
-		if err := s.store.MarkSubmitted(ctx, sess.ID, ids, s.now()); err != nil && !errors.Is(err, sessions.ErrDuplicate) {
-			log.LogAttrs(ctx, slog.LevelWarn, "mark submitted", slog.String("err", err.Error()))
-		}
+		// No answer within the operator's bound: the SMS may still reach
+		// the phone, but nothing says it will. The session ends now (a
+		// late reply then finds it complete and changes nothing) and the
+		// portal gets 503, never a 201 for a message nobody accepted.
+		log.LogAttrs(ctx, slog.LevelWarn, "submit unconfirmed", slog.String("err", err.Error()))
+		return fail(err)
 	case errors.Is(err, smpp.ErrNoRoute), errors.Is(err, smpp.ErrOperatorUnavailable):
 		return fail(err)
 	case err != nil:
@@ -144,17 +148,18 @@ func (s *sessionService) submit(ctx context.Context, log *slog.Logger, sess sess
 		s.deliveryError(ctx, log, sess.ID)
 		return sess, nil
 	default:
-		s.recordSubmit(ctx, log, sess, in.Phone, ids)
+		s.recordSubmit(ctx, log, sess, in.Phone, counter, ids)
 	}
 	s.armTimeout(log, sess)
 	return sess, nil
 }
 
-// recordSubmit stores the submit of sess with the SMSC's message ids and
-// remembers them for the receipts that will name them.
-func (s *sessionService) recordSubmit(ctx context.Context, log *slog.Logger, sess sessions.Session, phone string, ids []string) {
+// recordSubmit stores the submit of sess (its command sealed with
+// counter) with the SMSC's message ids and remembers them for the
+// receipts that will name them.
+func (s *sessionService) recordSubmit(ctx context.Context, log *slog.Logger, sess sessions.Session, phone string, counter uint64, ids []string) {
 	at := s.now()
-	switch err := s.store.MarkSubmitted(ctx, sess.ID, ids, at); {
+	switch err := s.store.MarkSubmitted(ctx, sess.ID, counter, ids, at); {
 	case err == nil:
 		s.done.msgs.put(ids, submittedMsg{sessionID: sess.ID, phone: phone, submitted: at})
 	case !errors.Is(err, sessions.ErrDuplicate):

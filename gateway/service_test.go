@@ -66,11 +66,11 @@ func newMemStore(u testUser) *memStore {
 		}
 		return sub, m.nextCounter(), nil
 	}
-	m.MarkSubmittedFn = func(_ context.Context, id string, ids []string, at time.Time) error {
+	m.MarkSubmittedFn = func(_ context.Context, id string, ctr uint64, ids []string, at time.Time) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		s := m.sessions[id]
-		s.MessageIDs, s.Submitted = ids, at
+		s.MessageIDs, s.Submitted, s.MTCounter = ids, at, ctr
 		m.sessions[id] = s
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/imzagate/imzagate/applet"
@@ -180,6 +181,9 @@ func validateStart(op applet.Operation, req *authRequest, sel *certSelector, p *
 		if *req.DisplayText == "" {
 			return in, invalid("displayText", "leave the field out instead of sending it empty")
 		}
+		if bad := displayCharProblem(*req.DisplayText); bad != "" {
+			return in, invalid("displayText", "contains %s; the phone shows plain text after the portal name", bad)
+		}
 		in.DisplayText = p.DisplayName + ": " + *req.DisplayText
 	}
 	if err := applet.ValidateDisplayText(in.DisplayText); err != nil {
@@ -248,10 +252,18 @@ func validTaxID(s string) bool {
 	return true
 }
 
-// checkCallbackURL accepts only https URLs on the portal's allowlist.
+// checkCallbackURL accepts only https URLs on the portal's allowlist:
+// at most sessions.MaxCallbackURLLen characters of printable ASCII (other
+// characters are percent-encoded, RFC 3986), the session store's own
+// limits, and a port, when given, within 1–65535.
 func (p *Portal) checkCallbackURL(raw string) error {
-	if len(raw) > 1024 {
-		return errors.New("longer than 1024 characters")
+	if len(raw) > sessions.MaxCallbackURLLen {
+		return fmt.Errorf("longer than %d characters", sessions.MaxCallbackURLLen)
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] <= ' ' || raw[i] > '~' {
+			return errors.New("only printable ASCII is allowed; percent-encode other characters")
+		}
 	}
 	if len(p.callbackSecret) == 0 {
 		// Unsigned callbacks could be forged by anyone who can reach the
@@ -268,11 +280,27 @@ func (p *Portal) checkCallbackURL(raw string) error {
 	if u.User != nil || u.Fragment != "" {
 		return errors.New("no credentials or fragment allowed")
 	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not within 1–65535", port)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return errors.New("empty port")
+	}
 	host := u.Hostname()
 	for _, h := range p.CallbackHosts {
-		if strings.EqualFold(h, host) {
+		if strings.EqualFold(allowedHost(h), host) {
 			return nil
 		}
 	}
 	return fmt.Errorf("host %q is not on the portal's callback allowlist", host)
+}
+
+// allowedHost is an allowlist entry as url.URL.Hostname writes hosts: an
+// IPv6 literal without its brackets, so "[::1]" matches https://[::1]/.
+func allowedHost(h string) string {
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		return h[1 : len(h)-1]
+	}
+	return h
 }

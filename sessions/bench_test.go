@@ -50,7 +50,7 @@ func BenchmarkSessionFlow(b *testing.B) {
 		if err := s.Start(ctx, sess, time.Minute); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.MarkSubmitted(ctx, sess.ID, []string{"m1"}, time.Now()); err != nil {
+		if err := s.MarkSubmitted(ctx, sess.ID, 7, []string{"m1"}, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := s.Complete(ctx, sess.ID, Result{Code: ResultOK, SigAlg: "ECDSA-P256", Signature: make([]byte, 64)}); err != nil {
@@ -121,7 +121,7 @@ func BenchmarkLoginFlow(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				if err := s.MarkSubmitted(ctx, sess.ID, []string{"m1"}, time.Now()); err != nil {
+				if err := s.MarkSubmitted(ctx, sess.ID, 7, []string{"m1"}, time.Now()); err != nil {
 					b.Fatal(err)
 				}
 				if tc.pipelined {

@@ -124,6 +124,12 @@ func runContract(t *testing.T, be backend) {
 		{"SegmentsLease", testSegmentsLease},
 		{"SegmentsKeyNames", testSegmentsKeyNames},
 		{"CertificateStatus", testCertificateStatus},
+		{"SegmentsCaps", testSegmentsCaps},
+		{"IdempotencyFingerprint", testIdempotencyFingerprint},
+		{"LockoutConcurrentRight", testLockoutConcurrentRight},
+		{"MTCounterResync", testMTCounterResync},
+		{"ResendClaim", testResendClaim},
+		{"PortalBudget", testPortalBudget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -404,8 +410,9 @@ func testUnknownAndWrongLookAlike(t *testing.T, be backend) {
 	if errWrong != errUnknown || errWrong != ErrBadUserID {
 		t.Fatalf("wrong → %v, unknown → %v; want the same ErrBadUserID", errWrong, errUnknown)
 	}
-	if wrongCmds != unknownCmds || wrongCmds != "evalsha" {
-		t.Fatalf("wrong ran %q, unknown ran %q; want one identical evalsha each", wrongCmds, unknownCmds)
+	// Both register the attempt, then record it as a failure.
+	if wrongCmds != unknownCmds || wrongCmds != "evalsha evalsha" {
+		t.Fatalf("wrong ran %q, unknown ran %q; want the same two evalsha each", wrongCmds, unknownCmds)
 	}
 }
 
@@ -515,7 +522,7 @@ func testLockoutConcurrent(t *testing.T, be backend) {
 		switch {
 		case errors.Is(err, ErrBadUserID):
 			judged++
-		case errors.Is(err, ErrLocked):
+		case errors.Is(err, ErrLocked), errors.Is(err, ErrOutstanding):
 		default:
 			t.Fatalf("unexpected %v", err)
 		}
@@ -545,10 +552,10 @@ func testSessionLifecycle(t *testing.T, be backend) {
 		t.Fatalf("RunningByPhone = %v, %v", got.ID, err)
 	}
 	at := e.clock.Now().Add(time.Second)
-	if err := e.store.MarkSubmitted(ctx, sess.ID, []string{"a1", "a2"}, at); err != nil {
+	if err := e.store.MarkSubmitted(ctx, sess.ID, 7, []string{"a1", "a2"}, at); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.MarkSubmitted(ctx, sess.ID, []string{"b"}, at.Add(time.Second)); !errors.Is(err, ErrDuplicate) {
+	if err := e.store.MarkSubmitted(ctx, sess.ID, 7, []string{"b"}, at.Add(time.Second)); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("second MarkSubmitted = %v; want ErrDuplicate", err)
 	}
 	if err := e.store.MarkDelivered(ctx, sess.ID, at.Add(2*time.Second)); err != nil {
@@ -693,7 +700,7 @@ func testExpiry(t *testing.T, be backend) {
 	if !errors.Is(err, ErrExpired) || !errors.Is(err, ErrDuplicate) || late.Result != ResultTimeout {
 		t.Fatalf("late Complete = %s, %v; want TIMEOUT and ErrExpired", late.Result, err)
 	}
-	if err := e.store.MarkSubmitted(ctx, sess.ID, nil, e.clock.Now()); !errors.Is(err, ErrExpired) {
+	if err := e.store.MarkSubmitted(ctx, sess.ID, 7, nil, e.clock.Now()); !errors.Is(err, ErrExpired) {
 		t.Fatalf("late MarkSubmitted = %v; want ErrExpired", err)
 	}
 	if got, _ := e.store.Get(ctx, sess.ID); got.Result != ResultTimeout {
@@ -765,7 +772,7 @@ func testStartInvalid(t *testing.T, be backend) {
 		})
 	}
 	sess := e.start(newPhone())
-	if err := e.store.MarkSubmitted(context.Background(), sess.ID, []string{"bad\nid"}, time.Now()); !errors.Is(err, ErrInvalid) {
+	if err := e.store.MarkSubmitted(context.Background(), sess.ID, 7, []string{"bad\nid"}, time.Now()); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("MarkSubmitted with a newline in an id = %v; want ErrInvalid", err)
 	}
 	if _, err := e.store.Complete(context.Background(), sess.ID, Result{Code: "ok"}); !errors.Is(err, ErrInvalid) {
@@ -865,8 +872,8 @@ func testSubmittedAfterCompletion(t *testing.T, be backend) {
 		name string
 		call func() error
 	}{
-		{"submit after completion", func() error { return e.store.MarkSubmitted(ctx, sess.ID, []string{"m1", "m2"}, at) }},
-		{"second submit", func() error { return e.store.MarkSubmitted(ctx, sess.ID, []string{"x"}, at.Add(time.Second)) }},
+		{"submit after completion", func() error { return e.store.MarkSubmitted(ctx, sess.ID, 7, []string{"m1", "m2"}, at) }},
+		{"second submit", func() error { return e.store.MarkSubmitted(ctx, sess.ID, 7, []string{"x"}, at.Add(time.Second)) }},
 		{"receipt after completion", func() error { return e.store.MarkDelivered(ctx, sess.ID, at.Add(time.Second)) }},
 	}
 	for _, st := range steps {
@@ -1044,7 +1051,7 @@ func testRoundTrips(t *testing.T, be backend) {
 	}
 	e.hook.reset()
 	sess := e.start(newPhone())
-	if err := e.store.MarkSubmitted(ctx, sess.ID, []string{"m1"}, time.Now()); err != nil {
+	if err := e.store.MarkSubmitted(ctx, sess.ID, 7, []string{"m1"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.store.Complete(ctx, sess.ID, Result{Code: ResultOK, Signature: []byte{1}}); err != nil {

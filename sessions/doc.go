@@ -8,11 +8,11 @@
 //
 // # Protocol flow
 //
-//	portal request      CheckUserID(phone, userID)       1 script (+1 on a match)
+//	portal request      CheckUserID(phone, userID)       1 script (+1 on a match or a failure)
 //	                    Start(&sess, ttl)                1 script: record, txn index,
 //	                                                     phone's running marker, idempotency key
 //	MT to the card      NextMTCounter(iccid)             1 script (Redis clock floor)
-//	                    MarkSubmitted(id, msgIDs, at)    1 script
+//	                    MarkSubmitted(id, ctr, ids, at)  1 script
 //	delivery receipt    MarkDelivered(id, at)            1 script
 //	MO from the card    AcceptMOCounter(iccid, cntr)     1 script (replay check)
 //	                    ByTxn(txn) / RunningByPhone      2 reads
@@ -21,6 +21,11 @@
 //	                                                     it, if any), release phone,
 //	                                                     retention TTL, PUBLISH id
 //	portal long poll    Wait(id)                         SUBSCRIBE once per process, then Get
+//	"CNTR low" PoR      ResyncMTCounter(iccid, echoed)   1 script (t and offset d only rise)
+//	                    ClaimResend(id, old, next)       1 script: once per session
+//	                    MarkResubmitted(id, ids)         1 script
+//	concatenated MO     SegmentStore.Add(phone, key, …)  2 scripts: the sender's part, the total
+//	wrong User ID       SpendPortalBudget(portal, b)     1 script; PortalBlockedUntil 1 read
 //
 // Start, MarkSubmitted and Complete cost one round trip each (three in all;
 // the target was six), once the scripts are cached (Ready loads them).
@@ -48,14 +53,18 @@
 //
 //	{bbbb}s:<h>          string subscriber record: User ID HMAC, phone, ICCID, key version,
 //	                            operator, certificates (binary, subscribers.go)
-//	{bbbb}f:<h>          list   times of the latest User ID attempts (lockout)
+//	{bbbb}f:<h>          list   times of recent wrong User IDs, "?<ms>" for checks in flight (lockout)
 //	{bbbb}r:<h>          string "<session id>|<expires ms>": the running session
 //	{bbbb}x:<id>         hash   session record (short field names, see session.go)
 //	{bbbb}t:<txn hex>    string transaction id → session id
-//	{bbbb}i:<k>          string idempotency key (keyed hash of portal + key) → session id
-//	{c:<keyed ICCID>}    hash   the card's counters: t = last MT, o = last accepted MO
-//	{m:<keyed message>}  hash   parts of one concatenated MO (SegmentStore): n = total,
-//	                            u = last part ms, c = claimed until ms, "1".."n" = parts
+//	{bbbb}i:<k>          string idempotency key (keyed hash of portal + key) →
+//	                            "<session id>|<request fingerprint>"
+//	{bbbb}g:<h>          hash   the phone's pending parts of concatenated MOs (SegmentStore):
+//	                            "M" = "total|last part ms|claimed until ms", "M.<seq>" = parts
+//	{c:<keyed ICCID>}    hash   the card's counters: t = last MT, o = last accepted MO,
+//	                            d = resync offset
+//	{s:<k>}z, n, t       zset, hash, string: all senders' pending parts (the total's cap)
+//	{b:<keyed portal>}f, x  list, string: a portal's recent wrong User IDs, its block
 //
 // A session ID is h (16 base32hex characters) followed by 96 random bits (20
 // characters), so every key of a session can be named from its ID; a
@@ -78,10 +87,17 @@
 // The attempt list keeps the times of the newest LockoutAttempts attempts.
 // When it is full and its newest and oldest entries are less than
 // LockoutWindow apart, the phone is locked until newest + LockoutDuration.
-// An attempt is pushed before it is judged (in the script that checks the
-// lock), so concurrent guesses cannot get more than LockoutAttempts judged;
-// a match removes its own entry and clears the list unless it already
-// locks. Unknown phones are counted and locked the same way, and the
+// An attempt is pushed as "?<ms>" before it is judged (in the script that
+// checks the lock), so concurrent guesses cannot get more than
+// LockoutAttempts judged: while failures and checks in flight reach the
+// limit, a check answers ErrOutstanding (nothing has failed yet, so no
+// lock). A match removes its own entry and clears the list unless it
+// already locks; a mismatch turns its entry into a failure; an entry left
+// in flight by a dead process counts as a failure once stale.
+//
+// Each portal's wrong User IDs, over all phones, are budgeted too
+// (SpendPortalBudget, PortalBlockedUntil): a portal, or a leaked portal
+// key, that spreads guesses over many phones is blocked for a while. Unknown phones are counted and locked the same way, and the
 // comparison of User ID HMACs (bound to the phone) is constant time, so an
 // unknown phone and a wrong User ID are indistinguishable.
 //
@@ -104,6 +120,13 @@
 // A card can receive at most 1000 MT commands a second (one running session
 // per phone sends a handful), and 2^40 ms from 2024 lasts until 2058.
 //
+// When a card answers "CNTR low", its counter is ahead of the stored one
+// (a restore from an old backup after an earlier resync, another
+// platform): ResyncMTCounter moves t ResyncStep past the refused value and
+// raises the card's offset d, and NextMTCounter's floor becomes the clock
+// plus d, so later values continue above it at once. Neither t nor d ever
+// goes down.
+//
 // The MO counter is the card's own; AcceptMOCounter accepts a value only
 // above the last accepted one, atomically, so two instances receiving the
 // same MO cannot both accept it. It has no clock floor, so the registry's
@@ -125,11 +148,17 @@
 // A signature reply is about 20 SMS. The SMSC may hand its parts to
 // several gateway instances, and each part is acknowledged once stored, so
 // the parts live in Redis (MOSegments), not in one process: one hash per
-// message, named by a keyed hash of the SMPP layer's message key (operator,
-// originator MSISDN, reference, count), so no MSISDN appears in a key name.
-// Each Add is one script: HSETNX the part (a duplicate keeps the first
-// copy), refresh the TTL, and when the count reaches the total, claim the
-// set (c = now + lease) and return it. The script runs atomically, so of
+// sender, under the phone's hash tag, each message in it named by a keyed
+// hash of the SMPP layer's message key (operator, originator MSISDN,
+// reference, count), so no MSISDN appears in a name. Each Add is one
+// script on the sender's slot: nothing is kept for a number without a
+// subscriber record (ErrNotSubscriber); the part is stored (a duplicate
+// keeps the first copy), the sender's least recently active messages
+// making room when it would exceed its cap, the TTL refreshed, and when
+// the count reaches the total, the set is claimed (until now + lease) and
+// returned. A second script keeps the count of all senders' parts and
+// names the least recently active senders to evict when it exceeds its
+// cap, so memory is bounded whatever arrives. The script runs atomically, so of
 // two instances adding the last parts only the one whose Add completed the
 // set gets it; a concurrent duplicate of the last part finds the claim and
 // gets ErrSegmentsBusy.

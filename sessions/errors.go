@@ -34,7 +34,31 @@ var (
 	ErrReplay = errors.New("sessions: MO counter replayed or out of order")
 	// ErrInvalid: the input breaks a documented limit or format.
 	ErrInvalid = errors.New("sessions: invalid input")
+	// ErrIdempotencyMismatch: the Idempotency-Key was used within its
+	// window for a request with another fingerprint; nothing changed.
+	ErrIdempotencyMismatch = errors.New("sessions: idempotency key reused for another request")
+	// ErrBudgetExceeded: the portal spent its budget of wrong User IDs and
+	// is blocked for a while; see BudgetError.
+	ErrBudgetExceeded = errors.New("sessions: portal's budget of wrong User IDs exceeded")
+	// ErrNotSubscriber: a concatenated MO part from a number that is not in
+	// the registry; it is not kept.
+	ErrNotSubscriber = errors.New("sessions: MO part from a number that is not a subscriber")
 )
+
+// BudgetError reports a portal blocked for spending its budget of wrong
+// User IDs, and how long the block still lasts. It matches
+// ErrBudgetExceeded.
+type BudgetError struct {
+	RetryAfter time.Duration
+}
+
+// Error says the portal is blocked and for how long, rounded to seconds.
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("sessions: portal's budget of wrong User IDs exceeded (retry after %s)", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrBudgetExceeded) true.
+func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExceeded }
 
 type expiredError struct{}
 

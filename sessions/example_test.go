@@ -49,7 +49,7 @@ func Example() {
 	if _, err := store.NextMTCounter(ctx, sub.ICCID); err != nil {
 		panic(err)
 	}
-	_ = store.MarkSubmitted(ctx, sess.ID, []string{"smsc-1"}, time.Now())
+	_ = store.MarkSubmitted(ctx, sess.ID, 7, []string{"smsc-1"}, time.Now())
 	go func() {
 		found, _ := store.ByTxn(ctx, sess.TxnID)
 		_ = store.AcceptMOCounter(ctx, sub.ICCID, 1)

@@ -95,6 +95,7 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 		return Subscriber{}, 0, storeErr("check user id", err)
 	}
 	if err := s.judgeAttempt(ref, res, s.userIDMAC(phone, userID)); err != nil {
+		s.attemptFailed(octx, err, keys, args)
 		return Subscriber{}, 0, err
 	}
 	// clear runs scriptAttemptOK alone, when there is no session to start.

@@ -44,8 +44,8 @@ func testCheckAndStart(t *testing.T, be backend) {
 		trips               int64 // round trips, 0 = not checked
 		failures            int64 // failure-list length afterwards
 	}{
-		{"wrong user id", phone, "246811", false, ErrBadUserID, 1, 1},
-		{"unknown phone", newPhone(), "246810", false, ErrBadUserID, 1, 1},
+		{"wrong user id", phone, "246811", false, ErrBadUserID, 2, 1},
+		{"unknown phone", newPhone(), "246810", false, ErrBadUserID, 2, 1},
 		{"malformed", phone, "2468", false, ErrInvalid, 0, 1},
 		{"policy refuses, attempt cleared", phone, "246810", true, errPolicy, 2, 0},
 		{"starts", phone, "246810", false, nil, 2, 0},

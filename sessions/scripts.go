@@ -38,32 +38,65 @@ return n
 
 var scriptDelete = redis.NewScript(srcDelete)
 
-// lockoutLua decides whether the failure list KEYS[2] locks the phone:
-// the list holds the newest failure times (ms, newest first), at most
-// ARGV[3] of them; a full list whose newest and oldest are less than the
-// window ARGV[2] apart locks until newest + ARGV[4].
+// lockoutLua reads the attempt list KEYS[2]: the times (ms) of recent
+// wrong User IDs, and "?<ms>" for attempts still being judged. An attempt
+// is pushed as "?<ms>" before it is judged; a match removes it, a mismatch
+// turns it into a failure (scriptAttemptFail). One left "?" longer than
+// ARGV[6] ms (its process died while judging) counts as a failure. A list
+// whose newest ARGV[3] failures lie less than the window ARGV[2] apart
+// locks the phone until the newest + ARGV[4].
 const lockoutLua = `
-local now, window, limit, dur = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local function lockedUntil()
-  local ts = redis.call('LRANGE', KEYS[2], 0, -1)
-  if #ts < limit then return 0 end
-  local newest, oldest = tonumber(ts[1]), tonumber(ts[limit])
-  if newest - oldest >= window then return 0 end
-  return newest + dur
+local now, window, limit, dur, stale = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[6])
+local function attempts()
+  local fails, pending = {}, 0
+  for _, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    if string.sub(v, 1, 1) == '?' then
+      local t = tonumber(string.sub(v, 2)) or 0
+      if now - t > stale then fails[#fails + 1] = t else pending = pending + 1 end
+    else
+      fails[#fails + 1] = tonumber(v) or 0
+    end
+  end
+  table.sort(fails, function(a, b) return a > b end)
+  return fails, pending
+end
+local function lockedUntil(fails)
+  if #fails < limit then return 0 end
+  if fails[1] - fails[limit] >= window then return 0 end
+  return fails[1] + dur
 end
 `
 
-// scriptAttempt counts one User ID attempt for the phone unless it is
+// scriptAttempt registers one User ID attempt for the phone unless it is
 // locked, and returns {'ok', stored-User-ID-HMAC or nil} (only the 32
-// octets, so a known and an unknown phone answer alike) or
-// {'locked', until-ms}. KEYS: subscriber, failure list. ARGV: now-ms,
-// window-ms, attempts, lock-ms, list-ttl-ms.
+// octets, so a known and an unknown phone answer alike), {'locked',
+// until-ms}, or {'busy'} when the attempts being judged would take the
+// phone to the limit: more concurrent guesses than the limit allows are
+// not judged, and concurrent right answers are told to wait, not locked.
+// A served lock is forgiven (the list is cleared); failures older than the
+// window cannot join a new lock and are dropped. KEYS: subscriber, failure
+// list. ARGV: now-ms, window-ms, attempts, lock-ms, list-ttl-ms, stale-ms.
 const srcAttempt = lockoutLua + `
-local untl = lockedUntil()
+local fails, pending = attempts()
+local untl = lockedUntil(fails)
 if untl > now then return {'locked', untl} end
-if untl > 0 then redis.call('DEL', KEYS[2]) end
-redis.call('LPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], 0, limit - 1)
+if untl > 0 then
+  redis.call('DEL', KEYS[2])
+  fails, pending = {}, 0
+end
+local recent = 0
+for _, t in ipairs(fails) do if now - t < window then recent = recent + 1 end end
+if recent < #fails then
+  local keep = {}
+  for _, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    local t = tonumber((string.gsub(v, '^%?', ''))) or 0
+    if string.sub(v, 1, 1) == '?' and now - t <= stale or now - t < window then keep[#keep + 1] = v end
+  end
+  redis.call('DEL', KEYS[2])
+  if #keep > 0 then redis.call('RPUSH', KEYS[2], unpack(keep)) end
+end
+if recent + pending >= limit then return {'busy'} end
+redis.call('LPUSH', KEYS[2], '?' .. ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 local rec = redis.call('GET', KEYS[1])
 if rec then return {'ok', string.sub(rec, 2, 33)} end
@@ -72,29 +105,51 @@ return {'ok', false}
 
 var scriptAttempt = redis.NewScript(srcAttempt)
 
-// scriptAttemptOK undoes the count of a matching attempt (the entry
-// scriptAttempt pushed for ARGV[1]) and clears earlier failures unless they
-// already lock the phone; it returns the subscriber.
+// scriptAttemptOK removes a matching attempt (the entry scriptAttempt
+// pushed for ARGV[1]) and clears earlier failures unless they already lock
+// the phone; it returns the subscriber.
 const srcAttemptOK = lockoutLua + `
-redis.call('LREM', KEYS[2], 1, ARGV[1])
-if lockedUntil() <= now then redis.call('DEL', KEYS[2]) end
+redis.call('LREM', KEYS[2], 1, '?' .. ARGV[1])
+if lockedUntil((attempts())) <= now then redis.call('DEL', KEYS[2]) end
 return redis.call('GET', KEYS[1])
 `
 
 var scriptAttemptOK = redis.NewScript(srcAttemptOK)
 
+// scriptAttemptFail turns the attempt scriptAttempt pushed for ARGV[1]
+// into a failure (pushed anew when a concurrent match cleared the list in
+// between: a wrong User ID always counts).
+const srcAttemptFail = `
+redis.call('LREM', KEYS[2], 1, '?' .. ARGV[1])
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 1
+`
+
+var scriptAttemptFail = redis.NewScript(srcAttemptFail)
+
 // scriptStart creates a session atomically.
 // KEYS: session, phone's running marker, txn index, [idempotency key].
 // ARGV: now-ms, id, marker value ("<id>|<expires-ms>"), running-ttl-ms,
-// record-ttl-ms, idempotency-ttl-ms, then the record's field/value pairs.
-// Replies: {'ok'}, {'idem', id}, {'busy'}, {'collision'}. The same call
+// record-ttl-ms, idempotency-ttl-ms, the request's fingerprint ("" for
+// none), then the record's field/value pairs. The idempotency record is
+// "<id>|<fingerprint>". Replies: {'ok'}, {'idem', id}, {'idemfp'} (the key
+// was used for another request), {'busy'}, {'collision'}. The same call
 // run again (a client library resending it after a lost reply) finds its
 // own id in the running marker and replies {'ok'} again, not {'busy'}.
 const srcStart = `
 local now = tonumber(ARGV[1])
 if KEYS[4] then
   local prev = redis.call('GET', KEYS[4])
-  if prev and prev ~= ARGV[2] then return {'idem', prev} end
+  if prev then
+    local pid, pfp = prev, ''
+    local sep = string.find(prev, '|', 1, true)
+    if sep then pid, pfp = string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1) end
+    if pid ~= ARGV[2] then
+      if pfp ~= '' and ARGV[7] ~= '' and pfp ~= ARGV[7] then return {'idemfp'} end
+      return {'idem', pid}
+    end
+  end
 end
 local run = redis.call('GET', KEYS[2])
 if run then
@@ -103,11 +158,11 @@ if run then
   if sep and tonumber(string.sub(run, sep + 1)) > now then return {'busy'} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then return {'collision'} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[5])
-if KEYS[4] then redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[6]) end
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[2] .. '|' .. ARGV[7], 'PX', ARGV[6]) end
 return {'ok'}
 `
 
@@ -155,18 +210,22 @@ return {'ok', redis.call('HGETALL', KEYS[1])}
 var scriptComplete = redis.NewScript(srcComplete)
 
 // scriptNextMT hands out the next MT counter of a card: the larger of the
-// stored value + 1 and the Redis clock in milliseconds since counterEpoch,
-// and only if that does not run ahead of the clock (see doc.go for why).
-// KEYS: the card's counter hash. ARGV: epoch-ms, max. Replies: {1, value}
-// or {0, ms-to-wait} or {-1, stored} when the 5-octet range is exhausted.
+// stored value + 1 and the card's floor, the Redis clock in milliseconds
+// since counterEpoch plus the card's resync offset d (0 unless a resync
+// moved the card ahead), and only if that does not run ahead of the floor
+// (see doc.go for why). KEYS: the card's counter hash. ARGV: epoch-ms, max.
+// Replies: {1, value} or {0, ms-to-wait} or {-1, stored} when the 5-octet
+// range is exhausted.
 const srcNextMT = `
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
-local cur = tonumber(redis.call('HGET', KEYS[1], 't') or '0')
+local m = redis.call('HMGET', KEYS[1], 't', 'd')
+local cur = tonumber(m[1] or '0')
+local floor = clock + tonumber(m[2] or '0')
 local v = cur + 1
-if v < clock then v = clock end
+if v < floor then v = floor end
 if v > tonumber(ARGV[2]) then return {-1, cur} end
-if v > clock then return {0, v - clock} end
+if v > floor then return {0, v - floor} end
 redis.call('HSET', KEYS[1], 't', v)
 return {1, v}
 `
@@ -187,5 +246,6 @@ var scriptAcceptMO = redis.NewScript(srcAcceptMO)
 // scriptSources lists every script's source, for Ready. (Script.Load would
 // not do: inside a pipeline it records an empty hash in the shared Script.)
 func scriptSources() []string {
-	return []string{srcPutKeepUID, srcDelete, srcAttempt, srcAttemptOK, srcStart, srcMark, srcComplete, srcNextMT, srcAcceptMO, srcSegmentAdd}
+	return []string{srcPutKeepUID, srcDelete, srcAttempt, srcAttemptOK, srcStart, srcMark, srcComplete, srcNextMT, srcAcceptMO, srcSegmentAdd,
+		srcResyncMT, srcClaimResend, srcSetRunning, srcAttemptFail, srcBudgetCheck, srcBudgetFail, srcSegmentDone, srcSegmentTotal}
 }

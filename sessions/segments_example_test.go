@@ -8,9 +8,10 @@ import (
 	"github.com/imzagate/imzagate/sessions/embedded"
 )
 
-// Two gateway instances each receive part of a three-part MO; the one
-// whose Add completes the set gets every part, in order, and calls Done
-// once the reply has been handled.
+// Two gateway instances each receive part of a three-part MO from a
+// subscriber; the one whose Add completes the set gets every part, in
+// order, and calls Done once the reply has been handled. A number that is
+// not a subscriber leaves nothing behind.
 func ExampleStore_MOSegments() {
 	srv, err := embedded.Start()
 	if err != nil {
@@ -28,18 +29,26 @@ func ExampleStore_MOSegments() {
 	}
 	segB, _ := b.MOSegments(sessions.SegmentOptions{})
 	ctx := context.Background()
+	const phone = "+994501234567"
+	sub := sessions.Subscriber{Phone: phone, ICCID: "8999401234567890123", KeyVersion: 1, Operator: "azercell"}
+	if err := a.PutSubscriber(ctx, sub, "123456"); err != nil {
+		panic(err)
+	}
 	key := "azercell|994501234567|08|4660|3"
 
-	parts, err := segA.Add(ctx, key, 3, 2, []byte("two"))
+	parts, err := segA.Add(ctx, phone, key, 3, 2, []byte("two"))
 	fmt.Println(parts == nil, err)
-	parts, err = segB.Add(ctx, key, 3, 3, []byte("three"))
+	parts, err = segB.Add(ctx, phone, key, 3, 3, []byte("three"))
 	fmt.Println(parts == nil, err)
-	parts, err = segA.Add(ctx, key, 3, 1, []byte("one"))
+	parts, err = segA.Add(ctx, phone, key, 3, 1, []byte("one"))
 	fmt.Printf("%q %v\n", parts, err)
-	fmt.Println(segA.Done(ctx, key))
+	fmt.Println(segA.Done(ctx, phone, key))
+	_, err = segA.Add(ctx, "+994557654321", "azercell|994557654321|00|1|2", 2, 1, []byte("junk"))
+	fmt.Println(err)
 	// Output:
 	// true <nil>
 	// true <nil>
 	// ["one" "two" "three"] <nil>
 	// <nil>
+	// sessions: MO part from a number that is not a subscriber
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Operations.
@@ -52,6 +53,8 @@ const (
 	MaxMessageIDLen   = 65 // SMPP 3.4 §5.2.23 message_id
 	MaxSignatureLen   = 4096
 	MaxResultLen      = 32
+	MaxDisplayTextLen = 256 // octets of UTF-8; the applet's limit is 60 octets in its coding
+	FingerprintLen    = 32  // octets of Session.IdempotencyFingerprint
 )
 
 // CompletionChannel is the Redis pub/sub channel on which Complete
@@ -86,6 +89,21 @@ type Session struct {
 	// CertStatus is the certificate's status recorded with the result,
 	// nil when the completion recorded none.
 	CertStatus *CertificateStatus
+	// IdempotencyFingerprint binds IdempotencyKey to the request it came
+	// with (a digest the caller computes over the operation and the
+	// validated request). Start keeps it with the idempotency record only:
+	// the same key with another fingerprint is ErrIdempotencyMismatch.
+	IdempotencyFingerprint []byte
+	// DisplayText is the text the phone shows (applet tag 87), kept so the
+	// command can be sealed again with a new MT counter (a resync).
+	DisplayText string
+	// MTCounter is the OTA counter of the MT command sent for this session
+	// (MarkSubmitted records it, ClaimResend replaces it): a PoR answers
+	// this session only when it echoes this value.
+	MTCounter uint64
+	// Resent reports whether the command was sealed again after a "counter
+	// low" PoR; it happens at most once per session (ClaimResend).
+	Resent bool
 }
 
 // Result is what Complete records.
@@ -122,6 +140,9 @@ const (
 	sCallback = "cb"
 	sIdemKey  = "ik"
 	sCertStat = "cs"
+	sDisplay  = "dt"
+	sMTCtr    = "mc"
+	sResent   = "rn"
 )
 
 // Stored state codes.
@@ -183,6 +204,12 @@ func (sess *Session) validateStart(ttl time.Duration) error {
 		return invalidf("session: callback URL: up to %d printable characters", MaxCallbackURLLen)
 	case len(sess.IdempotencyKey) > MaxIdemKeyLen || !printable(sess.IdempotencyKey, false):
 		return invalidf("session: idempotency key: up to %d printable characters", MaxIdemKeyLen)
+	case len(sess.IdempotencyFingerprint) != 0 && len(sess.IdempotencyFingerprint) != FingerprintLen:
+		return invalidf("session: idempotency fingerprint: %d octets", FingerprintLen)
+	case len(sess.DisplayText) > MaxDisplayTextLen || !utf8.ValidString(sess.DisplayText):
+		return invalidf("session: display text: up to %d octets of UTF-8", MaxDisplayTextLen)
+	case sess.MTCounter != 0 || sess.Resent:
+		return invalidf("session: MTCounter and Resent are recorded later; leave them zero")
 	}
 	return nil
 }
@@ -237,7 +264,8 @@ func encodeSession(sess *Session) []any {
 		sAccepted, strconv.FormatInt(ms(sess.Accepted), 10),
 		sExpires, strconv.FormatInt(ms(sess.ExpiresAt), 10),
 	}
-	for _, kv := range [][2]string{{sCode, sess.VerificationCode}, {sCallback, sess.CallbackURL}, {sIdemKey, sess.IdempotencyKey}} {
+	for _, kv := range [][2]string{{sCode, sess.VerificationCode}, {sCallback, sess.CallbackURL}, {sIdemKey, sess.IdempotencyKey},
+		{sDisplay, sess.DisplayText}} {
 		if kv[1] != "" {
 			f = append(f, kv[0], kv[1])
 		}
@@ -254,7 +282,7 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 	s := Session{
 		ID: id, Portal: m[sPortal], Operation: m[sOp], Phone: m[sPhone], ICCID: m[sICCID],
 		HashAlg: m[sHashAlg], VerificationCode: m[sCode], Result: m[sResult], SigAlg: m[sSigAlg],
-		CallbackURL: m[sCallback], IdempotencyKey: m[sIdemKey],
+		CallbackURL: m[sCallback], IdempotencyKey: m[sIdemKey], DisplayText: m[sDisplay], Resent: m[sResent] == "1",
 	}
 	switch m[sState] {
 	case stRunning:
@@ -315,6 +343,13 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 	}
 	if s.State == StateComplete && (s.Completed.IsZero() || !validResultCode(s.Result)) {
 		return bad(sResult)
+	}
+	if v, ok := m[sMTCtr]; ok {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 || n > MaxCounter {
+			return bad(sMTCtr)
+		}
+		s.MTCounter = n
 	}
 	return s, nil
 }
@@ -377,7 +412,7 @@ func (s *Store) startCall(sess *Session, ttl time.Duration, ref phoneRef, now ti
 	exp := ms(next.ExpiresAt)
 	args := append([]any{
 		ms(now), id, id + "|" + strconv.FormatInt(exp, 10), durMS(ttl),
-		durMS(ttl + s.opts.Retention), durMS(s.opts.IdempotencyTTL),
+		durMS(ttl + s.opts.Retention), durMS(s.opts.IdempotencyTTL), b32.EncodeToString(sess.IdempotencyFingerprint),
 	}, encodeSession(&next)...)
 	return next, keys, args
 }
@@ -399,6 +434,8 @@ func (s *Store) startReply(ctx context.Context, sess, next *Session, res []strin
 		}
 		*sess = prev
 		return false, fmt.Errorf("sessions: start: idempotent replay: %w", ErrDuplicate)
+	case len(res) == 1 && res[0] == "idemfp":
+		return false, fmt.Errorf("sessions: start: %w", ErrIdempotencyMismatch)
 	case len(res) == 1 && res[0] == "collision":
 		return true, nil
 	}
@@ -422,18 +459,36 @@ func markReply(op, r string) error {
 	return storeErr(op, errScriptReply)
 }
 
-// MarkSubmitted records, once, that the MT segments were accepted by the
-// SMSC with these message ids. A second call, or one after completion,
-// returns ErrDuplicate; after expiry ErrExpired. A reply can complete the
-// session before its submit is recorded (the SMSC's answer and the card's
-// reply race); the stamp and ids are then still stored on the completed
-// record (once), so completion never loses them, and the call returns
-// ErrDuplicate as before.
-func (s *Store) MarkSubmitted(ctx context.Context, id string, messageIDs []string, at time.Time) error {
+// MarkSubmitted records, once, that the MT segments sealed with OTA
+// counter mtCounter were accepted by the SMSC with these message ids. A
+// second call, or one after completion, returns ErrDuplicate; after expiry
+// ErrExpired. A reply can complete the session before its submit is
+// recorded (the SMSC's answer and the card's reply race); the stamp and ids
+// are then still stored on the completed record (once), so completion never
+// loses them, and the call returns ErrDuplicate as before.
+func (s *Store) MarkSubmitted(ctx context.Context, id string, mtCounter uint64, messageIDs []string, at time.Time) error {
 	ref, err := refFromID(id)
 	if err != nil {
 		return err
 	}
+	if err := validMessageIDs(messageIDs); err != nil {
+		return err
+	}
+	if mtCounter == 0 || mtCounter > MaxCounter {
+		return invalidf("mt counter %d outside 1..2^40-1", mtCounter)
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, ms(s.opts.Now()), sSubmit, "1",
+		sSubmit, ms(at), sMsgIDs, strings.Join(messageIDs, "\n"), sMTCtr, mtCounter).Text()
+	if err != nil {
+		return storeErr("mark submitted", err)
+	}
+	return markReply("mark submitted", r)
+}
+
+// validMessageIDs checks the SMSC message ids of one command.
+func validMessageIDs(messageIDs []string) error {
 	if len(messageIDs) > MaxMessageIDs {
 		return invalidf("message ids: %d, max %d", len(messageIDs), MaxMessageIDs)
 	}
@@ -442,14 +497,7 @@ func (s *Store) MarkSubmitted(ctx context.Context, id string, messageIDs []strin
 			return invalidf("message id: 1..%d printable characters", MaxMessageIDLen)
 		}
 	}
-	ctx, cancel := s.opCtx(ctx)
-	defer cancel()
-	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, ms(s.opts.Now()), sSubmit, "1",
-		sSubmit, ms(at), sMsgIDs, strings.Join(messageIDs, "\n")).Text()
-	if err != nil {
-		return storeErr("mark submitted", err)
-	}
-	return markReply("mark submitted", r)
+	return nil
 }
 
 // MarkDelivered records, once, the first delivery receipt. Later receipts

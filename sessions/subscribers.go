@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -233,11 +234,13 @@ func (s *Store) DeleteSubscriber(ctx context.Context, phone string) error {
 // *LockedError (matching ErrLocked) with the remaining time, whatever the
 // User ID.
 //
-// Every attempt is counted before it is judged, in the same atomic script
-// that checks the lock, so concurrent guesses cannot exceed the limit; a
-// match then removes its own count and clears the earlier failures. A
-// consequence: more than LockoutAttempts concurrent checks for one phone
-// get ErrLocked until the ones in flight are judged (a match lifts it).
+// Every attempt is registered before it is judged, in the same atomic
+// script that checks the lock, so concurrent guesses cannot exceed the
+// limit; a match then removes its entry and clears the earlier failures, a
+// mismatch turns it into a failure. A consequence: a check that would take
+// the failures and the checks in flight for one phone past
+// LockoutAttempts gets ErrOutstanding (not a lock: nothing failed yet)
+// until the ones in flight are judged.
 func (s *Store) CheckUserID(ctx context.Context, phone, userID string) (Subscriber, error) {
 	if err := validPhone(phone); err != nil {
 		return Subscriber{}, err
@@ -254,6 +257,7 @@ func (s *Store) CheckUserID(ctx context.Context, phone, userID string) (Subscrib
 		return Subscriber{}, storeErr("check user id", err)
 	}
 	if err := s.judgeAttempt(ref, res, s.userIDMAC(phone, userID)); err != nil {
+		s.attemptFailed(ctx, err, keys, args)
 		return Subscriber{}, err
 	}
 	rec, err := scriptAttemptOK.Run(ctx, s.rdb, keys, args...).Text()
@@ -267,19 +271,40 @@ func (s *Store) CheckUserID(ctx context.Context, phone, userID string) (Subscrib
 	return sub, err
 }
 
-// attemptCall lays out the KEYS and ARGV shared by scriptAttempt and
-// scriptAttemptOK for one User ID check (the same now-ms in both, so the
-// second removes exactly the entry the first pushed).
+// attemptCall lays out the KEYS and ARGV shared by scriptAttempt,
+// scriptAttemptOK and scriptAttemptFail for one User ID check (the same
+// now-ms in all, so the later ones find exactly the entry the first
+// pushed). An entry still being judged after staleAttempt counts as a
+// failure: its process died between the two calls.
 func (s *Store) attemptCall(ref phoneRef) ([]string, []any) {
 	now := strconv.FormatInt(ms(s.opts.Now()), 10)
 	return []string{ref.subscriberKey(), ref.failKey()},
 		[]any{now, durMS(s.opts.LockoutWindow), s.opts.LockoutAttempts, durMS(s.opts.LockoutDuration),
-			durMS(s.opts.LockoutWindow + s.opts.LockoutDuration)}
+			durMS(s.opts.LockoutWindow + s.opts.LockoutDuration), durMS(s.staleAttempt())}
+}
+
+// staleAttempt is how long an attempt may be in judgement: both calls of
+// a check, each bounded by OpTimeout, with room to spare.
+func (s *Store) staleAttempt() time.Duration { return max(10*time.Second, 4*s.opts.OpTimeout) }
+
+// attemptFailed records a User ID attempt that judgeAttempt refused with
+// err as a failure; a lock or a busy answer pushed nothing. Should the
+// call fail, the entry still counts once it is stale.
+func (s *Store) attemptFailed(ctx context.Context, err error, keys []string, args []any) {
+	if !errors.Is(err, ErrBadUserID) {
+		return
+	}
+	if ferr := scriptAttemptFail.Run(ctx, s.rdb, keys, args...).Err(); ferr != nil {
+		s.log.Warn("user id failure not recorded; it counts once stale", "err", ferr.Error())
+	}
 }
 
 // judgeAttempt reads scriptAttempt's reply: nil when the stored HMAC
 // equals want, a *LockedError or ErrBadUserID otherwise.
 func (s *Store) judgeAttempt(ref phoneRef, res []any, want []byte) error {
+	if len(res) == 1 && res[0] == "busy" {
+		return fmt.Errorf("sessions: check user id: other checks of this phone are being judged: %w", ErrOutstanding)
+	}
 	if len(res) != 2 {
 		return storeErr("check user id", errScriptReply)
 	}

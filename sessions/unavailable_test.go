@@ -85,7 +85,9 @@ func TestUnavailable(t *testing.T) {
 			return err
 		}},
 		{"Start", func(ctx context.Context, s *Store) error { c := *sess; return s.Start(ctx, &c, time.Minute) }},
-		{"MarkSubmitted", func(ctx context.Context, s *Store) error { return s.MarkSubmitted(ctx, id, []string{"1"}, time.Now()) }},
+		{"MarkSubmitted", func(ctx context.Context, s *Store) error {
+			return s.MarkSubmitted(ctx, id, 7, []string{"1"}, time.Now())
+		}},
 		{"MarkDelivered", func(ctx context.Context, s *Store) error { return s.MarkDelivered(ctx, id, time.Now()) }},
 		{"Complete", func(ctx context.Context, s *Store) error {
 			_, err := s.Complete(ctx, id, Result{Code: ResultOK})

@@ -603,10 +603,10 @@ func (c *Client) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error
 			return nil, ErrClosed
 		}
 		if err := c.opts.account.wait(ctx, prio); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errRateWait, err)
 		}
 		if err := c.lim.wait(ctx, prio); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errRateWait, err)
 		}
 		sess := c.session()
 		if sess == nil {
@@ -666,6 +666,11 @@ func (c *Client) Submit(ctx context.Context, sm *SubmitSM) (*SubmitSMResp, error
 		}
 	}
 }
+
+// errRateWait marks a submit that ended while it waited for the TPS
+// limit or a throttling pause: nothing was sent, and the operator's
+// breaker does not count it.
+var errRateWait = errors.New("smpp: waiting for the submit rate")
 
 // classify applies the per-bind overrides to Class.
 func (c *Client) classify(s CommandStatus) StatusClass {

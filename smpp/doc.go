@@ -69,8 +69,11 @@
 //     ESME_RTHROTTLED/ESME_RMSGQFUL, and inbound deliver_sm/data_sm handed
 //     to workers.
 //   - Pool: operators with prefixes and binds, routing by longest prefix,
-//     a gobreaker circuit breaker per operator, concatenated-MO reassembly,
-//     receipt parsing and the Handler contract; Run runs every Client.
+//     every submit bounded by the operator's SubmitTimeout, a gobreaker
+//     circuit breaker per operator counting consecutive failures (an
+//     unanswered submit is one), concatenated-MO reassembly, receipt
+//     parsing (network_error_code included) and the Handler contract; Run
+//     runs every Client.
 //
 // # Inbound acknowledgement
 //
@@ -82,7 +85,9 @@
 //
 // Segments of a concatenated MO (UDH IEI 0x00 or 0x08, or sar_* TLVs) are
 // acknowledged once the SegmentStore holds them (by default this process's
-// memory; PoolOptions.Segments can share them between gateway instances).
+// memory; PoolOptions.Segments can share them between gateway instances). A
+// part the store refuses to keep (ErrSegmentRefused) is acknowledged and
+// dropped.
 // The part that completes a message is acknowledged only after the whole
 // message was handled, and the earlier parts are kept until then, so the
 // SMSC's redelivery of that part completes it again. A message_payload TLV

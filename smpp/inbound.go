@@ -46,7 +46,60 @@ type Receipt struct {
 	MessageID string // normalised, comparable with Submit's ids
 	State     MessageState
 	Stat      string // DELIVRD, UNDELIV, EXPIRED, …
-	Err       string
+	// Err is the "err:" field of the receipt text (SMPP 3.4 Appendix B:
+	// a network or SMSC specific code, three digits), or, without one,
+	// the network_error_code TLV's code in decimal.
+	Err string
+	// NetworkError is the network_error_code TLV (0x0423), when present.
+	NetworkError NetworkError
+}
+
+// NetworkType is the first octet of network_error_code (SMPP 3.4
+// §5.3.2.31): which network's numbering the error code uses.
+type NetworkType byte
+
+// Network types of network_error_code.
+const (
+	NetANSI136AccessDenied NetworkType = 1 // ANSI-136 access denied reason
+	NetIS95AccessDenied    NetworkType = 2 // IS-95 access denied reason
+	NetGSM                 NetworkType = 3 // GSM: a MAP error (3GPP TS 29.002) as most SMSCs report it
+	NetANSI136Cause        NetworkType = 4 // ANSI-136 cause code
+	NetIS95Cause           NetworkType = 5 // IS-95 cause code
+	NetANSI41              NetworkType = 6 // ANSI-41 error
+	NetSMPP                NetworkType = 7 // an SMPP command_status
+	NetMessageCenter       NetworkType = 8 // message centre specific
+)
+
+// NetworkError is a receipt's network_error_code: the network type and a
+// 2-octet error code whose meaning depends on it. The zero value means
+// the receipt carried none.
+type NetworkError struct {
+	Type NetworkType
+	Code uint16
+}
+
+// IsZero reports whether the receipt carried no network error code.
+func (n NetworkError) IsZero() bool { return n.Type == 0 }
+
+// String prints "type/code", e.g. "3/27" for a GSM absent subscriber.
+func (n NetworkError) String() string {
+	if n.IsZero() {
+		return "none"
+	}
+	return strconv.Itoa(int(n.Type)) + "/" + strconv.Itoa(int(n.Code))
+}
+
+// ParseNetworkErrorCode reads the 3-octet value of network_error_code
+// (SMPP 3.4 §5.3.2.31). A network type of 0, which no network has, is
+// malformed like a wrong length.
+func ParseNetworkErrorCode(v []byte) (NetworkError, error) {
+	if len(v) != 3 {
+		return NetworkError{}, fmt.Errorf("smpp: network_error_code of %d octets, want 3: %w", len(v), ErrBadValue)
+	}
+	if v[0] == 0 {
+		return NetworkError{}, fmt.Errorf("smpp: network_error_code with network type 0: %w", ErrBadValue)
+	}
+	return NetworkError{Type: NetworkType(v[0]), Code: binary.BigEndian.Uint16(v[1:])}, nil
 }
 
 // IDFormat says how an SMSC writes message ids, so that submit_sm_resp ids
@@ -152,10 +205,15 @@ func ParseReceipt(text []byte, tlvs TLVs, f IDFormat) (Receipt, error) {
 	} else {
 		return r, fmt.Errorf("smpp: receipt %s: no state: %w", r.MessageID, ErrBadValue)
 	}
+	if v, ok := tlvs.Get(TagNetworkErrorCode); ok {
+		// A malformed code is left out rather than losing the receipt:
+		// its state still tells delivered from failed.
+		r.NetworkError, _ = ParseNetworkErrorCode(v)
+	}
 	if e, ok := receiptField(t, lower, "err:"); ok {
 		r.Err = e
-	} else if _, code, ok := tlvs.NetworkErrorCode(); ok {
-		r.Err = fmt.Sprintf("%03d", code)
+	} else if !r.NetworkError.IsZero() {
+		r.Err = fmt.Sprintf("%03d", r.NetworkError.Code)
 	}
 	return r, nil
 }
@@ -218,16 +276,24 @@ func buildUD(ies, body []byte) []byte {
 // instance complete a message whose parts an SMSC delivered to several
 // instances.
 type SegmentStore interface {
-	// Add stores part seq (1..total) of the message identified by key and
-	// returns every part in order once all are present, else nil. Storing a
-	// part twice is harmless. An error makes the pool answer ESME_RX_T_APPN.
-	Add(ctx context.Context, key string, total, seq int, part []byte) ([][]byte, error)
+	// Add stores part seq (1..total) of the message identified by key,
+	// from source (the MO's source address), and returns every part in
+	// order once all are present, else nil. Storing a part twice is
+	// harmless. An error wrapping ErrSegmentRefused makes the pool
+	// acknowledge the part and forget it; ErrBadValue answers
+	// ESME_RX_P_APPN; any other error ESME_RX_T_APPN.
+	Add(ctx context.Context, source, key string, total, seq int, part []byte) ([][]byte, error)
 	// Done forgets the message once it has been handled.
-	Done(ctx context.Context, key string) error
+	Done(ctx context.Context, source, key string) error
 }
 
 // ErrTooManyPartials: the memory SegmentStore is full.
 var ErrTooManyPartials = errors.New("smpp: too many partial messages")
+
+// ErrSegmentRefused: the SegmentStore will not keep parts from this
+// source (not a subscriber). The part is acknowledged, so the SMSC does
+// not redeliver it, and dropped.
+var ErrSegmentRefused = errors.New("smpp: concatenated part refused")
 
 type partial struct {
 	parts   [][]byte // index seq-1
@@ -251,7 +317,7 @@ func newMemSegments(max int, ttl time.Duration, expired func(int)) *memSegments 
 }
 
 // Add implements SegmentStore.
-func (r *memSegments) Add(_ context.Context, key string, total, seq int, part []byte) ([][]byte, error) {
+func (r *memSegments) Add(_ context.Context, _, key string, total, seq int, part []byte) ([][]byte, error) {
 	if total < 1 || total > 255 || seq < 1 || seq > total {
 		return nil, fmt.Errorf("smpp: concatenation: part %d of %d: %w", seq, total, ErrBadValue)
 	}
@@ -293,7 +359,7 @@ func (r *memSegments) Add(_ context.Context, key string, total, seq int, part []
 }
 
 // Done implements SegmentStore.
-func (r *memSegments) Done(_ context.Context, key string) error {
+func (r *memSegments) Done(_ context.Context, _, key string) error {
 	r.mu.Lock()
 	delete(r.m, key)
 	r.mu.Unlock()

@@ -117,27 +117,27 @@ func TestMemSegmentsBoundsAndExpiry(t *testing.T) {
 	r := newMemSegments(2, time.Minute, func(n int) { expired += n })
 	r.now = func() time.Time { return now }
 	ctx := context.Background()
-	if parts, err := r.Add(ctx, "k1", 2, 1, []byte{0, 1}); parts != nil || err != nil {
+	if parts, err := r.Add(ctx, "994500000001", "k1", 2, 1, []byte{0, 1}); parts != nil || err != nil {
 		t.Fatalf("part 1: %x %v", parts, err)
 	}
-	r.Add(ctx, "k2", 2, 1, []byte{0, 1})
-	if _, err := r.Add(ctx, "k3", 2, 1, []byte{0, 1}); !errors.Is(err, ErrTooManyPartials) {
+	r.Add(ctx, "994500000001", "k2", 2, 1, []byte{0, 1})
+	if _, err := r.Add(ctx, "994500000001", "k3", 2, 1, []byte{0, 1}); !errors.Is(err, ErrTooManyPartials) {
 		t.Errorf("third partial: %v, want full", err)
 	}
-	if _, err := r.Add(ctx, "k1", 2, 3, nil); !errors.Is(err, ErrBadValue) {
+	if _, err := r.Add(ctx, "994500000001", "k1", 2, 3, nil); !errors.Is(err, ErrBadValue) {
 		t.Errorf("seq beyond total: %v", err)
 	}
-	if _, err := r.Add(ctx, "k1", 3, 2, nil); !errors.Is(err, ErrBadValue) {
+	if _, err := r.Add(ctx, "994500000001", "k1", 3, 2, nil); !errors.Is(err, ErrBadValue) {
 		t.Errorf("total changed: %v", err)
 	}
 	// Two minutes later both partials expire and make room.
 	now = now.Add(2 * time.Minute)
-	if _, err := r.Add(ctx, "k3", 2, 1, []byte{0, 1}); err != nil || expired != 2 {
+	if _, err := r.Add(ctx, "994500000001", "k3", 2, 1, []byte{0, 1}); err != nil || expired != 2 {
 		t.Errorf("after expiry: %v, expired %d", err, expired)
 	}
 	// A duplicate part does not complete the message.
-	r.Add(ctx, "k3", 2, 1, []byte{0, 1})
-	parts, err := r.Add(ctx, "k3", 2, 2, []byte{0, 2})
+	r.Add(ctx, "994500000001", "k3", 2, 1, []byte{0, 1})
+	parts, err := r.Add(ctx, "994500000001", "k3", 2, 2, []byte{0, 2})
 	if err != nil || len(parts) != 2 {
 		t.Fatalf("complete: %x %v", parts, err)
 	}
@@ -145,8 +145,8 @@ func TestMemSegmentsBoundsAndExpiry(t *testing.T) {
 	if err != nil || udh || !bytes.Equal(ud, []byte{1, 2}) {
 		t.Errorf("joined %x %v %v", ud, udh, err)
 	}
-	r.Done(ctx, "k3")
-	if parts, _ := r.Add(ctx, "k3", 2, 2, []byte{0, 2}); parts != nil {
+	r.Done(ctx, "994500000001", "k3")
+	if parts, _ := r.Add(ctx, "994500000001", "k3", 2, 2, []byte{0, 2}); parts != nil {
 		t.Error("Done did not forget the message")
 	}
 }

@@ -63,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		breakerChanges: f.NewCounterVec(prometheus.CounterOpts{Name: "imzagate_smpp_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by new state."}, []string{"operator", "to"}),
 		reassembly: f.NewCounterVec(prometheus.CounterOpts{Name: "imzagate_smpp_mo_segments_total",
-			Help: "Concatenated MO segments, by result (held, completed, expired, dropped)."}, []string{"operator", "result"}),
+			Help: "Concatenated MO segments, by result (held, completed, expired, dropped, refused)."}, []string{"operator", "result"}),
 	}
 }
 
@@ -85,9 +85,13 @@ func (m *metrics) initOperator(operator string) {
 	for _, st := range []CommandStatus{StatusOK, StatusXTAppn} {
 		m.deliverAnswered.WithLabelValues(operator, st.String())
 	}
-	for _, result := range []string{"held", "completed", "dropped"} {
+	for _, result := range []string{"held", "completed", "dropped", "expired", "refused"} {
 		m.reassembly.WithLabelValues(operator, result)
 	}
+	for _, st := range []MessageState{StateDelivered, StateExpired, StateDeleted, StateUndeliverable, StateAccepted, StateUnknown, StateRejected} {
+		m.receipts.WithLabelValues(operator, st.String())
+	}
+	m.deliverAnswered.WithLabelValues(operator, StatusXPAppn.String())
 }
 
 // initBind creates the bind's series at zero (see initOperator).

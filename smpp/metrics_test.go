@@ -129,6 +129,11 @@ func TestMetricsExistBeforeTheFirstEvent(t *testing.T) {
 		{"imzagate_smpp_breaker_transitions_total", map[string]string{"operator": "azercell", "to": "open"}},
 		{"imzagate_smpp_deliver_sm_answered_total", map[string]string{"operator": "azercell", "status": "ESME_RX_T_APPN"}},
 		{"imzagate_smpp_mo_segments_total", map[string]string{"operator": "azercell", "result": "held"}},
+		{"imzagate_smpp_mo_segments_total", map[string]string{"operator": "azercell", "result": "refused"}},
+		{"imzagate_smpp_receipts_total", map[string]string{"operator": "azercell", "state": "UNDELIV"}},
+		{"imzagate_smpp_receipts_total", map[string]string{"operator": "azercell", "state": "EXPIRED"}},
+		{"imzagate_smpp_deliver_sm_answered_total", map[string]string{"operator": "azercell", "status": "ESME_RX_P_APPN"}},
+		{"imzagate_smpp_submits_total", map[string]string{"operator": "azercell", "status": "outcome_unknown"}},
 	} {
 		v, found := metricValue(t, reg, c.name, c.labels)
 		if !found || v != 0 {

@@ -29,13 +29,20 @@ type Handler interface {
 // BreakerConfig tunes an operator's circuit breaker. Zero values get the
 // defaults noted.
 type BreakerConfig struct {
-	// Failures: consecutive failed submits that open the breaker; default 5.
+	// Failures: consecutive failed submits that open the breaker; default
+	// 5. A submit that got no answer within the operator's SubmitTimeout
+	// is a failure.
 	Failures uint32
 	// OpenTimeout: how long it stays open before half-open probes; default 30 s.
 	OpenTimeout time.Duration
 	// HalfOpenRequests: probes allowed while half-open; default 1.
 	HalfOpenRequests uint32
-	// Interval: how often closed-state counts reset; default 60 s.
+	// Interval, when set, is a rolling window: failures older than it
+	// stop counting. The default, 0, keeps counting consecutive failures
+	// until a success, however far apart they are, so a trickle of
+	// unanswered submits still opens the breaker. (A fixed window that
+	// reset at intervals would also drop the result of a submit that
+	// straddles the reset.)
 	Interval time.Duration
 }
 
@@ -52,6 +59,12 @@ type Operator struct {
 	TPS float64
 	// Breaker tunes the circuit breaker.
 	Breaker BreakerConfig
+	// SubmitTimeout bounds a whole Submit to this operator: waiting for a
+	// window slot and the rate limit, and the submit_sm_resp of every
+	// segment; default DefaultSubmitTimeout. An SMSC that binds and
+	// answers enquire_link but never answers submit_sm then fails each
+	// submit within it, and the failures open the breaker.
+	SubmitTimeout time.Duration
 	// SubmitIDFormat and ReceiptIDFormat describe how the SMSC writes
 	// message ids in submit_sm_resp and in receipts; both are normalised
 	// with NormalizeMessageID.
@@ -85,6 +98,11 @@ type PoolOptions struct {
 
 // MaxSegment is the largest TP-UD of one SMS (UDH included): 140 octets.
 const MaxSegment = 140
+
+// DefaultSubmitTimeout is Operator.SubmitTimeout's default: a healthy
+// SMSC answers a submit_sm in tens of milliseconds, and a portal waits for
+// the start's answer.
+const DefaultSubmitTimeout = 5 * time.Second
 
 type operatorState struct {
 	cfg     Operator
@@ -150,15 +168,15 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 		if len(oc.Binds) == 0 {
 			return nil, fmt.Errorf("smpp: pool: operator %s has no binds", oc.Name)
 		}
+		if oc.SubmitTimeout < 0 {
+			return nil, fmt.Errorf("smpp: pool: operator %s: negative submit timeout", oc.Name)
+		}
+		if oc.SubmitTimeout == 0 {
+			oc.SubmitTimeout = DefaultSubmitTimeout
+		}
 		op := &operatorState{cfg: oc}
-		for _, pre := range oc.Prefixes {
-			if !isDigits(pre) || len(pre) > 15 {
-				return nil, fmt.Errorf("smpp: pool: operator %s: prefix %q is not 1-15 digits", oc.Name, pre)
-			}
-			if other, dup := p.routes[pre]; dup {
-				return nil, fmt.Errorf("smpp: pool: prefix %s on both %s and %s", pre, other.cfg.Name, oc.Name)
-			}
-			p.routes[pre] = op
+		if err := p.addRoutes(op); err != nil {
+			return nil, err
 		}
 		account := (*limiter)(nil)
 		if oc.TPS > 0 {
@@ -194,6 +212,21 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 	return p, nil
 }
 
+// addRoutes routes op's prefixes to it; a prefix is 1–15 digits and
+// belongs to one operator.
+func (p *Pool) addRoutes(op *operatorState) error {
+	for _, pre := range op.cfg.Prefixes {
+		if !isDigits(pre) || len(pre) > 15 {
+			return fmt.Errorf("smpp: pool: operator %s: prefix %q is not 1-15 digits", op.cfg.Name, pre)
+		}
+		if other, dup := p.routes[pre]; dup {
+			return fmt.Errorf("smpp: pool: prefix %s on both %s and %s", pre, other.cfg.Name, op.cfg.Name)
+		}
+		p.routes[pre] = op
+	}
+	return nil
+}
+
 func (p *Pool) breakerSettings(oc Operator) gobreaker.Settings {
 	b := oc.Breaker
 	if b.Failures == 0 {
@@ -205,15 +238,19 @@ func (p *Pool) breakerSettings(oc Operator) gobreaker.Settings {
 	if b.HalfOpenRequests == 0 {
 		b.HalfOpenRequests = 1
 	}
-	if b.Interval <= 0 {
-		b.Interval = time.Minute
+	var bucket time.Duration
+	if b.Interval > 0 {
+		// Rolling: a result counts in the bucket its request started in,
+		// whenever it ends, as long as that bucket is still in the window.
+		bucket = max(b.Interval/10, time.Second)
 	}
 	return gobreaker.Settings{
-		Name:        oc.Name,
-		MaxRequests: b.HalfOpenRequests,
-		Interval:    b.Interval,
-		Timeout:     b.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.Failures },
+		Name:         oc.Name,
+		MaxRequests:  b.HalfOpenRequests,
+		Interval:     b.Interval,
+		BucketPeriod: bucket,
+		Timeout:      b.OpenTimeout,
+		ReadyToTrip:  func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.Failures },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			p.m.breakerState.WithLabelValues(name).Set(float64(breakerGauge(to)))
 			p.m.breakerChanges.WithLabelValues(name, to.String()).Inc()
@@ -225,8 +262,11 @@ func (p *Pool) breakerSettings(oc Operator) gobreaker.Settings {
 			var se *StatusError
 			return err == nil || errors.As(err, &se) && se.Class() == ClassPermanent
 		},
+		// The caller going away, or our own rate limit keeping a submit
+		// waiting, says nothing either; our SubmitTimeout running out while
+		// the SMSC holds a submit (or the window) does.
 		IsExcluded: func(err error) bool {
-			return errors.Is(err, context.Canceled) && !errors.Is(err, ErrOutcomeUnknown)
+			return errors.Is(err, errRateWait) || errors.Is(err, context.Canceled) && !errors.Is(err, ErrOutcomeUnknown)
 		},
 	}
 }
@@ -312,10 +352,14 @@ func (op *operatorState) pick() *Client {
 // registered_delivery 1, in order over one bind of the routed operator, and
 // returns the SMSC message ids (normalised).
 //
+// The whole call is bounded by the operator's SubmitTimeout.
+//
 // Errors: ErrClosed (Run is not running: nothing sent); ErrNoRoute;
-// ErrOperatorUnavailable (breaker open, or no bind bound: fail fast);
-// ErrOutcomeUnknown (link dropped or timeout with a request in flight);
-// *StatusError (permanent command_status, or retries exhausted).
+// ErrOperatorUnavailable (breaker open, no bind bound, or no window slot
+// or rate token within SubmitTimeout: nothing more sent);
+// ErrOutcomeUnknown (link dropped, or no response within SubmitTimeout,
+// with a request in flight: the SMSC may have taken it); *StatusError
+// (permanent command_status, or retries exhausted).
 func (p *Pool) Submit(ctx context.Context, msisdn string, segments [][]byte) ([]string, error) {
 	if p.phase.Load() != poolRunning {
 		return nil, fmt.Errorf("%w: pool not running", ErrClosed)
@@ -332,6 +376,8 @@ func (p *Pool) Submit(ctx context.Context, msisdn string, segments [][]byte) ([]
 			return nil, fmt.Errorf("smpp: submit: segment %d: %d octets (1..%d): %w", i+1, len(s), MaxSegment, ErrBadValue)
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, op.cfg.SubmitTimeout)
+	defer cancel()
 	ids, err := op.cb.Execute(func() ([]string, error) {
 		c := op.pick()
 		if c == nil {
@@ -354,8 +400,13 @@ func (p *Pool) Submit(ctx context.Context, msisdn string, segments [][]byte) ([]
 		}
 		return ids, nil
 	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
 		return nil, fmt.Errorf("%w: %s: %w", ErrOperatorUnavailable, op.cfg.Name, err)
+	case errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrOutcomeUnknown) && ctx.Err() != nil:
+		// Waiting for a window slot or the rate limit: this segment was
+		// never written.
+		return ids, fmt.Errorf("%w: %s: no submit slot within %v: %w", ErrOperatorUnavailable, op.cfg.Name, op.cfg.SubmitTimeout, err)
 	}
 	return ids, err
 }
@@ -471,8 +522,11 @@ func (p *Pool) inbound(ctx context.Context, op *operatorState, req PDU) CommandS
 // completes the message, hands the whole message to the Handler.
 func (p *Pool) inboundSegment(ctx context.Context, name string, mo MO, cc concat, part []byte) CommandStatus {
 	key := segmentKey(name, mo.Source, cc.kind, cc.ref, cc.total)
-	parts, err := p.segs.Add(ctx, key, int(cc.total), int(cc.seq), part)
+	parts, err := p.segs.Add(ctx, mo.Source, key, int(cc.total), int(cc.seq), part)
 	switch {
+	case errors.Is(err, ErrSegmentRefused):
+		p.m.reassembly.WithLabelValues(name, "refused").Inc()
+		return StatusOK
 	case errors.Is(err, ErrBadValue):
 		return StatusXPAppn
 	case err != nil:
@@ -498,7 +552,7 @@ func (p *Pool) inboundSegment(ctx context.Context, name string, mo MO, cc concat
 		// Handled (or refused for good): forget the parts. On a temporary
 		// failure they stay, so the SMSC's redelivery of this part completes
 		// the message again.
-		if err := p.segs.Done(ctx, key); err != nil {
+		if err := p.segs.Done(ctx, mo.Source, key); err != nil {
 			p.log.Warn("smpp segment store", "operator", name, "err", err)
 		}
 		p.m.reassembly.WithLabelValues(name, "completed").Inc()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 type fnHandler struct {
@@ -126,5 +128,50 @@ func TestSharedSegmentStoreAcrossInstances(t *testing.T) {
 	}
 	if !bytes.Equal(got[0], []byte{0x02, 0x71, 0x00, 1, 2}) {
 		t.Errorf("reassembled %x", got[0])
+	}
+}
+
+// refusingSegments refuses every source but one, as the Redis store
+// refuses numbers that are not subscribers.
+type refusingSegments struct {
+	*memSegments
+	allowed string
+}
+
+func (r refusingSegments) Add(ctx context.Context, source, key string, total, seq int, part []byte) ([][]byte, error) {
+	if source != r.allowed {
+		return nil, ErrSegmentRefused
+	}
+	return r.memSegments.Add(ctx, source, key, total, seq, part)
+}
+
+// A part the store refuses is acknowledged (no redelivery) and counted;
+// the allowed sender's parts still complete.
+func TestRefusedSegmentIsAcknowledged(t *testing.T) {
+	var got int
+	h := fnHandler{mo: func(MO) error { got++; return nil }}
+	store := refusingSegments{newMemSegments(10, time.Minute, nil), "994701"}
+	p := inboundPool(t, h, PoolOptions{Segments: store,
+		Operators: []Operator{{Name: "nar", Binds: []BindConfig{{Addr: "127.0.0.1:1"}}}}})
+	part := func(src string, n byte) PDU {
+		return &DeliverSM{Message: Message{SourceAddr: src, ESMClass: 0x40,
+			ShortMessage: []byte{0x05, 0x00, 0x03, 0x44, 0x02, n, n}}}
+	}
+	ctx := context.Background()
+	for range 3 {
+		if st := p.inbound(ctx, p.ops[0], part("994709", 1)); st != StatusOK {
+			t.Fatalf("refused part answered %s, want ESME_ROK", st)
+		}
+	}
+	if n := testutil.ToFloat64(p.m.reassembly.WithLabelValues("nar", "refused")); n != 3 {
+		t.Fatalf("refused parts counted %v, want 3", n)
+	}
+	for n := byte(1); n <= 2; n++ {
+		if st := p.inbound(ctx, p.ops[0], part("994701", n)); st != StatusOK {
+			t.Fatalf("allowed part %d: %s", n, st)
+		}
+	}
+	if got != 1 {
+		t.Fatalf("%d MOs handed on, want 1", got)
 	}
 }

@@ -167,6 +167,22 @@ func (c *Card) Counters() (mt, mo uint64) {
 	return c.st.mtCounter, c.st.moCounter
 }
 
+// SetMTCounter sets the last MT counter the card accepted, as if the card
+// had received commands the gateway no longer remembers (its Redis was
+// restored from an old backup, or another platform used the card): a
+// command with a counter not above it gets PoR "CNTR low". Tests use it
+// for the gateway's resynchronisation.
+func (c *Card) SetMTCounter(v uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.state()
+	if err != nil {
+		return err
+	}
+	st.mtCounter = v
+	return nil
+}
+
 // Keys returns the card's OTA keys, derived from the farm's master keys.
 func (c *Card) Keys() (applet.CardKeys, error) {
 	return applet.DeriveCardKeys(c.farm.opts.Master, c.ICCID())

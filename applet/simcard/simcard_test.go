@@ -252,6 +252,35 @@ func TestReplayGetsCounterLowPoR(t *testing.T) {
 	})
 }
 
+// A card whose counter was moved ahead refuses the gateway's next command
+// with a secured "CNTR low" PoR echoing the command's counter, and takes
+// the first command above its counter.
+func TestCounterAheadGetsCounterLowPoR(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFarm(t, Behaviour{Action: Cancel, Delay: time.Second})
+		g := newGW(t, f, 3)
+		if err := g.c.SetMTCounter(1 << 30); err != nil {
+			t.Fatal(err)
+		}
+		cmd := command(applet.OpAuthenticate, 0x01, sum256("x"))
+		segs, _ := applet.SealCommand(g.keys, 7, &cmd, 1)
+		g.sendSegs(segs)
+		mo := g.one()
+		if mo.Kind != applet.MOPoR || ota.Status(mo.PoRStatus) != ota.StatusCounterLow || mo.Counter != 7 || !mo.PoRSecured {
+			t.Fatalf("command below the card's counter answered %+v", mo)
+		}
+		segs, _ = applet.SealCommand(g.keys, 1<<30+1, &cmd, 1)
+		g.sendSegs(segs)
+		time.Sleep(time.Second)
+		if mo := g.one(); mo.Kind != applet.MOReply || mo.Response.Status != applet.StatusUserCancelled {
+			t.Fatalf("command above the card's counter answered %+v", mo)
+		}
+		if mt, _ := g.c.Counters(); mt != 1<<30+1 {
+			t.Fatalf("card's MT counter %d", mt)
+		}
+	})
+}
+
 func TestOTAErrorsGetPoRs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFarm(t, Behaviour{Action: NoAnswer})

@@ -65,6 +65,14 @@ type Faults struct {
 	// ESME_RSYSERR, ESME_RINVBNDSTS, ESME_RINVDSTADR).
 	FailEvery  int
 	FailStatus smpp.CommandStatus
+	// UnansweredSubmits never answers a submit_sm, while binds and
+	// enquire_link are answered as usual: a silent SMSC, the failure a
+	// breaker cannot see from the link alone.
+	UnansweredSubmits bool
+	// DeliverUnanswered hands the unanswered submits to the handset all
+	// the same, as when the SMSC took the message and only its answer was
+	// lost.
+	DeliverUnanswered bool
 }
 
 // Options configure the server. Accounts is required.
@@ -83,6 +91,10 @@ type Options struct {
 	Window int
 	// Receipts sets the outcome per destination MSISDN; default Delivered.
 	Receipts map[string]Outcome
+	// ReceiptErrors adds a network_error_code TLV to the receipts of a
+	// destination MSISDN, and writes its code in the text's err: field
+	// (otherwise err: is 001 for Undeliverable, 000 else).
+	ReceiptErrors map[string]smpp.NetworkError
 	// ReceiptIDDecimal writes receipt ids in decimal while submit_sm_resp
 	// ids are hex, as some SMSCs do.
 	ReceiptIDDecimal bool
@@ -480,6 +492,16 @@ func (c *conn) handleSubmit(q *smpp.SubmitSM, f *Faults) {
 	}
 	id := s.nextID()
 	job := mtJob{acct: c.acct, src: q.SourceAddr, dst: q.DestAddr, ud: q.UserData(), id: id, reg: q.RegisteredDelivery}
+	if f.UnansweredSubmits {
+		s.dropped.Add(1)
+		if f.DeliverUnanswered && s.opts.Handset != nil {
+			select {
+			case s.mt <- job:
+			default:
+			}
+		}
+		return
+	}
 	if s.opts.Handset != nil || job.reg&3 != 0 {
 		select {
 		case s.mt <- job:
@@ -592,19 +614,23 @@ func (s *Server) receipt(j mtJob, o Outcome) smpp.DeliverSM {
 	}
 	st := o.state()
 	errCode := "000"
-	if o != Delivered {
-		errCode = "001"
+	if o == Undeliverable {
+		errCode = "001" // as for a number without a subscription
 	}
 	dlvrd := "001"
 	if o != Delivered {
 		dlvrd = "000"
 	}
 	now := time.Now().UTC().Format("0601021504")
-	text := fmt.Sprintf("id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:",
-		id, dlvrd, now, now, st, errCode)
 	var tl smpp.TLVs
+	if ne, ok := s.opts.ReceiptErrors[j.dst]; ok {
+		errCode = fmt.Sprintf("%03d", ne.Code)
+		tl.Set(smpp.TagNetworkErrorCode, []byte{byte(ne.Type), byte(ne.Code >> 8), byte(ne.Code)})
+	}
 	tl.SetReceiptedMessageID(id)
 	tl.Set(smpp.TagMessageState, []byte{byte(st)})
+	text := fmt.Sprintf("id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:",
+		id, dlvrd, now, now, st, errCode)
 	return smpp.DeliverSM{Message: smpp.Message{
 		SourceTON: 1, SourceNPI: 1, SourceAddr: j.dst,
 		DestTON: 1, DestNPI: 1, DestAddr: j.src,

@@ -348,3 +348,87 @@ func TestPendingReplies(t *testing.T) {
 		t.Errorf("stats %+v, held %d, live bind got %d: want a redelivery, one delivery, nothing lost", st, held.Load(), good.count())
 	}
 }
+
+// countingHandset counts the MTs it receives.
+type countingHandset struct{ n atomic.Int32 }
+
+func (h *countingHandset) HandleMT(string, []byte, func([]byte)) error { h.n.Add(1); return nil }
+
+// A silent SMSC keeps the bind and answers enquire_link but never a
+// submit_sm; with DeliverUnanswered the message still reaches the handset.
+func TestUnansweredSubmits(t *testing.T) {
+	for _, deliver := range []bool{false, true} {
+		h := &countingHandset{}
+		srv := smsctest.Start(t, smsc.Options{Handset: h, Faults: smsc.Faults{UnansweredSubmits: true, DeliverUnanswered: deliver}})
+		tx := dial(t, srv.Addr(), nil)
+		if _, err := tx.Bind(context.Background(), &smpp.Bind{Type: smpp.BindTransceiver, SystemID: "esme", Password: "secret"}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := tx.Submit(ctx, &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: "994500000001", ShortMessage: []byte{1}}})
+		cancel()
+		if !errors.Is(err, smpp.ErrOutcomeUnknown) {
+			t.Fatalf("submit: %v, want no answer", err)
+		}
+		if _, err := tx.EnquireLink(context.Background()); err != nil {
+			t.Fatalf("enquire_link: %v", err)
+		}
+		if st := srv.Stats(); st.Dropped != 1 || st.Submits != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		want := int32(0)
+		if deliver {
+			want = 1
+		}
+		waitUntil(t, "the handset", func() bool { return h.n.Load() == want })
+	}
+}
+
+// Receipts of a number with a configured network error carry the
+// network_error_code TLV and the code in err:; others keep 001/000.
+func TestReceiptNetworkErrorCode(t *testing.T) {
+	var mu sync.Mutex
+	var got []smpp.Receipt
+	srv := smsctest.Start(t, smsc.Options{
+		Receipts:      map[string]smsc.Outcome{"994500000001": smsc.Undeliverable, "994500000002": smsc.Expired},
+		ReceiptErrors: map[string]smpp.NetworkError{"994500000001": {Type: smpp.NetGSM, Code: 27}},
+	})
+	r := dial(t, srv.Addr(), func(s *smpp.Session, p smpp.PDU) {
+		if d, ok := p.(*smpp.DeliverSM); ok {
+			rc, err := smpp.ParseReceipt(d.ShortMessage, d.TLVs, smpp.IDString)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			got = append(got, rc)
+			mu.Unlock()
+			s.Respond(smpp.ResponseTo(d, smpp.StatusOK))
+		}
+	})
+	if _, err := r.Bind(context.Background(), &smpp.Bind{Type: smpp.BindTransceiver, SystemID: "esme", Password: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"994500000001", "994500000002"} {
+		if _, err := r.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: n,
+			RegisteredDelivery: 1, ShortMessage: []byte{1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "two receipts", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, rc := range got {
+		switch rc.Stat {
+		case "UNDELIV":
+			if rc.NetworkError != (smpp.NetworkError{Type: smpp.NetGSM, Code: 27}) || rc.Err != "027" {
+				t.Errorf("undeliverable receipt %+v", rc)
+			}
+		case "EXPIRED":
+			if !rc.NetworkError.IsZero() || rc.Err != "000" {
+				t.Errorf("expired receipt %+v", rc)
+			}
+		default:
+			t.Errorf("receipt %+v", rc)
+		}
+	}
+}
