@@ -34,6 +34,16 @@ var (
 	ErrReplay = errors.New("sessions: MO counter replayed or out of order")
 	// ErrInvalid: the input breaks a documented limit or format.
 	ErrInvalid = errors.New("sessions: invalid input")
+	// ErrExists: the subscriber (or certificate) to create is already there.
+	ErrExists = errors.New("sessions: already exists")
+	// ErrConflict: the subscriber's state does not allow the change (a
+	// suspended subscriber to suspend, a closed one to swap, a number
+	// change to a number that has a subscriber), or the record kept
+	// changing under a concurrent change.
+	ErrConflict = errors.New("sessions: conflicting state")
+	// ErrWrongPepper: the pepper does not match the one the registry was
+	// provisioned with (its canary), so every User ID would look wrong.
+	ErrWrongPepper = errors.New("sessions: the pepper does not match the registry's canary")
 )
 
 type expiredError struct{}
