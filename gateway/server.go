@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imzagate/imzagate/gateway/audit"
 )
 
 // ServerOptions configure the portal API and what serves it: the session
@@ -48,6 +50,11 @@ type ServerOptions struct {
 	Now func() time.Time
 	// LookupEnv reads callback secrets; nil uses no environment.
 	LookupEnv func(string) (string, bool)
+
+	// Audit, when set, receives a record of every session start,
+	// completion and callback delivery (docs/audit.md); Start sets it from
+	// Options.Audit.
+	Audit *audit.Trail
 }
 
 // Limits of ServerOptions (docs/applet-protocol.md §3, tag 88: the
@@ -124,6 +131,10 @@ func newCore(opts ServerOptions) (*core, error) {
 		msgs: newMsgIndex(), submits: newSubmitGate(), now: opts.Now,
 	}
 	done.timeouts = newTimeouts(done.expire)
+	if opts.Audit != nil {
+		done.audit = &auditHooks{t: opts.Audit, portals: ps}
+		done.callbacks.audit = done.audit
+	}
 	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now}
 	return &core{opts: opts, metrics: m, portals: ps, view: view, done: done, corr: corr}, nil
 }

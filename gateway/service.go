@@ -59,6 +59,7 @@ func (s *sessionService) start(ctx context.Context, log *slog.Logger, p *Portal,
 	log = withAttrs(log, slog.String("session_id", sess.ID), slog.String("portal", p.ID), slog.String("operation", in.Operation.String()))
 	s.metrics.started(in.Operation, p.ID).Inc()
 	log.LogAttrs(ctx, slog.LevelInfo, "session started", phoneAttr(s.logKey, in.Phone))
+	s.done.audit.sessionStarted(ctx, sess)
 	return s.submit(ctx, log, sess, in, counter)
 }
 
@@ -75,6 +76,9 @@ type startPlan struct {
 
 // build applies the certificate policy and lays out the session.
 func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Duration, error) {
+	if err := subscriberMayStart(sub); err != nil {
+		return nil, 0, err
+	}
 	cert, err := pickCertificate(sub, sp.in, sp.svc.now())
 	if err != nil {
 		return nil, 0, err
@@ -84,7 +88,7 @@ func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Dur
 		Portal: sp.portal, Operation: in.Operation.String(), Phone: in.Phone, ICCID: sub.ICCID,
 		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashAlg.String(),
 		VerificationCode: applet.FormatVerificationCode(applet.VerificationCode(in.Hash)),
-		CallbackURL:      in.CallbackURL, IdempotencyKey: sp.idemKey,
+		CallbackURL:      in.CallbackURL, IdempotencyKey: sp.idemKey, Operator: sub.Operator,
 	}
 	return &sp.sess, sp.svc.ttl, nil
 }
