@@ -33,14 +33,14 @@ import (
 
 // Cards of the admin farm.
 const (
-	acLogin   = iota // suspend, resume, close, cancel
-	acOldSIM         // the SIM before a swap (answers slowly)
-	acNewSIM         // the SIM after it (its own ICCID and keys)
-	acRevoke         // a certificate revoked while a session runs
-	acLockout        // lockout and User ID resets
-	acMove           // number change
-	acNoAnswer       // portal cancel
-	acNoAnswer2      // admin cancel
+	acLogin     = iota // suspend, resume, close, cancel
+	acOldSIM           // the SIM before a swap (answers slowly)
+	acNewSIM           // the SIM after it (its own ICCID and keys)
+	acRevoke           // a certificate revoked while a session runs
+	acLockout          // lockout and User ID resets
+	acMove             // number change
+	acNoAnswer         // portal cancel
+	acNoAnswer2        // admin cancel
 	numAdminCards
 )
 
