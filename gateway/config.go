@@ -183,15 +183,9 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 	if o.TLS, err = c.tls(); err != nil {
 		return o, err
 	}
-	pepperEnv := c.Secrets.PepperEnv
-	if pepperEnv == "" {
-		pepperEnv = "IMZAGATE_PEPPER"
-	}
-	pepper, err := env.resolve("pepper", pepperEnv, c.Secrets.PepperFile)
-	if err != nil {
+	if o.Pepper, err = c.Pepper(env); err != nil {
 		return o, err
 	}
-	o.Pepper = []byte(pepper)
 	if o.MasterKeys, err = c.masterKeys(env); err != nil {
 		return o, err
 	}
@@ -213,6 +207,23 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 	}
 	o.Redis = redis.NewUniversalClient(ro)
 	return o, nil
+}
+
+// Pepper reads the store's pepper from secrets.pepperFile or the
+// environment variable secrets.pepperEnv (default IMZAGATE_PEPPER).
+func (c *Config) Pepper(env Env) ([]byte, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	pepperEnv := c.Secrets.PepperEnv
+	if pepperEnv == "" {
+		pepperEnv = "IMZAGATE_PEPPER"
+	}
+	pepper, err := env.resolve("pepper", pepperEnv, c.Secrets.PepperFile)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(pepper), nil
 }
 
 // RedisOptions are the options of the session store's Redis client, with

@@ -45,7 +45,7 @@ const (
 // validateCertificate checks one certificate against the documented limits.
 func validateCertificate(i int, c *Certificate) error {
 	if _, ok := certTypeCode[c.Type]; !ok {
-		return invalidf("certificates[%d].type %q: want personal, business or government", i, c.Type)
+		return invalidf("certificates[%d].type %q: want authentication, personal, business or government", i, c.Type)
 	}
 	if _, ok := certStatusCode[c.Status]; !ok {
 		return invalidf("certificates[%d].status %q: want active, revoked or suspended", i, c.Status)
