@@ -93,6 +93,13 @@ var adminTokens = map[string]string{
 
 func startAdminEnv(t *testing.T, addrs []string) *adminEnv {
 	t.Helper()
+	return startAdminEnvOn(t, addrs, "")
+}
+
+// startAdminEnvOn is startAdminEnv on the Sentinels of masterName when it
+// is set; admin records then wait for the replica.
+func startAdminEnvOn(t *testing.T, addrs []string, masterName string) *adminEnv {
+	t.Helper()
 	var master applet.MasterKeys
 	for _, k := range []*[16]byte{&master.KIc, &master.KID, &master.KIcMO, &master.KIDMO} {
 		_, _ = rand.Read(k[:])
@@ -125,9 +132,13 @@ func startAdminEnv(t *testing.T, addrs []string) *adminEnv {
 		e.records = append(e.records, rec)
 	}
 	sm := smsctest.Start(t, smsc.Options{Accounts: map[string]string{"gw": "secret"}, Handset: e.router})
-	rdb := redis.NewUniversalClient(sessions.ClientOptions(addrs, ""))
+	rdb := redis.NewUniversalClient(sessions.ClientOptions(addrs, masterName))
 	t.Cleanup(func() { rdb.Close() })
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	syncReplicas := -1 // the AOF only
+	if masterName != "" {
+		syncReplicas = 0 // the replica, when connected
+	}
 	e.pub = pub
 	var principals []gateway.AdminPrincipal
 	for role, tok := range adminTokens {
@@ -144,7 +155,7 @@ func startAdminEnv(t *testing.T, addrs []string) *adminEnv {
 			},
 			UserTimeout: 10 * time.Second, DeliveryGrace: 2 * time.Second,
 		},
-		Audit:    gateway.AuditOptions{SigningKey: priv, PhoneKey: bytes.Repeat([]byte{5}, 32), Instance: "admin-e2e", SyncReplicas: -1},
+		Audit:    gateway.AuditOptions{SigningKey: priv, PhoneKey: bytes.Repeat([]byte{5}, 32), Instance: "admin-e2e", SyncReplicas: syncReplicas},
 		AdminAPI: gateway.AdminAPIOptions{Addr: "127.0.0.1:0", Principals: principals},
 		Logger:   slog.New(slog.DiscardHandler), Registry: e.registry, ShutdownTimeout: 5 * time.Second,
 	})
