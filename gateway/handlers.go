@@ -258,6 +258,9 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, err := s.store.CheckUserID(r.Context(), phone, q.Get("userId"))
+	if err == nil {
+		err = subscriberMayStart(sub)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
