@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
 
 	"github.com/imzagate/imzagate/gateway/audit"
 	"github.com/imzagate/imzagate/sessions"
@@ -338,6 +339,40 @@ func TestAdminPrincipalConfig(t *testing.T) {
 	for _, tc := range tests {
 		if _, err := newAdminPrincipals(tc.p); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestAdminOpenAPICoversRoutes: the admin OpenAPI document parses and
+// documents every route with its method, and nothing else.
+func TestAdminOpenAPICoversRoutes(t *testing.T) {
+	b, err := adminOpenAPIFS.ReadFile("admin-openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method != "parameters" {
+				documented[strings.ToUpper(method)+" "+path] = true
+			}
+		}
+	}
+	routes := (&adminAPI{}).actions()
+	for pattern := range routes {
+		if !documented[pattern] {
+			t.Errorf("route %s is not in admin-openapi.yaml", pattern)
+		}
+	}
+	for op := range documented {
+		if _, ok := routes[op]; !ok {
+			t.Errorf("admin-openapi.yaml documents %s, which is no route", op)
 		}
 	}
 }
