@@ -22,8 +22,8 @@ const (
 	RoleSupport = "support"
 	// RoleAuditor reads and verifies the audit trail and exports usage.
 	RoleAuditor = "auditor"
-	// RoleSRE has read-only views: a redacted profile and sessions (and
-	// may cancel a stuck session).
+	// RoleSRE has read-only views: a redacted profile, certificates and
+	// sessions.
 	RoleSRE = "sre"
 )
 

@@ -499,6 +499,8 @@ func adminRolesDenied(t *testing.T, e *adminEnv) {
 		{gateway.RoleSRE, "POST", sub + "/certificates", map[string]any{}},
 		{gateway.RoleSRE, "GET", "/admin/v1/audit/export", nil},
 		{gateway.RoleSRE, "POST", sub + "/number", map[string]any{"newPhone": "+994501111111"}},
+		{gateway.RoleSRE, "DELETE", "/admin/v1/sessions/x", nil},
+		{gateway.RoleSRE, "POST", sub + "/lockout", nil},
 	}
 	for _, d := range denied {
 		st, m := e.adm(t, d.role, d.method, d.path, d.body)

@@ -18,8 +18,8 @@ const (
 	// ResultCancelledByPortal: the portal ended the session
 	// (DELETE /v1/sessions/{id}).
 	ResultCancelledByPortal = "CANCELLED_BY_PORTAL"
-	// ResultCancelledByAdmin: support or an SRE ended the session through
-	// the admin API.
+	// ResultCancelledByAdmin: support ended the session through the admin
+	// API.
 	ResultCancelledByAdmin = "CANCELLED_BY_ADMIN"
 )
 
