@@ -39,7 +39,7 @@ func (a *adminAPI) actions() map[string]adminAction {
 		"POST " + sub + "/certificates":                 {"cert.add", []string{RoleCA}, true, a.certAdd},
 		"POST " + sub + "/certificates/{serial}/status": {"cert.status", []string{RoleCA}, true, a.certStatus},
 		"GET /admin/v1/sessions/{id}":                   {"session.get", []string{RoleSupport, RoleSRE}, false, a.sessionGet},
-		"DELETE /admin/v1/sessions/{id}":                {"session.cancel", []string{RoleSupport, RoleSRE}, true, a.sessionCancel},
+		"DELETE /admin/v1/sessions/{id}":                {"session.cancel", []string{RoleSupport}, true, a.sessionCancel},
 		"GET /admin/v1/audit/verify":                    {"audit.verify", []string{RoleAuditor}, false, a.auditVerify},
 		"GET /admin/v1/audit/export":                    {"audit.export", []string{RoleAuditor}, false, a.auditExport},
 		"GET /admin/v1/usage":                           {"usage.export", []string{RoleAuditor}, false, a.usage},
