@@ -201,8 +201,8 @@ func TestKubernetesConfigMatchesDeployment(t *testing.T) {
 	if _, port, _ := strings.Cut(cfg.HTTP.Addr, ":"); port != "8080" {
 		t.Errorf("http.addr %q does not listen on the api container port 8080", cfg.HTTP.Addr)
 	}
-	if host, port, _ := strings.Cut(cfg.Admin.Addr, ":"); port != "9090" || (host != "0.0.0.0" && host != "") {
-		t.Errorf("admin.addr %q: the probes and Prometheus need 0.0.0.0:9090", cfg.Admin.Addr)
+	if host, port, _ := strings.Cut(cfg.Metrics.Addr, ":"); port != "9090" || (host != "0.0.0.0" && host != "") {
+		t.Errorf("metrics.addr %q: the probes and Prometheus need 0.0.0.0:9090", cfg.Metrics.Addr)
 	}
 	secretKeys := map[string]map[string]bool{}
 	for _, m := range ms {

@@ -49,6 +49,7 @@ type callbacks struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	once    sync.Once
+	audit   *auditHooks // nil: no audit trail
 }
 
 // Bounds of CallbackOptions.
@@ -138,10 +139,12 @@ func (c *callbacks) deliver(j callbackJob) {
 	for attempt := 1; ; attempt++ {
 		if c.post(j) {
 			c.metrics.callbacksSent.Inc()
+			c.audit.callbackDone(j, attempt, "delivered")
 			return
 		}
 		if attempt >= c.opts.Attempts {
 			c.metrics.callbacksFailed.Inc()
+			c.audit.callbackDone(j, attempt, "failed")
 			c.log.Warn("callback failed", slog.String("session_id", j.sessionID), slog.Int("attempts", attempt))
 			return
 		}

@@ -25,6 +25,8 @@ func certStatus(c sessions.Certificate, now time.Time) string {
 	switch {
 	case c.Status == sessions.StatusRevoked:
 		return sessions.StatusRevoked
+	case c.Status == sessions.StatusSuspended:
+		return sessions.StatusSuspended
 	case now.After(c.NotAfter) || now.Before(c.NotBefore):
 		return CertExpired
 	}
@@ -78,6 +80,8 @@ func pickCertificate(sub sessions.Subscriber, in startInput, now time.Time) (ses
 	switch certStatus(c, now) {
 	case sessions.StatusRevoked:
 		return sessions.Certificate{}, &Error{Code: CodeCertificateRevoked, Detail: "the certificate is revoked"}
+	case sessions.StatusSuspended:
+		return sessions.Certificate{}, &Error{Code: CodeCertificateSuspended, Detail: "the certificate is suspended by the certification authority"}
 	case CertExpired:
 		return sessions.Certificate{}, &Error{Code: CodeCertificateExpired, Detail: "the certificate is not valid now; renew it"}
 	}

@@ -28,6 +28,7 @@ type completer struct {
 	timeouts  *timeouts
 	submits   *submitGate
 	now       func() time.Time
+	audit     *auditHooks // nil: no audit trail
 }
 
 // complete writes res as the final result of session id. It returns the
@@ -44,6 +45,12 @@ func (c *completer) complete(ctx context.Context, log *slog.Logger, id string, r
 // its message ids are forgotten, the metrics and the log line are written
 // and the callback is queued.
 func (c *completer) recordCompletion(ctx context.Context, log *slog.Logger, id string, res sessions.Result, done sessions.Session, err error) error {
+	return c.recordCompletionOf(ctx, log, id, res, done, err, "")
+}
+
+// recordCompletionOf is recordCompletion for a reply whose certificate
+// serial (hex) the audit record names.
+func (c *completer) recordCompletionOf(ctx context.Context, log *slog.Logger, id string, res sessions.Result, done sessions.Session, err error, serial string) error {
 	if err != nil {
 		if errors.Is(err, sessions.ErrDuplicate) || errors.Is(err, sessions.ErrNotFound) {
 			return nil
@@ -69,6 +76,7 @@ func (c *completer) recordCompletion(ctx context.Context, log *slog.Logger, id s
 		c.metrics.stage.submittedReply.Observe(at.Sub(done.Submitted).Seconds())
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "session completed", slog.String("result", res.Code))
+	c.audit.sessionCompleted(ctx, done, res, serial)
 	if done.CallbackURL != "" {
 		if p := c.portals.byID[done.Portal]; p != nil {
 			body, _ := json.Marshal(c.view.session(ctx, done, nil))

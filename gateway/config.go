@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -38,8 +39,18 @@ type Config struct {
 		ClientCAFile string `yaml:"clientCAFile"`
 	} `yaml:"http"`
 	Admin struct {
-		Addr string `yaml:"addr"` // default 127.0.0.1:9090; "off" disables
+		// Addr is the old name of metrics.addr, still read (with a warning).
+		Addr string `yaml:"addr"`
+		// API is the admin API (docs/admin.md), on its own listener.
+		API AdminAPIConfig `yaml:"api"`
 	} `yaml:"admin"`
+	Metrics struct {
+		Addr string `yaml:"addr"` // /metrics, /healthz, /readyz, pprof; default 127.0.0.1:9090; "off" disables
+	} `yaml:"metrics"`
+	Audit AuditConfig `yaml:"audit"`
+	Usage struct {
+		Retention time.Duration `yaml:"retention"` // default 62 days (1488h)
+	} `yaml:"usage"`
 	Log struct {
 		Format string `yaml:"format"` // json (default) or text
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
@@ -84,6 +95,8 @@ type Config struct {
 	// OTA the cards' OTA key versions.
 	Trust TrustConfig `yaml:"trust"`
 	OTA   OTAConfig   `yaml:"ota"`
+
+	digest [32]byte // of the file, for the audit trail's config.load record
 }
 
 // OperatorConfig is one mobile operator in the configuration.
@@ -130,6 +143,7 @@ func ParseConfig(r io.Reader) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	c.digest = sha256.Sum256(data)
 	return &c, nil
 }
 
@@ -166,23 +180,20 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	o.HTTPAddr, o.AdminAddr, o.ShutdownTimeout = c.HTTP.Addr, c.Admin.Addr, c.ShutdownTimeout
+	o.HTTPAddr, o.AdminAddr, o.ShutdownTimeout = c.HTTP.Addr, c.Metrics.Addr, c.ShutdownTimeout
 	var err error
 	if o.Logger, err = c.logger(logOut); err != nil {
+		return o, err
+	}
+	if err := c.adminOptions(&o, env); err != nil {
 		return o, err
 	}
 	if o.TLS, err = c.tls(); err != nil {
 		return o, err
 	}
-	pepperEnv := c.Secrets.PepperEnv
-	if pepperEnv == "" {
-		pepperEnv = "IMZAGATE_PEPPER"
-	}
-	pepper, err := env.resolve("pepper", pepperEnv, c.Secrets.PepperFile)
-	if err != nil {
+	if o.Pepper, err = c.Pepper(env); err != nil {
 		return o, err
 	}
-	o.Pepper = []byte(pepper)
 	if o.MasterKeys, err = c.masterKeys(env); err != nil {
 		return o, err
 	}
@@ -210,6 +221,23 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 	}
 	o.Redis = redis.NewUniversalClient(ro)
 	return o, nil
+}
+
+// Pepper reads the store's pepper from secrets.pepperFile or the
+// environment variable secrets.pepperEnv (default IMZAGATE_PEPPER).
+func (c *Config) Pepper(env Env) ([]byte, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	pepperEnv := c.Secrets.PepperEnv
+	if pepperEnv == "" {
+		pepperEnv = "IMZAGATE_PEPPER"
+	}
+	pepper, err := env.resolve("pepper", pepperEnv, c.Secrets.PepperFile)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(pepper), nil
 }
 
 // RedisOptions are the options of the session store's Redis client, with

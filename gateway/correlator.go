@@ -64,6 +64,12 @@ func (c *correlator) HandleMO(ctx context.Context, mo smpp.MO) error {
 	if err != nil {
 		return err
 	}
+	if sub.State != "" {
+		// Suspended, closed or moving: its card's replies complete nothing.
+		c.metrics.moReceived.invalid.Inc()
+		c.metrics.moUnmatched.unknownPhone.Inc()
+		return nil
+	}
 	opened, err := c.ota.Open(sub.ICCID, mo.UserData)
 	if err != nil {
 		// Malformed, unauthenticated, mis-keyed or one of our own MTs
@@ -141,7 +147,7 @@ func (c *correlator) handleReply(ctx context.Context, log *slog.Logger, sub sess
 	}
 	res := c.replyResult(ctx, log, sub, sess, mo.Response)
 	done, counterErr, err := c.store.AcceptMOAndComplete(ctx, sub.ICCID, mo.Counter, sess.ID, res)
-	if err := c.done.recordCompletion(ctx, log, sess.ID, res, done, err); err != nil {
+	if err := c.done.recordCompletionOf(ctx, log, sess.ID, res, done, err, c.done.audit.serialOf(sub, sess)); err != nil {
 		return err
 	}
 	if counterErr != nil && !errors.Is(counterErr, sessions.ErrReplay) {
@@ -192,6 +198,10 @@ func (c *correlator) replyResult(ctx context.Context, log *slog.Logger, sub sess
 	res := sessions.Result{Code: resultForStatus(r.Status)}
 	if res.Code != sessions.ResultOK {
 		return res
+	}
+	if refusedAtReply(sub, sess, c.trust != nil && c.trust.c != nil) {
+		log.LogAttrs(ctx, slog.LevelWarn, "certificate revoked or suspended since the start")
+		return sessions.Result{Code: ResultCertificateRevoked}
 	}
 	if err := checkSignature(sub, sess, r); err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))

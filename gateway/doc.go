@@ -57,6 +57,14 @@
 //	          Store.WaitOwnedSubscriber (the subscriber comes with the
 //	          completion) until done, timed out or draining
 //	timer  ── just before the store's expiry ──▶ Store.Complete(TIMEOUT)
+//	portal ── DELETE /v1/sessions/{id} ──▶ Store.Complete(CANCELLED_BY_PORTAL)
+//	admin  ── /admin/v1/… (own listener) ──▶ adminAPI.serve: principal (token or
+//	          client certificate) → role → input → audit intent (AppendSync)
+//	          → AdminStore change (one script per slot) → audit outcome → answer
+//
+// Every start, completion and callback queues an audit record
+// (auditHooks, Trail.Append); admin calls are recorded durably before
+// they are answered (docs/admin.md §4, docs/audit.md).
 //
 // The gateway keeps no state besides its timers and two bounded caches
 // (parsed certificates by DER hash; recent MT message ids, a shortcut
@@ -73,9 +81,10 @@
 // (routes, handleX handlers, request ids, instrumentation, writeError),
 // sessionService the start flow and the drain, completer the completion,
 // timeout timers, submit gate and callbacks, correlator the MOs and
-// receipts. Start and Run wire a complete gateway from Options and serve
-// it in one errgroup: the API, the admin listener and the SMPP pool; the
-// first to fail stops the rest.
+// receipts, adminAPI the admin listener's API. Start and Run wire a
+// complete gateway from Options and serve it in one errgroup: the API, the
+// metrics listener, the admin API, the SMPP pool, the audit trail's writer
+// and the pepper check; the first to fail stops the rest.
 //
 // Errors reach portals as RFC 9457 problem+json with the stable codes
 // listed as Code* constants; errorCode and writeError are the only places

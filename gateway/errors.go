@@ -8,8 +8,10 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/imzagate/imzagate/gateway/audit"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/smpp"
 )
@@ -47,6 +49,16 @@ const (
 	CodeCertificateStatusUnknown   = "CERTIFICATE_STATUS_UNKNOWN"
 	CodeIdempotencyKeyReused       = "IDEMPOTENCY_KEY_REUSED"
 	CodeUserIDBudget               = "USER_ID_BUDGET_EXCEEDED"
+
+	// Codes added with the admin API and the subscriber lifecycle.
+	CodeCertificateSuspended = "CERTIFICATE_SUSPENDED"
+	CodeSubscriberSuspended  = "SUBSCRIBER_SUSPENDED"
+	CodeAdminForbidden       = "ADMIN_FORBIDDEN"
+	CodeAuditUnavailable     = "AUDIT_UNAVAILABLE"
+	CodeSubscriberNotFound   = "SUBSCRIBER_NOT_FOUND"
+	CodeSubscriberExists     = "SUBSCRIBER_EXISTS"
+	CodeConflict             = "CONFLICT"
+	CodeUserIDMismatch       = "USER_ID_MISMATCH"
 )
 
 // codeStatus maps every code to its HTTP status, in one place.
@@ -77,6 +89,14 @@ var codeStatus = map[string]int{
 	CodeCertificateStatusUnknown:   http.StatusServiceUnavailable,
 	CodeIdempotencyKeyReused:       http.StatusUnprocessableEntity,
 	CodeUserIDBudget:               http.StatusTooManyRequests,
+	CodeCertificateSuspended:       http.StatusUnprocessableEntity,
+	CodeSubscriberSuspended:        http.StatusUnprocessableEntity,
+	CodeAdminForbidden:             http.StatusForbidden,
+	CodeAuditUnavailable:           http.StatusServiceUnavailable,
+	CodeSubscriberNotFound:         http.StatusNotFound,
+	CodeSubscriberExists:           http.StatusConflict,
+	CodeConflict:                   http.StatusConflict,
+	CodeUserIDMismatch:             http.StatusUnprocessableEntity,
 }
 
 // codeTitle is the short human title of each code (RFC 9457 "title").
@@ -107,6 +127,14 @@ var codeTitle = map[string]string{
 	CodeCertificateStatusUnknown:   "The certificate's revocation status cannot be had now",
 	CodeIdempotencyKeyReused:       "The Idempotency-Key was used for another request",
 	CodeUserIDBudget:               "Too many wrong User IDs from this portal; try later",
+	CodeCertificateSuspended:       "The certificate is suspended",
+	CodeSubscriberSuspended:        "The subscriber is suspended; contact the mobile operator",
+	CodeAdminForbidden:             "The principal's roles do not allow this call",
+	CodeAuditUnavailable:           "The audit trail could not record the call",
+	CodeSubscriberNotFound:         "No such subscriber",
+	CodeSubscriberExists:           "The subscriber already exists",
+	CodeConflict:                   "The subscriber's state does not allow this change",
+	CodeUserIDMismatch:             "The User ID does not match",
 }
 
 // Error is an error with a stable portal-facing code. Detail and Field are
@@ -155,6 +183,14 @@ func errorCode(err error) *Error {
 		return &Error{Code: CodeStoreUnavailable, Detail: "the session store is unavailable; retry"}
 	case errors.Is(err, smpp.ErrNoRoute), errors.Is(err, smpp.ErrOperatorUnavailable):
 		return &Error{Code: CodeOperatorUnavailable, Detail: "the user's mobile operator cannot be reached now; retry later"}
+	case errors.Is(err, sessions.ErrExists):
+		return &Error{Code: CodeSubscriberExists, Detail: "the phone number already has a subscriber"}
+	case errors.Is(err, sessions.ErrConflict):
+		return &Error{Code: CodeConflict, Detail: conflictDetail(err)}
+	case errors.Is(err, audit.ErrNotDurable), errors.Is(err, audit.ErrClosed), errors.Is(err, audit.ErrDropped):
+		return &Error{Code: CodeAuditUnavailable, Detail: "the audit trail did not confirm the record; nothing was answered as done", RetryAfter: time.Second}
+	case errors.Is(err, sessions.ErrInvalid):
+		return &Error{Code: CodeInvalidRequest, Detail: strings.TrimPrefix(err.Error(), "sessions: invalid input: ")}
 	}
 	return errorCodeMore(err)
 }

@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/authentications", s.handleAuthenticationCreate)
 	mux.HandleFunc("POST /v1/signatures", s.handleSignatureCreate)
 	mux.HandleFunc("GET /v1/sessions/{id}", s.handleSessionGet)
+	mux.HandleFunc("DELETE /v1/sessions/{id}", s.handleSessionCancel)
 	mux.HandleFunc("GET /v1/certificates", s.handleCertificateList)
 	mux.HandleFunc("GET /v1/openapi.yaml", s.handleOpenAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +48,7 @@ func allowedMethods(path string) string {
 	case path == "/v1/certificates", path == "/v1/openapi.yaml":
 		return "GET, HEAD"
 	case strings.HasPrefix(path, "/v1/sessions/") && !strings.Contains(path[len("/v1/sessions/"):], "/") && len(path) > len("/v1/sessions/"):
-		return "GET, HEAD"
+		return "GET, HEAD, DELETE"
 	}
 	return ""
 }
@@ -268,6 +269,9 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, err := s.store.CheckUserID(r.Context(), phone, q.Get("userId"))
+	if err == nil {
+		err = subscriberMayStart(sub)
+	}
 	if err != nil {
 		s.budget.failed(r.Context(), s.logger(r), p, phone, err)
 		s.writeError(w, r, err)

@@ -80,7 +80,8 @@ type receiptMetrics struct {
 // allResults lists every final result a session can end with.
 var allResults = []string{sessions.ResultOK, sessions.ResultUserCancelled, sessions.ResultTimeout,
 	sessions.ResultPINBlocked, sessions.ResultCardBlocked, sessions.ResultNoKey, sessions.ResultDeliveryError,
-	sessions.ResultPhoneAbsent, sessions.ResultSIMError, sessions.ResultSignatureInvalid}
+	sessions.ResultPhoneAbsent, sessions.ResultSIMError, sessions.ResultSignatureInvalid,
+	ResultCertificateRevoked, ResultCancelledByPortal, ResultCancelledByAdmin}
 
 // otaReasons lists every reason otaReason gives, and "other".
 var otaReasons = []string{"checksum", "counter", "keys", "format", "tar", "por_status", "other",

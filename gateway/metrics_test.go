@@ -129,7 +129,10 @@ imzagate_sessions_started_total{operation="SIGN",portal="p1"} 0
 imzagate_sessions_started_total{operation="SIGN",portal="p2"} 1
 # HELP imzagate_sessions_completed_total Sessions completed by final result (counted by the instance that completed them).
 # TYPE imzagate_sessions_completed_total counter
+imzagate_sessions_completed_total{result="CANCELLED_BY_ADMIN"} 0
+imzagate_sessions_completed_total{result="CANCELLED_BY_PORTAL"} 0
 imzagate_sessions_completed_total{result="CARD_BLOCKED"} 0
+imzagate_sessions_completed_total{result="CERTIFICATE_REVOKED"} 0
 imzagate_sessions_completed_total{result="DELIVERY_ERROR"} 0
 imzagate_sessions_completed_total{result="NEW_RESULT"} 1
 imzagate_sessions_completed_total{result="NO_KEY"} 0

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imzagate/imzagate/applet"
+	"github.com/imzagate/imzagate/gateway/audit"
 	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/smpp"
@@ -32,8 +33,9 @@ type Options struct {
 	// TLS, when set, serves the API over TLS (set ClientAuth and ClientCAs
 	// for mutual TLS; portals with ClientCertSHA256 then must present it).
 	TLS *tls.Config
-	// AdminAddr serves /metrics, /healthz, /readyz and /debug/pprof/
-	// (default 127.0.0.1:9090). "off" disables it.
+	// AdminAddr is the metrics listener: /metrics, /healthz, /readyz and
+	// /debug/pprof/ (default 127.0.0.1:9090). "off" disables it. (It kept
+	// its old name; the admin API has its own listener, AdminAPI.Addr.)
 	AdminAddr string
 	// Handler, when set, builds the API listener's handler from the portal
 	// API (nil serves s.Handler()): a program that embeds the gateway adds
@@ -89,6 +91,18 @@ type Options struct {
 	Registry *prometheus.Registry
 	// ShutdownTimeout bounds a graceful stop (default 20 s).
 	ShutdownTimeout time.Duration
+
+	// Audit configures the audit trail (docs/audit.md); without its keys
+	// the gateway keeps no trail and serves no admin API.
+	Audit AuditOptions
+	// AdminAPI configures the admin API on its own listener (docs/admin.md).
+	AdminAPI AdminAPIOptions
+	// UsageRetention is how long the per-day usage counters are kept
+	// (sessions.Options.UsageRetention; default 62 days).
+	UsageRetention time.Duration
+	// ConfigDigest names the configuration the gateway started with (hex
+	// SHA-256 of the file) in the audit trail's config.load record.
+	ConfigDigest string
 }
 
 // maxInboundWorkers bounds Options.InboundWorkers (goroutines per bind).
@@ -129,18 +143,22 @@ func (o *Options) validate() error {
 // Gateway is a gateway built from Options: the store, the SMPP pool, the
 // portal API and the admin listener. Tests start it in-process on :0.
 type Gateway struct {
-	opts     Options
-	log      *slog.Logger
-	store    *sessions.Store
-	core     *core
-	pool     *smpp.Pool
-	trust    *trust.Checker
-	server   *Server
-	api      *http.Server
-	admin    *http.Server // nil when off
-	apiLn    net.Listener
-	adminLn  net.Listener
-	draining atomic.Bool
+	opts       Options
+	log        *slog.Logger
+	store      *sessions.Store
+	core       *core
+	pool       *smpp.Pool
+	trust      *trust.Checker
+	server     *Server
+	api        *http.Server
+	admin      *http.Server // nil when off
+	apiLn      net.Listener
+	adminLn    net.Listener
+	trail      *audit.Trail // nil without audit keys
+	adminAPI   *adminAPI    // nil when not configured
+	adminSrv   *http.Server
+	adminAPILn net.Listener
+	draining   atomic.Bool
 	// stopWithin carries Shutdown's context to the stop, whose deadline it
 	// then also bounds.
 	stopWithin chan context.Context
@@ -196,7 +214,7 @@ func (g *Gateway) build() (err error) {
 	opts := g.opts
 	g.store, err = sessions.New(opts.Redis, sessions.Options{
 		Pepper: opts.Pepper, Logger: opts.Logger.With("component", "sessions"), Registerer: opts.Registry,
-		IdempotencyTTL: opts.Server.IdempotencyTTL,
+		IdempotencyTTL: opts.Server.IdempotencyTTL, UsageRetention: opts.UsageRetention,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: session store: %w", err)
@@ -218,6 +236,9 @@ func (g *Gateway) build() (err error) {
 		}
 		segs = segmentStore{rs}
 	}
+	if g.trail, err = g.buildTrail(); err != nil {
+		return err
+	}
 	so := opts.Server
 	if so.OTA, err = newAppletOTA(opts.MasterKeys, opts.OTAKeyVersions); err != nil {
 		return fmt.Errorf("gateway: ota: %w", err)
@@ -225,7 +246,7 @@ func (g *Gateway) build() (err error) {
 	if g.trust, err = g.newTrust(); err != nil {
 		return err
 	}
-	so.Store, so.Trust = g.store, g.trust
+	so.Store, so.Trust, so.Audit = g.store, g.trust, g.trail
 	so.Logger, so.Registerer = opts.Logger.With("component", "gateway"), opts.Registry
 	if g.core, err = newCore(so); err != nil {
 		return err
@@ -239,6 +260,12 @@ func (g *Gateway) build() (err error) {
 		return fmt.Errorf("gateway: smpp: %w", err)
 	}
 	g.server = g.core.server(g.pool)
+	if opts.AdminAPI.enabled() {
+		if g.adminAPI, err = newAdminAPI(opts.AdminAPI, g.store, g.core, g.trailOrNil(), opts.Registry); err != nil {
+			_ = g.core.done.close(context.Background())
+			return err
+		}
+	}
 	return nil
 }
 
@@ -259,6 +286,13 @@ func (g *Gateway) listen(ctx context.Context) error {
 			return fmt.Errorf("gateway: admin listener: %w", err)
 		}
 		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	if err := g.listenAdminAPI(ctx, lc); err != nil {
+		g.apiLn.Close()
+		if g.adminLn != nil {
+			g.adminLn.Close()
+		}
+		return err
 	}
 	handler := g.server.Handler()
 	if g.opts.Handler != nil {
@@ -285,14 +319,25 @@ func (g *Gateway) run(ctx context.Context) error {
 		defer close(poolDone)
 		return g.runPool(poolCtx)
 	})
+	trailCtx, stopTrail := context.WithCancel(context.Background())
+	defer stopTrail()
+	trailDone := make(chan struct{})
+	eg.Go(func() error {
+		defer close(trailDone)
+		return g.runTrail(trailCtx)
+	})
 	eg.Go(func() error { return serveHTTP(g.api, g.apiLn) })
 	eg.Go(func() error { return g.trust.Run(ctx) })
 	if g.admin != nil {
 		eg.Go(func() error { return serveHTTP(g.admin, g.adminLn) })
 	}
+	if g.adminSrv != nil {
+		eg.Go(func() error { return serveHTTP(g.adminSrv, g.adminAPILn) })
+	}
+	eg.Go(func() error { return g.checkPepper(ctx) })
 	eg.Go(func() error {
 		<-ctx.Done()
-		return g.stop(func() { stopPool(); <-poolDone })
+		return g.stop(func() { stopPool(); <-poolDone; g.stopAdminAPI(); stopTrail(); <-trailDone })
 	})
 	g.log.Info("gateway started", slog.String("api", g.APIAddr()), slog.String("admin", g.AdminAddr()))
 	err := eg.Wait()

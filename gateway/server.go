@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imzagate/imzagate/gateway/audit"
 	"github.com/imzagate/imzagate/gateway/trust"
 )
 
@@ -58,6 +59,11 @@ type ServerOptions struct {
 	Now func() time.Time
 	// LookupEnv reads callback secrets; nil uses no environment.
 	LookupEnv func(string) (string, bool)
+
+	// Audit, when set, receives a record of every session start,
+	// completion and callback delivery (docs/audit.md); Start sets it from
+	// Options.Audit.
+	Audit *audit.Trail
 }
 
 // Limits of ServerOptions (docs/applet-protocol.md §3, tag 88: the
@@ -140,6 +146,10 @@ func newCore(opts ServerOptions) (*core, error) {
 		opts.Logger.Warn("no certificate trust checker: certificates are judged by the registry alone")
 	} else {
 		cc.metrics.setMode(opts.Trust.Mode())
+	}
+	if opts.Audit != nil {
+		done.audit = &auditHooks{t: opts.Audit, portals: ps}
+		done.callbacks.audit = done.audit
 	}
 	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now, trust: cc}
 	return &core{opts: opts, metrics: m, portals: ps, view: view, done: done, corr: corr, trust: cc}, nil

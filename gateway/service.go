@@ -66,6 +66,7 @@ func (s *sessionService) start(ctx context.Context, log *slog.Logger, p *Portal,
 	if err := s.checkStatus(ctx, log, p, plan); err != nil {
 		return sessions.Session{}, err
 	}
+	s.done.audit.sessionStarted(ctx, sess)
 	return s.submit(ctx, log, sess, in, counter)
 }
 
@@ -84,6 +85,9 @@ type startPlan struct {
 
 // build applies the certificate policy and lays out the session.
 func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Duration, error) {
+	if err := subscriberMayStart(sub); err != nil {
+		return nil, 0, err
+	}
 	cert, err := pickCertificate(sub, sp.in, sp.svc.now())
 	if err != nil {
 		return nil, 0, err
@@ -97,7 +101,7 @@ func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Dur
 		Portal: sp.portal, Operation: in.Operation.String(), Phone: in.Phone, ICCID: sub.ICCID,
 		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashAlg.String(),
 		VerificationCode: applet.FormatVerificationCode(applet.VerificationCode(in.Hash)),
-		CallbackURL:      in.CallbackURL, IdempotencyKey: sp.idemKey,
+		CallbackURL:      in.CallbackURL, IdempotencyKey: sp.idemKey, Operator: sub.Operator,
 		IdempotencyFingerprint: sp.fingerprint, DisplayText: in.DisplayText,
 	}
 	return &sp.sess, sp.svc.ttl, nil

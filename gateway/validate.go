@@ -78,8 +78,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 
 // decodeBody is the pure part of decodeJSON (fuzzed).
 func decodeBody(data []byte, v any) error {
-	if len(data) > maxBodyBytes {
-		return &Error{Code: CodeRequestTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", maxBodyBytes)}
+	return decodeBodyMax(data, v, maxBodyBytes)
+}
+
+// decodeBodyMax is decodeBody with its own size limit.
+func decodeBodyMax(data []byte, v any, limit int) error {
+	if len(data) > limit {
+		return &Error{Code: CodeRequestTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", limit)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -117,7 +117,7 @@ func TestStartBadInput(t *testing.T) {
 		{"certs unknown parameter", "GET", "/v1/certificates?phoneNumber=0501234567&userId=123456&x=1", key1, "", nil, 400, CodeInvalidRequest, "x"},
 		{"unknown endpoint", "GET", "/v1/nothing", key1, "", nil, 404, CodeNotFound, ""},
 		{"login with GET", "GET", "/v1/authentications", key1, "", nil, 405, CodeMethodNotAllowed, ""},
-		{"delete a session", "DELETE", "/v1/sessions/00112233445566778899aabbccddeeff", key1, "", nil, 405, CodeMethodNotAllowed, ""},
+		{"put a session", "PUT", "/v1/sessions/00112233445566778899aabbccddeeff", key1, "{}", nil, 405, CodeMethodNotAllowed, ""},
 		{"post certificates", "POST", "/v1/certificates", key1, "{}", nil, 405, CodeMethodNotAllowed, ""},
 	}
 	for _, tt := range tests {

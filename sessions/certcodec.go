@@ -20,23 +20,41 @@ const (
 	CertGovernment = "government"
 	StatusActive   = "active"
 	StatusRevoked  = "revoked"
+	// StatusSuspended: the CA put the certificate on hold; it may become
+	// active again (RFC 5280 certificateHold).
+	StatusSuspended = "suspended"
 )
+
+// MaxStatusReasonLen bounds Certificate.StatusReason.
+const MaxStatusReasonLen = 128
 
 var certTypeCode = map[string]byte{CertPersonal: 1, CertBusiness: 2, CertGovernment: 3}
 var certTypeName = [...]string{1: CertPersonal, 2: CertBusiness, 3: CertGovernment}
-var certStatusCode = map[string]byte{StatusActive: 1, StatusRevoked: 2}
-var certStatusName = [...]string{1: StatusActive, 2: StatusRevoked}
+var certStatusCode = map[string]byte{StatusActive: 1, StatusRevoked: 2, StatusSuspended: 3}
+var certStatusName = [...]string{1: StatusActive, 2: StatusRevoked, 3: StatusSuspended}
 
-// certBlobVersion is the first octet of the stored certificate list.
-const certBlobVersion = 1
+// certBlobVersion is the first octet of the stored certificate list;
+// certBlobVersion2 adds each certificate's status time and reason. A list
+// is written in version 1 whenever none has them, so one list has one
+// encoding.
+const (
+	certBlobVersion  = 1
+	certBlobVersion2 = 2
+)
 
 // validateCertificate checks one certificate against the documented limits.
 func validateCertificate(i int, c *Certificate) error {
 	if _, ok := certTypeCode[c.Type]; !ok {
-		return invalidf("certificates[%d].type %q: want personal, business or government", i, c.Type)
+		return invalidf("certificates[%d].type %q: want authentication, personal, business or government", i, c.Type)
 	}
 	if _, ok := certStatusCode[c.Status]; !ok {
-		return invalidf("certificates[%d].status %q: want active or revoked", i, c.Status)
+		return invalidf("certificates[%d].status %q: want active, revoked or suspended", i, c.Status)
+	}
+	if len(c.StatusReason) > MaxStatusReasonLen || !printable(c.StatusReason, true) {
+		return invalidf("certificates[%d].status_reason: up to %d printable ASCII characters", i, MaxStatusReasonLen)
+	}
+	if !c.StatusAt.IsZero() && c.StatusAt.Unix() < 0 {
+		return invalidf("certificates[%d].status_at before 1970", i)
 	}
 	switch {
 	case c.TaxID != "" && (len(c.TaxID) != TaxIDLen || !isDigits(c.TaxID)):
@@ -63,11 +81,28 @@ func validateCertificate(i int, c *Certificate) error {
 //	                 not_before(8, unix seconds BE) not_after(8) der_len(2 BE) der
 //
 // Times keep whole seconds, like X.509 validity. Certificates must have been
-// validated.
+// validated. Version 2 (when any certificate has a status time or reason)
+// adds after key_ref: status_at(8, unix seconds BE, 0 = none) reason_len(1)
+// reason.
 func appendCertificates(b []byte, certs []Certificate) []byte {
-	b = append(b, certBlobVersion, byte(len(certs)))
+	v2 := needsStatusDetail(certs)
+	if v2 {
+		b = append(b, certBlobVersion2, byte(len(certs)))
+	} else {
+		b = append(b, certBlobVersion, byte(len(certs)))
+	}
 	for _, c := range certs {
-		b = append(b, certTypeCode[c.Type], certStatusCode[c.Status], c.KeyRef, byte(len(c.TaxID)))
+		b = append(b, certTypeCode[c.Type], certStatusCode[c.Status], c.KeyRef)
+		if v2 {
+			var at int64
+			if !c.StatusAt.IsZero() {
+				at = c.StatusAt.Unix()
+			}
+			b = binary.BigEndian.AppendUint64(b, uint64(at))
+			b = append(b, byte(len(c.StatusReason)))
+			b = append(b, c.StatusReason...)
+		}
+		b = append(b, byte(len(c.TaxID)))
 		b = append(b, c.TaxID...)
 		b = binary.BigEndian.AppendUint64(b, uint64(c.NotBefore.Unix()))
 		b = binary.BigEndian.AppendUint64(b, uint64(c.NotAfter.Unix()))
@@ -75,6 +110,17 @@ func appendCertificates(b []byte, certs []Certificate) []byte {
 		b = append(b, c.DER...)
 	}
 	return b
+}
+
+// needsStatusDetail reports whether any certificate has a status time or
+// reason, which only version 2 of the list keeps.
+func needsStatusDetail(certs []Certificate) bool {
+	for _, c := range certs {
+		if !c.StatusAt.IsZero() || c.StatusReason != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // certReader is a bounds-checked cursor: the first failure sticks, so the
@@ -129,7 +175,8 @@ func (r *certReader) i64(field string) int64 {
 // validates every certificate; trailing octets are an error.
 func decodeCertificates(b []byte) ([]Certificate, error) {
 	r := &certReader{b: b}
-	if v := r.u8("version"); r.err == nil && v != certBlobVersion {
+	v := r.u8("version")
+	if r.err == nil && v != certBlobVersion && v != certBlobVersion2 {
 		return nil, invalidf("certificate blob: version %d", v)
 	}
 	n := int(r.u8("count"))
@@ -144,6 +191,12 @@ func decodeCertificates(b []byte) ([]Certificate, error) {
 		var c Certificate
 		typ, st := r.u8("type"), r.u8("status")
 		c.KeyRef = r.u8("key_ref")
+		if v == certBlobVersion2 {
+			if at := r.i64("status_at"); at != 0 {
+				c.StatusAt = time.Unix(at, 0).UTC()
+			}
+			c.StatusReason = string(r.bytes(int(r.u8("reason_len")), "reason"))
+		}
 		c.TaxID = string(r.bytes(int(r.u8("tax_id_len")), "tax_id"))
 		nb, na := r.i64("not_before"), r.i64("not_after")
 		der := r.bytes(r.u16("der_len"), "der")
@@ -167,6 +220,9 @@ func decodeCertificates(b []byte) ([]Certificate, error) {
 	if r.off != len(b) {
 		return nil, invalidf("certificate blob: %d trailing octets", len(b)-r.off)
 	}
+	if v == certBlobVersion2 && !needsStatusDetail(certs) {
+		return nil, invalidf("certificate blob: version 2 without status details")
+	}
 	return certs, nil
 }
 
@@ -180,6 +236,9 @@ func normalizeCertificates(certs []Certificate) []Certificate {
 	for i, c := range certs {
 		c.NotBefore = time.Unix(c.NotBefore.Unix(), 0).UTC()
 		c.NotAfter = time.Unix(c.NotAfter.Unix(), 0).UTC()
+		if !c.StatusAt.IsZero() {
+			c.StatusAt = time.Unix(c.StatusAt.Unix(), 0).UTC()
+		}
 		out[i] = c
 	}
 	return out

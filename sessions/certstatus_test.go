@@ -64,7 +64,7 @@ func TestCertStatusRejects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := completeArgs("x", Result{Code: ResultOK, CertStatus: &CertificateStatus{Status: CertStatusGood}}, time.Now(), time.Minute); !errors.Is(err, ErrInvalid) {
+	if _, err := completeArgs("x", Result{Code: ResultOK, CertStatus: &CertificateStatus{Status: CertStatusGood}}, time.Now(), time.Minute, time.Hour); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a status without source and time was accepted: %v", err)
 	}
 }

@@ -36,7 +36,8 @@ func TestDecodeCertificatesRejects(t *testing.T) {
 		in   []byte
 	}{
 		{"empty", nil},
-		{"version 2", append([]byte{2}, valid[1:]...)},
+		{"version 3", append([]byte{3}, valid[1:]...)},
+		{"version 2 without details", append([]byte{2}, valid[1:]...)},
 		{"count too high", []byte{1, MaxCertificates + 1}},
 		{"truncated header", valid[:4]},
 		{"truncated der", valid[:len(valid)-1]},
@@ -106,7 +107,8 @@ func TestSubscriberRecordGolden(t *testing.T) {
 		in   []byte
 	}{
 		{"empty", nil},
-		{"version 2", append([]byte{2}, b[1:]...)},
+		{"version 3", append([]byte{3}, b[1:]...)},
+		{"version 2 active", func() []byte { c := append([]byte{2}, b[1:len(b)-2]...); return append(c, 1, 1, 0) }()},
 		{"short hmac", b[:20]},
 		{"phone length past the end", append(bytes.Clone(b[:33]), 0xff)},
 		{"no certificate list", b[:len(b)-2]},

@@ -65,6 +65,19 @@
 //	                            d = resync offset
 //	{s:<k>}z, n, t       zset, hash, string: all senders' pending parts (the total's cap)
 //	{b:<keyed portal>}f, x  list, string: a portal's recent wrong User IDs, its block
+//	{bbbb}b:<h>          string the card-blocked flag (last result PIN_BLOCKED/CARD_BLOCKED)
+//	{bbbb}v:<h>          string forwarding marker of a number change under way
+//	{bbbb}u:<YYYYMMDD>   hash   usage counters of the day (usage.go)
+//	imzagate:pepper-canary string keyed canary of the pepper (canary.go)
+//
+// # Lifecycle
+//
+// The administrator's changes (lifecycle.go, docs/data-model.md §17) read a
+// subscriber, compute the new record in Go and write it with one
+// compare-and-set script on the phone's slot; a SIM swap first clears the
+// new card's MO counter, and a number change moves the record in three
+// steps (moving marker, new record, old record deleted) that the same call
+// completes when run again.
 //
 // A session ID is h (16 base32hex characters) followed by 96 random bits (20
 // characters), so every key of a session can be named from its ID; a

@@ -43,6 +43,16 @@ var (
 	// ErrNotSubscriber: a concatenated MO part from a number that is not in
 	// the registry; it is not kept.
 	ErrNotSubscriber = errors.New("sessions: MO part from a number that is not a subscriber")
+	// ErrExists: the subscriber (or certificate) to create is already there.
+	ErrExists = errors.New("sessions: already exists")
+	// ErrConflict: the subscriber's state does not allow the change (a
+	// suspended subscriber to suspend, a closed one to swap, a number
+	// change to a number that has a subscriber), or the record kept
+	// changing under a concurrent change.
+	ErrConflict = errors.New("sessions: conflicting state")
+	// ErrWrongPepper: the pepper does not match the one the registry was
+	// provisioned with (its canary), so every User ID would look wrong.
+	ErrWrongPepper = errors.New("sessions: the pepper does not match the registry's canary")
 )
 
 // BudgetError reports a portal blocked for spending its budget of wrong

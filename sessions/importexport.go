@@ -28,7 +28,11 @@ import (
 // Exactly one of "user_id" (the 6 digits) and "user_id_hmac" (64 hex digits,
 // as written by ExportSubscribers; valid only under the same pepper) is
 // required. Unknown fields are an error, so a typo never silently drops data.
-// A later line for the same phone replaces an earlier one.
+// A later line for the same phone replaces an earlier one. The certificate
+// behind the authentication key may be named by "type":"authentication"
+// (key_ref 1, implied when absent) or by "key_ref":1 with its holder's type;
+// both are stored alike. docs/provisioning.md documents every field, with a
+// JSON Schema beside it.
 
 // MaxImportLineLen bounds one line of the bulk file (16 certificates of
 // 16 KiB in base64 fit).
@@ -82,6 +86,12 @@ func fromLine(l *subscriberLine) (sub Subscriber, userID string, uidMAC []byte, 
 	}
 	sub = Subscriber{Phone: l.Phone, ICCID: l.ICCID, KeyVersion: l.KeyVersion, Operator: l.Operator}
 	for i, c := range l.Certificates {
+		if c.Type == certTypeAuthentication {
+			if c.KeyRef != 0 && c.KeyRef != 1 {
+				return Subscriber{}, "", nil, invalidf("certificates[%d].key_ref %d: the authentication certificate is key_ref 1", i, c.KeyRef)
+			}
+			c.Type, c.KeyRef = CertPersonal, 1
+		}
 		if c.KeyRef < 0 || c.KeyRef > 0xFF {
 			return Subscriber{}, "", nil, invalidf("certificates[%d].key_ref %d", i, c.KeyRef)
 		}
@@ -107,6 +117,10 @@ func fromLine(l *subscriberLine) (sub Subscriber, userID string, uidMAC []byte, 
 	}
 	return sub, "", uidMAC, nil
 }
+
+// certTypeAuthentication names, in the bulk format, the certificate of the
+// authentication key (key_ref 1), which the registry files as personal.
+const certTypeAuthentication = "authentication"
 
 // parseChunk decodes consecutive lines of the bulk format (each line
 // complete, at most MaxImportLineLen octets) with one decoder, whose buffer

@@ -207,7 +207,7 @@ func (s *Store) AcceptMOAndComplete(ctx context.Context, iccid string, cntr uint
 		return Session{}, nil, err
 	}
 	now := s.opts.Now()
-	args, err := completeArgs(id, res, now, s.opts.Retention)
+	args, err := s.completeArgs(id, res, now)
 	if err != nil {
 		return Session{}, nil, err
 	}
@@ -215,7 +215,7 @@ func (s *Store) AcceptMOAndComplete(ctx context.Context, iccid string, cntr uint
 	defer cancel()
 	pipe := s.rdb.Pipeline()
 	acc := evalOnce(octx, pipe, scriptAcceptMO, []string{s.counterKey(iccid)}, cntr)
-	cmp := evalOnce(octx, pipe, scriptComplete, []string{ref.sessionKey(id), ref.runKey()}, args...)
+	cmp := evalOnce(octx, pipe, scriptComplete, completeKeys(ref, id, now), args...)
 	_, _ = pipe.Exec(octx)
 
 	switch n, err := acc.Int(); {

@@ -190,19 +190,28 @@ var scriptMark = redis.NewScript(srcMark)
 
 // scriptComplete completes a running session once, releases the phone's
 // running marker if it still names this session, shortens the record's
-// life to the retention period and publishes the id on the completion
-// channel, all atomically. KEYS: session, running marker. ARGV: now-ms, id,
-// retention-ms, channel, field/value pairs. Replies: {'ok', record},
-// {'dup', record}, {'exp', record}, {'nf'}.
+// life to the retention period, counts the completion in the day's usage
+// hash, keeps or clears the phone's card-blocked flag and publishes the id
+// on the completion channel, all atomically. KEYS: session, running
+// marker, usage hash, blocked flag. ARGV: now-ms, id, retention-ms,
+// channel, usage-ttl-ms, result code, blocked-flag-ttl-ms, field/value
+// pairs. Replies: {'ok', record}, {'dup', record}, {'exp', record}, {'nf'}.
 const srcComplete = `
-local h = redis.call('HMGET', KEYS[1], 'st', 'ex')
+local h = redis.call('HMGET', KEYS[1], 'st', 'ex', 'pt', 'or', 'op')
 if not h[1] then return {'nf'} end
 if h[1] == 'C' then return {'dup', redis.call('HGETALL', KEYS[1])} end
 if tonumber(h[2]) <= tonumber(ARGV[1]) then return {'exp', redis.call('HGETALL', KEYS[1])} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local run = redis.call('GET', KEYS[2])
 if run and string.sub(run, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then redis.call('DEL', KEYS[2]) end
+redis.call('HINCRBY', KEYS[3], (h[3] or '') .. '|' .. (h[4] or '') .. '|' .. (h[5] or '') .. '|' .. ARGV[6], 1)
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+if ARGV[6] == 'PIN_BLOCKED' or ARGV[6] == 'CARD_BLOCKED' then
+  redis.call('SET', KEYS[4], ARGV[6] .. '|' .. ARGV[1], 'PX', ARGV[7])
+elseif ARGV[6] == 'OK' then
+  redis.call('DEL', KEYS[4])
+end
 redis.call('PUBLISH', ARGV[4], ARGV[2])
 return {'ok', redis.call('HGETALL', KEYS[1])}
 `
@@ -247,5 +256,6 @@ var scriptAcceptMO = redis.NewScript(srcAcceptMO)
 // not do: inside a pipeline it records an empty hash in the shared Script.)
 func scriptSources() []string {
 	return []string{srcPutKeepUID, srcDelete, srcAttempt, srcAttemptOK, srcStart, srcMark, srcComplete, srcNextMT, srcAcceptMO, srcSegmentAdd,
-		srcResyncMT, srcClaimResend, srcSetRunning, srcAttemptFail, srcBudgetCheck, srcBudgetFail, srcSegmentDone, srcSegmentTotal}
+		srcResyncMT, srcClaimResend, srcSetRunning, srcAttemptFail, srcBudgetCheck, srcBudgetFail, srcSegmentDone, srcSegmentTotal,
+		srcCAS, srcMoveOut, srcResetLockout}
 }

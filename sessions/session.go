@@ -104,6 +104,9 @@ type Session struct {
 	// Resent reports whether the command was sealed again after a "counter
 	// low" PoR; it happens at most once per session (ClaimResend).
 	Resent bool
+	// Operator is the subscriber's operator at the start, for the usage
+	// records (empty in sessions an older version started).
+	Operator string
 }
 
 // Result is what Complete records.
@@ -143,6 +146,7 @@ const (
 	sDisplay  = "dt"
 	sMTCtr    = "mc"
 	sResent   = "rn"
+	sOperator = "or"
 )
 
 // Stored state codes.
@@ -210,6 +214,8 @@ func (sess *Session) validateStart(ttl time.Duration) error {
 		return invalidf("session: display text: up to %d octets of UTF-8", MaxDisplayTextLen)
 	case sess.MTCounter != 0 || sess.Resent:
 		return invalidf("session: MTCounter and Resent are recorded later; leave them zero")
+	case !validOperator(sess.Operator):
+		return invalidf("session: operator: up to 32 of [a-z0-9._-]")
 	}
 	return nil
 }
@@ -265,7 +271,7 @@ func encodeSession(sess *Session) []any {
 		sExpires, strconv.FormatInt(ms(sess.ExpiresAt), 10),
 	}
 	for _, kv := range [][2]string{{sCode, sess.VerificationCode}, {sCallback, sess.CallbackURL}, {sIdemKey, sess.IdempotencyKey},
-		{sDisplay, sess.DisplayText}} {
+		{sDisplay, sess.DisplayText}, {sOperator, sess.Operator}} {
 		if kv[1] != "" {
 			f = append(f, kv[0], kv[1])
 		}
@@ -283,6 +289,10 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 		ID: id, Portal: m[sPortal], Operation: m[sOp], Phone: m[sPhone], ICCID: m[sICCID],
 		HashAlg: m[sHashAlg], VerificationCode: m[sCode], Result: m[sResult], SigAlg: m[sSigAlg],
 		CallbackURL: m[sCallback], IdempotencyKey: m[sIdemKey], DisplayText: m[sDisplay], Resent: m[sResent] == "1",
+		Operator: m[sOperator],
+	}
+	if !validOperator(s.Operator) {
+		return bad(sOperator)
 	}
 	switch m[sState] {
 	case stRunning:
@@ -529,21 +539,33 @@ func (s *Store) Complete(ctx context.Context, id string, res Result) (Session, e
 		return Session{}, err
 	}
 	now := s.opts.Now()
-	args, err := completeArgs(id, res, now, s.opts.Retention)
+	args, err := s.completeArgs(id, res, now)
 	if err != nil {
 		return Session{}, err
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	reply, err := scriptComplete.Run(ctx, s.rdb, []string{ref.sessionKey(id), ref.runKey()}, args...).Slice()
+	reply, err := scriptComplete.Run(ctx, s.rdb, completeKeys(ref, id, now), args...).Slice()
 	if err != nil {
 		return Session{}, storeErr("complete", err)
 	}
 	return s.completeReply(id, res, reply, now)
 }
 
+// completeKeys lays out scriptComplete's KEYS for session id at now: the
+// record, the phone's running marker, the day's usage hash of the
+// session's slot and the phone's card-blocked flag (usage.go).
+func completeKeys(ref phoneRef, id string, now time.Time) []string {
+	return []string{ref.sessionKey(id), ref.runKey(), usageKey(ref.tag, now), ref.blockedKey()}
+}
+
 // completeArgs checks res and lays out scriptComplete's ARGV.
-func completeArgs(id string, res Result, now time.Time, retention time.Duration) ([]any, error) {
+func (s *Store) completeArgs(id string, res Result, now time.Time) ([]any, error) {
+	return completeArgs(id, res, now, s.opts.Retention, s.opts.UsageRetention)
+}
+
+// completeArgs checks res and lays out scriptComplete's ARGV.
+func completeArgs(id string, res Result, now time.Time, retention, usageTTL time.Duration) ([]any, error) {
 	switch {
 	case !validResultCode(res.Code):
 		return nil, invalidf("result code %q", res.Code)
@@ -552,7 +574,7 @@ func completeArgs(id string, res Result, now time.Time, retention time.Duration)
 	case len(res.SigAlg) > MaxAlgLen || !printable(res.SigAlg, false):
 		return nil, invalidf("signature algorithm: up to %d printable characters", MaxAlgLen)
 	}
-	args := []any{ms(now), id, durMS(retention), CompletionChannel,
+	args := []any{ms(now), id, durMS(retention), CompletionChannel, durMS(usageTTL), res.Code, durMS(blockedFlagTTL),
 		sState, stComplete, sResult, res.Code, sComplete, ms(now)}
 	if res.SigAlg != "" {
 		args = append(args, sSigAlg, res.SigAlg)

@@ -26,6 +26,7 @@ const (
 	DefaultOpTimeout       = 2 * time.Second
 	DefaultIdempotencyTTL  = 15 * time.Second
 	DefaultMaxWaiters      = 100_000
+	DefaultUsageRetention  = 62 * 24 * time.Hour
 
 	// MinPepperLen is the shortest accepted Options.Pepper.
 	MinPepperLen = 16
@@ -56,6 +57,10 @@ type Options struct {
 	IdempotencyTTL time.Duration
 	// MaxWaiters bounds concurrent Wait calls in this process (default 100000).
 	MaxWaiters int
+	// UsageRetention is how long the per-day usage counters stay in Redis
+	// after their last increment (default 62 days: export them for billing
+	// before). At least one day.
+	UsageRetention time.Duration
 	// Logger receives operational logs; nil discards. Phones appear only as
 	// the keyed hash (attribute msisdn_hash).
 	Logger *slog.Logger
@@ -92,6 +97,9 @@ func (o *Options) validate() error {
 	if o.MaxWaiters == 0 {
 		o.MaxWaiters = DefaultMaxWaiters
 	}
+	if o.UsageRetention == 0 {
+		o.UsageRetention = DefaultUsageRetention
+	}
 	switch {
 	case o.LockoutAttempts < 1 || o.LockoutAttempts > 100:
 		return invalidf("Options.LockoutAttempts %d outside 1..100", o.LockoutAttempts)
@@ -105,6 +113,8 @@ func (o *Options) validate() error {
 		return invalidf("Options.IdempotencyTTL must be at least 1s")
 	case o.MaxWaiters < 1:
 		return invalidf("Options.MaxWaiters must be positive")
+	case o.UsageRetention < 24*time.Hour:
+		return invalidf("Options.UsageRetention must be at least one day")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -259,6 +269,8 @@ func (p phoneRef) sessionKey(id string) string {
 	return p.tag + "x:" + id
 }
 func (p phoneRef) idemKey(h string) string { return p.tag + "i:" + h }
+func (p phoneRef) blockedKey() string      { return p.tag + "b:" + p.hash }
+func (p phoneRef) moveKey() string         { return p.tag + "v:" + p.hash }
 
 func txnKey(txn [8]byte) string {
 	const hexdig = "0123456789abcdef"

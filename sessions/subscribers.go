@@ -20,6 +20,29 @@ type Subscriber struct {
 	KeyVersion   int    // OTA key version, 1..15
 	Operator     string // routing name, e.g. "azercell"; up to 32 of [a-z0-9._-]
 	Certificates []Certificate
+	// State is the subscriber's lifecycle state: "" (active), suspended,
+	// closed or moving (a number change under way). See StateOf.
+	State string
+}
+
+// Subscriber lifecycle states (docs/admin.md §3). The zero State is
+// active; StateOf names it.
+const (
+	SubscriberActive    = "active"
+	SubscriberSuspended = "suspended"
+	SubscriberClosed    = "closed"
+	SubscriberMoving    = "moving"
+)
+
+var subStateCode = map[string]byte{"": 1, SubscriberSuspended: 2, SubscriberClosed: 3, SubscriberMoving: 4}
+var subStateName = [...]string{1: "", 2: SubscriberSuspended, 3: SubscriberClosed, 4: SubscriberMoving}
+
+// StateOf names the subscriber's state, "active" for the zero State.
+func (sub *Subscriber) StateOf() string {
+	if sub.State == "" {
+		return SubscriberActive
+	}
+	return sub.State
 }
 
 // Certificate is one certificate on the SIM.
@@ -30,7 +53,11 @@ type Certificate struct {
 	DER       []byte    // the X.509 certificate, at most MaxDERLen octets
 	NotBefore time.Time // whole seconds are kept
 	NotAfter  time.Time
-	Status    string // active | revoked
+	Status    string // active | revoked | suspended
+	// StatusAt and StatusReason say when and why the status was last set
+	// by an administrator (zero and empty for a certificate as issued).
+	StatusAt     time.Time
+	StatusReason string
 }
 
 // A subscriber is stored as one string, not a hash: a certificate is far
@@ -42,11 +69,14 @@ type Certificate struct {
 //	key_version(1) operator_len(1) operator certificates (certcodec.go)
 //
 // The HMAC sits at a fixed offset, so the User ID check reads just those 32
-// octets inside its script, whether the phone is known or not.
+// octets inside its script, whether the phone is known or not. Version 2
+// adds state(1) after the operator, for a subscriber that is not active;
+// an active one is written in version 1, so one record has one encoding.
 const (
-	subRecordVersion = 1
-	uidMACLen        = 32
-	subHeaderLen     = 1 + uidMACLen
+	subRecordVersion  = 1
+	subRecordVersion2 = 2
+	uidMACLen         = 32
+	subHeaderLen      = 1 + uidMACLen
 )
 
 // UserIDLen is the length of an Asan İmza User ID: 6 digits.
@@ -94,6 +124,9 @@ func (sub *Subscriber) validate() error {
 	case len(sub.Certificates) > MaxCertificates:
 		return invalidf("%d certificates, max %d", len(sub.Certificates), MaxCertificates)
 	}
+	if _, ok := subStateCode[sub.State]; !ok {
+		return invalidf("state %q: want active, suspended, closed or moving", sub.State)
+	}
 	for i := range sub.Certificates {
 		if err := validateCertificate(i, &sub.Certificates[i]); err != nil {
 			return err
@@ -116,14 +149,25 @@ func appendSubscriberBody(b []byte, sub *Subscriber) []byte {
 	b = append(b, sub.ICCID...)
 	b = append(b, byte(sub.KeyVersion), byte(len(sub.Operator)))
 	b = append(b, sub.Operator...)
+	if sub.State != "" {
+		b = append(b, subStateCode[sub.State])
+	}
 	return appendCertificates(b, sub.Certificates)
+}
+
+// recordVersion is the version octet sub is written with.
+func recordVersion(sub *Subscriber) byte {
+	if sub.State != "" {
+		return subRecordVersion2
+	}
+	return subRecordVersion
 }
 
 // encodeSubscriber returns the stored record. sub must have been validated
 // and uidMAC must be 32 octets.
 func encodeSubscriber(sub *Subscriber, uidMAC []byte) []byte {
 	b := make([]byte, 0, 64+len(sub.Phone)+len(sub.ICCID)+len(sub.Operator)+certsSize(sub.Certificates))
-	b = append(b, subRecordVersion)
+	b = append(b, recordVersion(sub))
 	b = append(b, uidMAC...)
 	return appendSubscriberBody(b, sub)
 }
@@ -139,7 +183,8 @@ func certsSize(certs []Certificate) int {
 // decodeSubscriber parses and validates a stored record.
 func decodeSubscriber(b []byte) (Subscriber, []byte, error) {
 	r := &certReader{b: b}
-	if v := r.u8("record version"); r.err == nil && v != subRecordVersion {
+	v := r.u8("record version")
+	if r.err == nil && v != subRecordVersion && v != subRecordVersion2 {
 		return Subscriber{}, nil, invalidf("stored subscriber: version %d", v)
 	}
 	uid := r.bytes(uidMACLen, "user_id_hmac")
@@ -148,6 +193,13 @@ func decodeSubscriber(b []byte) (Subscriber, []byte, error) {
 	sub.ICCID = string(r.bytes(int(r.u8("iccid_len")), "iccid"))
 	sub.KeyVersion = int(r.u8("key_version"))
 	sub.Operator = string(r.bytes(int(r.u8("operator_len")), "operator"))
+	if v == subRecordVersion2 {
+		st := r.u8("state")
+		if r.err == nil && (st < 2 || int(st) >= len(subStateName)) {
+			return Subscriber{}, nil, invalidf("stored subscriber: state code %d", st)
+		}
+		sub.State = subStateName[st]
+	}
 	if r.err != nil {
 		return Subscriber{}, nil, r.err
 	}
@@ -168,6 +220,9 @@ func decodeSubscriber(b []byte) (Subscriber, []byte, error) {
 // administrator can change certificates without knowing the User ID.
 func (s *Store) PutSubscriber(ctx context.Context, sub Subscriber, userID string) error {
 	sub.Certificates = normalizeCertificates(sub.Certificates)
+	if sub.State == SubscriberActive {
+		sub.State = ""
+	}
 	if err := sub.validate(); err != nil {
 		return err
 	}
@@ -176,7 +231,7 @@ func (s *Store) PutSubscriber(ctx context.Context, sub Subscriber, userID string
 	defer cancel()
 	if userID == "" {
 		res, err := scriptPutKeepUID.Run(ctx, s.rdb, []string{ref.subscriberKey()},
-			[]byte{subRecordVersion}, appendSubscriberBody(nil, &sub)).Int()
+			[]byte{recordVersion(&sub)}, appendSubscriberBody(nil, &sub)).Int()
 		if err != nil {
 			return storeErr("put subscriber", err)
 		}

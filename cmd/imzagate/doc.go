@@ -5,7 +5,10 @@
 //	                                 operators' SMPP binds, portals; secrets from env/files
 //	imzagate demo [--sims N]         all in one: embedded Redis, test SMSC over loopback
 //	                                 SMPP, simulated SIMs, the demo portal page
-//	imzagate provision --redis URL FILE   import subscribers and certificates
+//	imzagate provision --config FILE|--redis URL FILE   import subscribers and
+//	                                 certificates (docs/provisioning.md)
+//	imzagate admin COMMAND ...       the admin API from a terminal (docs/admin.md §5)
+//	imzagate audit verify --public-key KEY FILE   verify an exported audit trail offline
 //	imzagate ota seal|open ...       seal or open OTA secured packets (operators' engineers)
 //	imzagate version
 //

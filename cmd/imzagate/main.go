@@ -22,6 +22,8 @@ func subcommands() map[string]subcommand {
 		"demo":      {summary: "run the all-in-one demo (embedded Redis, simulated operator and SIMs)", run: runDemo},
 		"provision": {summary: "import subscribers and certificates into Redis", run: runProvision},
 		"version":   {summary: "print the version", run: runVersion},
+		"admin":     {summary: "call the admin API: subscribers, certificates, sessions, audit, usage", run: runAdmin},
+		"audit":     {summary: "verify an exported audit trail offline (audit verify FILE)", run: runAudit},
 	}
 }
 

@@ -103,6 +103,13 @@ func (s *Stack) gatewayOptions(in Instance, client redis.UniversalClient) gatewa
 		gw.Trust.RootCertificates = []*x509.Certificate{s.ca.Root.Certificate()}
 		gw.Trust.IntermediateCertificates = []*x509.Certificate{s.ca.Issuing.Certificate()}
 	}
+	if !o.NoAudit {
+		name := in.Name
+		if name == "" {
+			name = "simstack"
+		}
+		gw.Audit = gateway.AuditOptions{SigningKey: s.audit, PhoneKey: o.Pepper, Instance: name, SyncReplicas: -1}
+	}
 	if o.Gateway != nil {
 		o.Gateway(&gw)
 	}

@@ -141,6 +141,10 @@ type Options struct {
 	// KeyVersions are the cards' OTA key versions; the gateways are given
 	// the same (zero: the protocol's defaults).
 	KeyVersions applet.KeyVersions
+	// NoAudit runs the gateways without the audit trail; by default they
+	// keep one as production does, with a random checkpoint key, so its
+	// cost is in every figure the stack gives.
+	NoAudit bool
 	// Gateway, when set, has the last word on each instance's options.
 	Gateway func(*gateway.Options)
 	// ProvisionWorkers write the subscribers in parallel (default 16).

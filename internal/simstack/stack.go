@@ -2,6 +2,7 @@ package simstack
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -30,7 +31,8 @@ type Stack struct {
 	smsc    *smsc.Server
 	subs    []Subscriber
 	apiKeys map[string]string
-	ca      *testca.Hierarchy // the served CA when Options.CA is nil
+	ca      *testca.Hierarchy  // the served CA when Options.CA is nil
+	audit   ed25519.PrivateKey // signs the audit trail's checkpoints
 
 	mu        sync.Mutex
 	instances []*instance
@@ -63,7 +65,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	s := &Stack{opts: opts, apiKeys: map[string]string{}}
+	s := &Stack{opts: opts, apiKeys: map[string]string{}, audit: ed25519.NewKeyFromSeed(randomBytes(ed25519.SeedSize))}
 	for _, p := range opts.Portals {
 		s.apiKeys[p.ID] = p.APIKey
 	}
