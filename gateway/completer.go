@@ -27,6 +27,7 @@ type completer struct {
 	msgs      *msgIndex // this instance's recent MT message ids, for receipts
 	timeouts  *timeouts
 	submits   *submitGate
+	pending   *pendingSubmits // receipts that outrun their submit's record (submitreceipt.go)
 	now       func() time.Time
 	audit     *auditHooks // nil: no audit trail
 }
@@ -59,9 +60,7 @@ func (c *completer) recordCompletionOf(ctx context.Context, log *slog.Logger, id
 		return err
 	}
 	c.timeouts.disarm(id)
-	for _, m := range done.MessageIDs {
-		c.msgs.take(m) // a later receipt finds no running session: the store path says so
-	}
+	c.msgs.finish(done.MessageIDs) // a later receipt is counted unmatched without a store call
 	c.metrics.completed(res.Code).Inc()
 	at := done.Completed
 	if at.IsZero() {

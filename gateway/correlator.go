@@ -55,6 +55,10 @@ func (c *correlator) HandleMO(ctx context.Context, mo smpp.MO) error {
 	}
 	phone := phoneFromAddr(mo.Source)
 	log := withAttrs(c.log, phoneAttr(c.logKey, phone))
+	pre, done, err := c.localReply(ctx, log, phone, mo)
+	if done {
+		return err
+	}
 	sub, runningID, err := c.store.SubscriberAndRunning(ctx, phone)
 	if errors.Is(err, sessions.ErrNotFound) {
 		c.metrics.moReceived.invalid.Inc()
@@ -70,7 +74,12 @@ func (c *correlator) HandleMO(ctx context.Context, mo smpp.MO) error {
 		c.metrics.moUnmatched.unknownPhone.Inc()
 		return nil
 	}
-	opened, err := c.ota.Open(sub.ICCID, mo.UserData)
+	var opened applet.MO
+	if pre != nil && pre.iccid == sub.ICCID {
+		opened, err = pre.mo, pre.err
+	} else {
+		opened, err = c.ota.Open(sub.ICCID, mo.UserData)
+	}
 	if err != nil {
 		// Malformed, unauthenticated, mis-keyed or one of our own MTs
 		// reflected back: anyone can send such a message, so it changes

@@ -30,9 +30,14 @@
 //	          → OTA.Seal (docs/applet-protocol.md §3, docs/ota.md)
 //	          → Sender.Submit (docs/smpp.md; bounded by the operator's
 //	            submitTimeout: no answer ends the session, 503)
-//	          → Store.MarkSubmitted (stamp, message ids, the MT counter)
+//	          → Store.MarkSubmittedDelivered (stamp, message ids, the MT
+//	            counter, and a receipt that arrived meanwhile: submitreceipt.go)
 //	          → timeout timer armed → 201 {sessionId, verificationCode}
 //	SMSC ── deliver_sm (MO) ─▶ correlator.HandleMO (the pool's smpp.Handler)
+//	          a reply to a session this instance started: the session and
+//	          subscriber it remembers → OTA.Open → verify →
+//	          Store.AcceptMOAndCompleteIfUnchanged (one round trip; a changed
+//	          subscriber takes the path below) (localreply.go)
 //	          Store.SubscriberAndRunning (one round trip) → OTA.Open; an MO
 //	          that does not open changes nothing (counted, moauth.go)
 //	          PoR: secured and echoing the running session's MT counter,
@@ -49,7 +54,9 @@
 //	          finished: Store.AcceptMOCounter tells a replay from a late reply
 //	          nil ⇒ deliver_sm_resp OK; an error ⇒ the SMSC redelivers
 //	SMSC ── deliver_sm (receipt) ─▶ correlator.HandleReceipt
+//	          DELIVRD while its submit is being recorded here → stored with it
 //	          DELIVRD of a segment this instance submitted → Store.MarkDelivered
+//	          (none for a session completed here: counted unmatched)
 //	          otherwise Store.RunningByPhone, then DELIVRD → MarkDelivered;
 //	          a failure by its GSM network error code (neterrors.go), else
 //	          UNDELIV/REJECTD → DELIVERY_ERROR, EXPIRED → PHONE_ABSENT

@@ -34,6 +34,11 @@ type fakeStore struct {
 	MarkResubmittedFn      func(ctx context.Context, id string, ids []string) error
 	PortalBlockedUntilFn   func(ctx context.Context, portal string) (time.Time, error)
 	SpendPortalBudgetFn    func(ctx context.Context, portal string, b sessions.Budget) (time.Time, error)
+	// MarkSubmittedDeliveredFn nil: MarkSubmitted, then MarkDelivered if delivered is set.
+	MarkSubmittedDeliveredFn func(ctx context.Context, id string, ctr uint64, ids []string, at, delivered time.Time) error
+	// LocalRunningFn nil: nothing remembered, every MO takes the ordinary path.
+	LocalRunningFn                   func(phone string) (sessions.Session, sessions.Subscriber, bool)
+	AcceptMOAndCompleteIfUnchangedFn func(ctx context.Context, iccid string, c uint64, id string, res sessions.Result) (sessions.Session, error, error)
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -162,6 +167,30 @@ func (f *fakeStore) SpendPortalBudget(ctx context.Context, portal string, b sess
 		return time.Time{}, nil
 	}
 	return f.SpendPortalBudgetFn(ctx, portal, b)
+}
+
+func (f *fakeStore) MarkSubmittedDelivered(ctx context.Context, id string, ctr uint64, ids []string, at, delivered time.Time) error {
+	if f.MarkSubmittedDeliveredFn != nil {
+		return f.MarkSubmittedDeliveredFn(ctx, id, ctr, ids, at, delivered)
+	}
+	if err := f.MarkSubmitted(ctx, id, ctr, ids, at); err != nil || delivered.IsZero() {
+		return err
+	}
+	return f.MarkDelivered(ctx, id, delivered)
+}
+
+func (f *fakeStore) LocalRunning(phone string) (sessions.Session, sessions.Subscriber, bool) {
+	if f.LocalRunningFn == nil {
+		return sessions.Session{}, sessions.Subscriber{}, false
+	}
+	return f.LocalRunningFn(phone)
+}
+
+func (f *fakeStore) AcceptMOAndCompleteIfUnchanged(ctx context.Context, iccid string, c uint64, id string, res sessions.Result) (sessions.Session, error, error) {
+	if f.AcceptMOAndCompleteIfUnchangedFn == nil {
+		return sessions.Session{}, nil, sessions.ErrSubscriberChanged
+	}
+	return f.AcceptMOAndCompleteIfUnchangedFn(ctx, iccid, c, id, res)
 }
 
 // fakeSender has one function field per Sender method.

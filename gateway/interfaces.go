@@ -63,6 +63,17 @@ type Store interface {
 	// of wrong User IDs, shared by all instances.
 	PortalBlockedUntil(ctx context.Context, portal string) (time.Time, error)
 	SpendPortalBudget(ctx context.Context, portal string, b sessions.Budget) (time.Time, error)
+
+	// MarkSubmittedDelivered is MarkSubmitted that also records a delivery
+	// receipt that arrived while the submit was being recorded.
+	MarkSubmittedDelivered(ctx context.Context, id string, mtCounter uint64, messageIDs []string, at, delivered time.Time) error
+	// LocalRunning returns the running session of phone this instance
+	// started and the subscriber read at its start (ok false when not
+	// remembered); AcceptMOAndCompleteIfUnchanged completes it with one
+	// round trip, or returns sessions.ErrSubscriberChanged, changing
+	// nothing, when the subscriber changed since.
+	LocalRunning(phone string) (sess sessions.Session, sub sessions.Subscriber, ok bool)
+	AcceptMOAndCompleteIfUnchanged(ctx context.Context, iccid string, counter uint64, id string, res sessions.Result) (done sessions.Session, counterErr, err error)
 }
 
 // Sender hands OTA segments to the user's operator; *smpp.Pool implements

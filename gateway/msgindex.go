@@ -11,6 +11,7 @@ type submittedMsg struct {
 	sessionID string
 	phone     string
 	submitted time.Time
+	done      bool // its session completed on this instance
 }
 
 // msgIndexGen is the size of one generation of the index; it holds at most
@@ -57,4 +58,21 @@ func (x *msgIndex) take(id string) (submittedMsg, bool) {
 		return m, true
 	}
 	return submittedMsg{}, false
+}
+
+// finish marks the entries of message ids done: their session completed
+// here, so a receipt naming one of them changes nothing (the store would
+// find no running session for it) and is counted without a store call.
+func (x *msgIndex) finish(ids []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range ids {
+		if m, ok := x.cur[id]; ok {
+			m.done = true
+			x.cur[id] = m
+		} else if m, ok := x.prev[id]; ok {
+			m.done = true
+			x.prev[id] = m
+		}
+	}
 }

@@ -53,13 +53,15 @@ func TestReceiptFromIndex(t *testing.T) {
 	const sid = "00112233445566778899aabbccddeeff"
 	tests := []struct {
 		name      string
-		completed bool
-		wantReads int // RunningByPhone calls
-		wantMarks int // MarkDelivered calls
+		completed bool // by this instance's completer
+		elsewhere bool // in the store only (another instance)
+		wantReads int  // RunningByPhone calls
+		wantMarks int  // MarkDelivered calls
 		unmatched float64
 	}{
-		{"running", false, 0, 1, 0},
-		{"completed here", true, 1, 0, 1},
+		{"running", false, false, 0, 1, 0},
+		{"completed here: counted without a store call", true, false, 0, 0, 1},
+		{"completed elsewhere: the mark's answer counts it", false, true, 0, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +75,11 @@ func TestReceiptFromIndex(t *testing.T) {
 			st.MarkDeliveredFn = func(ctx context.Context, id string, at time.Time) error { marks++; return mark(ctx, id, at) }
 			s, reg := newTestServer(t, &st.fakeStore, &fakeSender{}, &fakeOTA{})
 			s.done.msgs.put([]string{"m1"}, submittedMsg{sessionID: sid, phone: "+994501234567", submitted: testNow})
+			if tt.elsewhere {
+				done := st.sessions[sid]
+				done.State, done.Result, done.Completed = sessions.StateComplete, sessions.ResultOK, testNow
+				st.sessions[sid] = done
+			}
 			if tt.completed {
 				if err := s.done.complete(t.Context(), s.log, sid, sessions.Result{Code: sessions.ResultUserCancelled}); err != nil {
 					t.Fatal(err)
@@ -84,7 +91,7 @@ func TestReceiptFromIndex(t *testing.T) {
 			if reads != tt.wantReads || marks != tt.wantMarks {
 				t.Fatalf("%d session reads, %d marks; want %d, %d", reads, marks, tt.wantReads, tt.wantMarks)
 			}
-			if got := st.sessions[sid]; !tt.completed && got.Delivered.IsZero() {
+			if got := st.sessions[sid]; !tt.completed && !tt.elsewhere && got.Delivered.IsZero() {
 				t.Fatalf("session not marked delivered: %+v", got)
 			}
 			if got := metricValue(t, reg, "imzagate_receipts_total", "outcome", "unmatched"); got != tt.unmatched {

@@ -29,7 +29,7 @@ func delivered(stat string) bool {
 func (c *correlator) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 	phone := phoneFromAddr(r.Source)
 	stat := strings.ToUpper(r.Stat)
-	if delivered(stat) && c.markDelivered(ctx, phone, r.MessageID) {
+	if delivered(stat) && (c.done.pending.join(ctx, phone, r.MessageID) || c.markDelivered(ctx, phone, r.MessageID)) {
 		return nil
 	}
 	sess, err := c.store.RunningByPhone(ctx, phone)
@@ -56,16 +56,29 @@ func (c *correlator) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 // markDelivered is the short path of a delivery receipt for a segment
 // this instance submitted: the session is known without reading it, and
 // the store refuses the mark for a session no longer running. It reports
-// whether the receipt was applied; anything but a fresh mark (a receipt
-// applied before, a session another instance completed) takes the store
-// path, which counts it.
+// whether the receipt was handled: marked, or counted as the store path
+// would count it (a session completed here or elsewhere is unmatched, a
+// stamp set before is delivered); a store failure takes the store path.
 func (c *correlator) markDelivered(ctx context.Context, phone, messageID string) bool {
 	m, ok := c.done.msgs.take(messageID)
 	if !ok || m.phone != phone {
 		return false
 	}
+	if m.done {
+		c.metrics.receipts.unmatched.Inc()
+		return true
+	}
 	at := c.now()
-	if err := c.store.MarkDelivered(ctx, m.sessionID, at); err != nil {
+	switch err := c.store.MarkDelivered(ctx, m.sessionID, at); {
+	case err == nil:
+	case errors.Is(err, sessions.ErrCompleted), errors.Is(err, sessions.ErrExpired), errors.Is(err, sessions.ErrNotFound):
+		// No running session to mark: what the store path would count.
+		c.metrics.receipts.unmatched.Inc()
+		return true
+	case errors.Is(err, sessions.ErrDuplicate):
+		c.metrics.receipts.delivered.Inc() // another segment's receipt marked it
+		return true
+	default:
 		return false
 	}
 	c.metrics.receipts.delivered.Inc()

@@ -138,7 +138,7 @@ func newCore(opts ServerOptions) (*core, error) {
 	view := &viewer{store: opts.Store, now: opts.Now}
 	done := &completer{
 		store: opts.Store, metrics: m, view: view, portals: ps, callbacks: newCallbacks(opts.Callbacks, m, opts.Logger),
-		msgs: newMsgIndex(), submits: newSubmitGate(), now: opts.Now,
+		msgs: newMsgIndex(), submits: newSubmitGate(), pending: newPendingSubmits(), now: opts.Now,
 	}
 	done.timeouts = newTimeouts(done.expire)
 	cc := &certChecker{c: opts.Trust, defaults: opts.RevocationPolicy, portals: ps, metrics: newTrustMetrics(opts.Registerer), log: opts.Logger}

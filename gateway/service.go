@@ -124,6 +124,9 @@ func (s *sessionService) submit(ctx context.Context, log *slog.Logger, sess sess
 		}
 	}
 	defer s.done.submits.end(sess.ID, s.done.submits.begin(sess.ID))
+	ps := s.done.pending.begin(in.Phone)
+	stored := false
+	defer func() { s.done.pending.end(ps, stored) }()
 	var ref [1]byte
 	_, _ = rand.Read(ref[:])
 	cmd := &applet.Command{
@@ -152,7 +155,7 @@ func (s *sessionService) submit(ctx context.Context, log *slog.Logger, sess sess
 		s.deliveryError(ctx, log, sess.ID)
 		return sess, nil
 	default:
-		s.recordSubmit(ctx, log, sess, in.Phone, counter, ids)
+		stored = s.recordSubmit(ctx, log, sess, in.Phone, counter, ids, s.done.pending.send(ps, ids))
 	}
 	s.armTimeout(log, sess)
 	return sess, nil
@@ -160,16 +163,28 @@ func (s *sessionService) submit(ctx context.Context, log *slog.Logger, sess sess
 
 // recordSubmit stores the submit of sess (its command sealed with
 // counter) with the SMSC's message ids and remembers them for the
-// receipts that will name them.
-func (s *sessionService) recordSubmit(ctx context.Context, log *slog.Logger, sess sessions.Session, phone string, counter uint64, ids []string) {
+// receipts that will name them. With delivered, a receipt for one of them
+// arrived meanwhile and is stored with it (pendingSubmits); it reports
+// whether the record was stored.
+func (s *sessionService) recordSubmit(ctx context.Context, log *slog.Logger, sess sessions.Session, phone string, counter uint64, ids []string, delivered bool) bool {
 	at := s.now()
-	switch err := s.store.MarkSubmitted(ctx, sess.ID, counter, ids, at); {
+	var deliveredAt time.Time
+	if delivered {
+		deliveredAt = at // learnt before the submit was recorded: no later than it
+	}
+	err := s.store.MarkSubmittedDelivered(ctx, sess.ID, counter, ids, at, deliveredAt)
+	switch {
 	case err == nil:
 		s.done.msgs.put(ids, submittedMsg{sessionID: sess.ID, phone: phone, submitted: at})
 	case !errors.Is(err, sessions.ErrDuplicate):
 		log.LogAttrs(ctx, slog.LevelWarn, "mark submitted", slog.String("err", err.Error()))
 	}
 	s.metrics.stage.acceptedSubmitted.Observe(at.Sub(sess.Accepted).Seconds())
+	if err == nil && delivered {
+		s.metrics.receipts.delivered.Inc()
+		s.metrics.stage.submittedDelivered.Observe(0)
+	}
+	return err == nil
 }
 
 // deliveryError completes session id as DELIVERY_ERROR, even when the

@@ -77,7 +77,15 @@ func newMemStore(u testUser) *memStore {
 	m.MarkDeliveredFn = func(_ context.Context, id string, at time.Time) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		s := m.sessions[id]
+		s, ok := m.sessions[id]
+		switch {
+		case !ok:
+			return sessions.ErrNotFound
+		case s.State == sessions.StateComplete:
+			return sessions.ErrCompleted
+		case !s.Delivered.IsZero():
+			return sessions.ErrDuplicate
+		}
 		s.Delivered = at
 		m.sessions[id] = s
 		return nil

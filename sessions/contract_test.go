@@ -130,6 +130,7 @@ func runContract(t *testing.T, be backend) {
 		{"MTCounterResync", testMTCounterResync},
 		{"ResendClaim", testResendClaim},
 		{"PortalBudget", testPortalBudget},
+		{"LocalSessions", testLocalSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

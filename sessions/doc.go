@@ -40,10 +40,35 @@
 //	portal long poll    WaitOwned / WaitOwnedSubscriber       the wait's first read is the poll's
 //	                                                          only read before the notice; the
 //	                                                          read after it brings the subscriber
+//	                                                          (no read at all for a local session)
+//	MO, local session   LocalRunning(phone)                   no round trip: what the start read
+//	                    AcceptMOAndCompleteIfUnchanged(…)     1 round trip: MO counter + completion
+//	                                                          that checks the subscriber unchanged
 //
 // A pipeline that holds a state change is never resent by go-redis (a
 // resend after a lost reply would run it twice); a script missing from the
 // server's cache falls back to the single-step call.
+//
+// # Local sessions
+//
+// A Store remembers the sessions CheckAndStart started in this process
+// (at most 16,384; the oldest go first) with the subscriber record they
+// were started with and its SHA-1, until a few seconds after they
+// complete (local.go). Complete publishes, besides the id on
+// CompletionChannel (for older instances), the completed record and the
+// subscriber record's SHA-1 on CompletionRecordChannel. A wait for a
+// remembered session is answered from that notice without reading the
+// record back, as long as the subscription has been up without a break
+// since the session started (its generation is unchanged), so no notice
+// can have been missed; otherwise, and at expiry, the wait reads Redis as
+// before. The subscriber remembered from the start comes with the answer
+// only when the notice's digest shows the record unchanged.
+// AcceptMOAndCompleteIfUnchanged lets the gateway judge a reply with the
+// remembered session and subscriber: the completion script compares the
+// subscriber record's SHA-1 with the remembered one and changes nothing
+// ('stale', ErrSubscriberChanged) when it differs, so the memory never
+// decides anything the store has changed since. A stale or missing entry
+// only costs the round trips it would have spared.
 //
 // # Keys
 //
@@ -148,8 +173,9 @@
 //
 // # Notifications
 //
-// Complete publishes the session ID on CompletionChannel in the same script
-// that stores the result. Each Store holds at most one subscription,
+// Complete publishes the session ID on CompletionChannel, and the record on
+// CompletionRecordChannel (see Local sessions), in the same script that
+// stores the result. Each Store holds at most one subscription,
 // started by the first Wait, and fans messages out to its waiters in
 // memory. A waiter registers before it reads the state, and every waiter is
 // woken to re-read whenever the subscription is (re)established, so no

@@ -53,6 +53,9 @@ var (
 	// ErrWrongPepper: the pepper does not match the one the registry was
 	// provisioned with (its canary), so every User ID would look wrong.
 	ErrWrongPepper = errors.New("sessions: the pepper does not match the registry's canary")
+	// ErrCompleted: a stage arrived for a session already complete;
+	// nothing changed. It also matches ErrDuplicate.
+	ErrCompleted error = completedError{}
 )
 
 // BudgetError reports a portal blocked for spending its budget of wrong
@@ -69,6 +72,13 @@ func (e *BudgetError) Error() string {
 
 // Is makes errors.Is(err, ErrBudgetExceeded) true.
 func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExceeded }
+
+type completedError struct{}
+
+func (completedError) Error() string { return "sessions: session already complete" }
+
+// Is makes errors.Is(ErrCompleted, ErrDuplicate) true.
+func (completedError) Is(target error) bool { return target == ErrDuplicate }
 
 type expiredError struct{}
 

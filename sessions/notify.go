@@ -57,6 +57,28 @@ func newNotifier(s *Store) *notifier {
 
 var errClosed = errors.New("store closed")
 
+// start starts the listener unless it runs (or the store is closed), so
+// the sessions a process starts find the subscription up by the time
+// they are waited for.
+func (n *notifier) start() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.started && !n.closed {
+		n.started = true
+		go n.run()
+	}
+}
+
+// gen is the subscription's generation while it is confirmed (the count
+// of confirmations), -1 while it is not: two equal generations mean no
+// notice was missed in between.
+func (n *notifier) gen() int64 {
+	if !n.live.Load() {
+		return -1
+	}
+	return n.confirmed.Load()
+}
+
 // add registers a waiter for id and starts the listener if needed.
 func (n *notifier) add(id string) (chan struct{}, error) {
 	n.mu.Lock()
@@ -159,7 +181,7 @@ func (n *notifier) run() {
 // reports whether the subscription was confirmed before that.
 func (n *notifier) listen() (wasLive bool, err error) {
 	n.subscriptions.Add(1)
-	ps := n.s.rdb.Subscribe(n.ctx, CompletionChannel)
+	ps := n.s.rdb.Subscribe(n.ctx, CompletionRecordChannel)
 	stop := context.AfterFunc(n.ctx, func() { _ = ps.Close() })
 	defer func() {
 		n.live.Store(false)
@@ -193,7 +215,7 @@ func (n *notifier) listen() (wasLive bool, err error) {
 				n.wakeAll() // anything published before this point must be re-read
 			}
 		case *redis.Message:
-			n.wake(m.Payload)
+			n.wake(n.s.noticed(m.Payload))
 		}
 	}
 }
@@ -255,11 +277,13 @@ func (s *Store) wait(ctx context.Context, id, portal string, sub *Subscriber) (S
 	var last Session
 	woken := false
 	for {
-		var sess Session
+		sess, local := s.localForWait(id, sub)
 		var err error
-		if woken && sub != nil {
+		switch {
+		case local:
+		case woken && sub != nil:
 			sess, err = s.getWithSubscriber(ctx, id, sub)
-		} else {
+		default:
 			sess, err = s.Get(ctx, id)
 		}
 		if err != nil {
@@ -292,6 +316,29 @@ func (s *Store) wait(ctx context.Context, id, portal string, sub *Subscriber) (S
 			return sess, fmt.Errorf("sessions: wait: %w: %w", ErrUnavailable, errClosed)
 		}
 	}
+}
+
+// localForWait answers a wait's read of session id from the local entry
+// when it can be trusted (local.go) and the session has not expired (an
+// expired one is read from the store, which decides between the timeout
+// and a completion that won the race). With sub set, a completed entry
+// whose subscriber record was unchanged at the completion fills *sub.
+func (s *Store) localForWait(id string, sub *Subscriber) (Session, bool) {
+	ls, lsub, subOK, ok := s.local.forWait(id, s.notify.gen())
+	if !ok {
+		return Session{}, false
+	}
+	v, visible := s.view(ls, s.opts.Now())
+	if !visible || v.State != ls.State {
+		return Session{}, false
+	}
+	if sub != nil {
+		*sub = Subscriber{}
+		if subOK && lsub.Phone == v.Phone {
+			*sub = lsub
+		}
+	}
+	return v, true
 }
 
 // getWithSubscriber is Get with the session's subscriber read in the same

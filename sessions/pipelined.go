@@ -81,6 +81,7 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 	keys, args := s.attemptCall(ref)
+	s.notify.start()
 
 	// Round trip 1: count the attempt, read the record.
 	pipe := s.rdb.Pipeline()
@@ -136,11 +137,14 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 
 	// Round trip 2: clear the attempt, start, draw the counter.
 	next, skeys, sargs := s.startCall(sess, ttl, ref, s.opts.Now())
+	s.local.track(&next, sub, digest(rec), s.notify.gen())
 	pipe = s.rdb.Pipeline()
 	ok := evalOnce(octx, pipe, scriptAttemptOK, keys, args...)
 	st := evalOnce(octx, pipe, scriptStart, skeys, sargs...)
 	ctr := evalOnce(octx, pipe, scriptNextMT, []string{s.counterKey(sess.ICCID)}, counterEpoch, MaxCounter)
 	_, _ = pipe.Exec(octx)
+	started := false
+	defer func() { s.local.started(next.ID, started) }()
 	if err := ok.Err(); isNoScript(err) {
 		if err := clear(); err != nil {
 			return Subscriber{}, 0, err
@@ -168,6 +172,7 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 		// A collision or a missing script: the ordinary start, counter later.
 		return sub, 0, s.Start(ctx, sess, ttl)
 	}
+	started = true
 	if c, err := ctr.Int64Slice(); err == nil && len(c) == 2 && c[0] == 1 {
 		counter = uint64(c[1])
 	}
@@ -196,6 +201,12 @@ func (s *Store) checkThenStart(ctx context.Context, phone, userID string,
 // AcceptMOCounter's verdict (nil, ErrReplay, or why it could not be
 // stored); the session and err are Complete's.
 func (s *Store) AcceptMOAndComplete(ctx context.Context, iccid string, cntr uint64, id string, res Result) (sess Session, counterErr, err error) {
+	return s.acceptMOAndComplete(ctx, iccid, cntr, id, res, "")
+}
+
+// acceptMOAndComplete is AcceptMOAndComplete; a non-empty subDigest has the
+// completion check the subscriber's record first (scriptComplete).
+func (s *Store) acceptMOAndComplete(ctx context.Context, iccid string, cntr uint64, id string, res Result, subDigest string) (sess Session, counterErr, err error) {
 	if err := validICCID(iccid); err != nil {
 		return Session{}, nil, err
 	}
@@ -211,6 +222,7 @@ func (s *Store) AcceptMOAndComplete(ctx context.Context, iccid string, cntr uint
 	if err != nil {
 		return Session{}, nil, err
 	}
+	args[7] = subDigest
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 	pipe := s.rdb.Pipeline()
@@ -227,6 +239,9 @@ func (s *Store) AcceptMOAndComplete(ctx context.Context, iccid string, cntr uint
 		counterErr = fmt.Errorf("sessions: accept mo counter: %w", ErrReplay)
 	}
 	reply, err := cmp.Slice()
+	if isNoScript(err) && subDigest != "" {
+		return Session{}, counterErr, fmt.Errorf("sessions: complete: %w", ErrSubscriberChanged)
+	}
 	if isNoScript(err) {
 		sess, err = s.Complete(ctx, id, res)
 		return sess, counterErr, err

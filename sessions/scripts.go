@@ -192,16 +192,26 @@ var scriptMark = redis.NewScript(srcMark)
 // running marker if it still names this session, shortens the record's
 // life to the retention period, counts the completion in the day's usage
 // hash, keeps or clears the phone's card-blocked flag and publishes the id
-// on the completion channel, all atomically. KEYS: session, running
-// marker, usage hash, blocked flag. ARGV: now-ms, id, retention-ms,
-// channel, usage-ttl-ms, result code, blocked-flag-ttl-ms, field/value
-// pairs. Replies: {'ok', record}, {'dup', record}, {'exp', record}, {'nf'}.
+// on the completion channel and the completed record on the record channel
+// (see encodeNotice), all atomically. With an expected subscriber digest
+// (ARGV[8]) it changes nothing and replies {'stale'} unless the
+// subscriber's record still has that SHA-1: the caller decided the result
+// with the record it read at the start. KEYS: session, running marker,
+// usage hash, blocked flag, subscriber. ARGV: now-ms, id, retention-ms,
+// channel, usage-ttl-ms, result code, blocked-flag-ttl-ms, expected
+// subscriber digest (empty for none), record channel, field/value pairs.
+// Replies: {'ok', record}, {'dup', record}, {'exp', record}, {'nf'},
+// {'stale'}.
 const srcComplete = `
 local h = redis.call('HMGET', KEYS[1], 'st', 'ex', 'pt', 'or', 'op')
 if not h[1] then return {'nf'} end
 if h[1] == 'C' then return {'dup', redis.call('HGETALL', KEYS[1])} end
 if tonumber(h[2]) <= tonumber(ARGV[1]) then return {'exp', redis.call('HGETALL', KEYS[1])} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+local sub = redis.call('GET', KEYS[5])
+local sd = ''
+if sub then sd = redis.sha1hex(sub) end
+if ARGV[8] ~= '' and ARGV[8] ~= sd then return {'stale'} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local run = redis.call('GET', KEYS[2])
 if run and string.sub(run, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then redis.call('DEL', KEYS[2]) end
@@ -212,8 +222,12 @@ if ARGV[6] == 'PIN_BLOCKED' or ARGV[6] == 'CARD_BLOCKED' then
 elseif ARGV[6] == 'OK' then
   redis.call('DEL', KEYS[4])
 end
+local rec = redis.call('HGETALL', KEYS[1])
+local parts = {ARGV[2], sd}
+for i = 1, #rec, 2 do parts[#parts + 1] = rec[i] .. ' ' .. string.len(rec[i + 1]) .. ' ' .. rec[i + 1] end
 redis.call('PUBLISH', ARGV[4], ARGV[2])
-return {'ok', redis.call('HGETALL', KEYS[1])}
+redis.call('PUBLISH', ARGV[9], table.concat(parts, '\n'))
+return {'ok', rec}
 `
 
 var scriptComplete = redis.NewScript(srcComplete)

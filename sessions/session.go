@@ -61,6 +61,12 @@ const (
 // publishes the id of each completed session.
 const CompletionChannel = "imzagate:sessions:completed"
 
+// CompletionRecordChannel is the channel on which Complete publishes each
+// completed session's record, so that a waiter is answered without reading
+// it back (the store's own listener subscribes to it; the payload is
+// internal to this package).
+const CompletionRecordChannel = "imzagate:sessions:completed:record"
+
 // Session is one PIN1/PIN2 challenge. Start assigns ID, TxnID, State,
 // Accepted and ExpiresAt.
 type Session struct {
@@ -460,7 +466,7 @@ func markReply(op, r string) error {
 	case "nf":
 		return fmt.Errorf("sessions: %s: %w", op, ErrNotFound)
 	case "done":
-		return fmt.Errorf("sessions: %s: session already complete: %w", op, ErrDuplicate)
+		return fmt.Errorf("sessions: %s: %w", op, ErrCompleted)
 	case "dup":
 		return fmt.Errorf("sessions: %s: %w", op, ErrDuplicate)
 	case "exp":
@@ -477,6 +483,13 @@ func markReply(op, r string) error {
 // are then still stored on the completed record (once), so completion never
 // loses them, and the call returns ErrDuplicate as before.
 func (s *Store) MarkSubmitted(ctx context.Context, id string, mtCounter uint64, messageIDs []string, at time.Time) error {
+	return s.MarkSubmittedDelivered(ctx, id, mtCounter, messageIDs, at, time.Time{})
+}
+
+// MarkSubmittedDelivered is MarkSubmitted that, when delivered is set,
+// records the delivery receipt that arrived while the submit was being
+// recorded in the same script, sparing MarkDelivered's round trip.
+func (s *Store) MarkSubmittedDelivered(ctx context.Context, id string, mtCounter uint64, messageIDs []string, at, delivered time.Time) error {
 	ref, err := refFromID(id)
 	if err != nil {
 		return err
@@ -489,10 +502,22 @@ func (s *Store) MarkSubmitted(ctx context.Context, id string, mtCounter uint64, 
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, ms(s.opts.Now()), sSubmit, "1",
-		sSubmit, ms(at), sMsgIDs, strings.Join(messageIDs, "\n"), sMTCtr, mtCounter).Text()
+	args := []any{ms(s.opts.Now()), sSubmit, "1", sSubmit, ms(at), sMsgIDs, strings.Join(messageIDs, "\n"), sMTCtr, mtCounter}
+	if !delivered.IsZero() {
+		args = append(args, sDeliver, ms(delivered))
+	}
+	r, err := scriptMark.Run(ctx, s.rdb, []string{ref.sessionKey(id)}, args...).Text()
 	if err != nil {
 		return storeErr("mark submitted", err)
+	}
+	if r == "ok" {
+		s.local.update(id, func(sess *Session) {
+			sess.Submitted, sess.MTCounter = fromMS(ms(at)), mtCounter
+			sess.MessageIDs = append([]string(nil), messageIDs...)
+			if !delivered.IsZero() {
+				sess.Delivered = fromMS(ms(delivered))
+			}
+		})
 	}
 	return markReply("mark submitted", r)
 }
@@ -524,6 +549,9 @@ func (s *Store) MarkDelivered(ctx context.Context, id string, at time.Time) erro
 	if err != nil {
 		return storeErr("mark delivered", err)
 	}
+	if r == "ok" {
+		s.local.update(id, func(sess *Session) { sess.Delivered = fromMS(ms(at)) })
+	}
 	return markReply("mark delivered", r)
 }
 
@@ -554,9 +582,10 @@ func (s *Store) Complete(ctx context.Context, id string, res Result) (Session, e
 
 // completeKeys lays out scriptComplete's KEYS for session id at now: the
 // record, the phone's running marker, the day's usage hash of the
-// session's slot and the phone's card-blocked flag (usage.go).
+// session's slot, the phone's card-blocked flag (usage.go) and the
+// subscriber, whose digest the completion notice carries.
 func completeKeys(ref phoneRef, id string, now time.Time) []string {
-	return []string{ref.sessionKey(id), ref.runKey(), usageKey(ref.tag, now), ref.blockedKey()}
+	return []string{ref.sessionKey(id), ref.runKey(), usageKey(ref.tag, now), ref.blockedKey(), ref.subscriberKey()}
 }
 
 // completeArgs checks res and lays out scriptComplete's ARGV.
@@ -575,7 +604,7 @@ func completeArgs(id string, res Result, now time.Time, retention, usageTTL time
 		return nil, invalidf("signature algorithm: up to %d printable characters", MaxAlgLen)
 	}
 	args := []any{ms(now), id, durMS(retention), CompletionChannel, durMS(usageTTL), res.Code, durMS(blockedFlagTTL),
-		sState, stComplete, sResult, res.Code, sComplete, ms(now)}
+		"", CompletionRecordChannel, sState, stComplete, sResult, res.Code, sComplete, ms(now)}
 	if res.SigAlg != "" {
 		args = append(args, sSigAlg, res.SigAlg)
 	}
@@ -595,6 +624,9 @@ func completeArgs(id string, res Result, now time.Time, retention, usageTTL time
 func (s *Store) completeReply(id string, res Result, reply []any, now time.Time) (Session, error) {
 	if len(reply) == 1 && reply[0] == "nf" {
 		return Session{}, fmt.Errorf("sessions: complete: %w", ErrNotFound)
+	}
+	if len(reply) == 1 && reply[0] == "stale" {
+		return Session{}, fmt.Errorf("sessions: complete: %w", ErrSubscriberChanged)
 	}
 	if len(reply) != 2 {
 		return Session{}, storeErr("complete", errScriptReply)

@@ -136,6 +136,7 @@ type Store struct {
 	kPhone, kUID, kICCID, kIdem []byte // subkeys derived from the pepper
 
 	notify *notifier
+	local  *localSessions // the sessions this process started (local.go)
 
 	closeOnce sync.Once
 }
@@ -169,6 +170,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		}
 	}
 	s.notify = newNotifier(s)
+	s.local = newLocalSessions(opts.Now)
 	return s, nil
 }
 
