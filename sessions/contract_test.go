@@ -1139,6 +1139,7 @@ func testMemoryPerSession(t *testing.T, be backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("MEMORY USAGE %s: %d bytes", k[6:8], n)
 		total += n
 	}
 	t.Logf("MEMORY USAGE of a running session: %d bytes", total)
