@@ -179,7 +179,8 @@ func (s *Server) handleSessionGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view.session(r.Context(), sess, nil))
+	view := s.view.session(r.Context(), sess, nil)
+	writeSessionJSON(w, http.StatusOK, &view)
 }
 
 // pollTimeout reads timeoutMs (0 when absent).
@@ -228,7 +229,8 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, p *Portal, id 
 	if sub.Phone == sess.Phone && sub.Phone != "" {
 		known = &sub
 	}
-	writeJSON(w, http.StatusOK, s.view.session(r.Context(), sess, known))
+	view := s.view.session(r.Context(), sess, known)
+	writeSessionJSON(w, http.StatusOK, &view)
 }
 
 // certificatesJSON is the body of GET /v1/certificates.

@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"log/slog"
+	"sync"
 )
 
 // withAttrs is l.With for attributes already typed: the handler gets them
@@ -31,9 +34,47 @@ type loggedPhone struct {
 
 // LogValue implements slog.LogValuer.
 func (p loggedPhone) LogValue() slog.Value {
-	m := hmac.New(sha256.New, p.key)
+	var sum [sha256.Size]byte
+	m := phoneMACs.get(p.key)
 	m.Write([]byte(p.phone))
-	return slog.GroupValue(slog.String("hash", hex.EncodeToString(m.Sum(nil)[:8])), slog.String("masked", maskPhone(p.phone)))
+	m.Sum(sum[:0])
+	phoneMACs.put(p.key, m)
+	return slog.GroupValue(slog.String("hash", hex.EncodeToString(sum[:8])), slog.String("masked", maskPhone(p.phone)))
+}
+
+// phoneMACs recycles the HMACs of phoneAttr: every start and every MO
+// logs a phone, and a fresh HMAC costs half a dozen allocations. A process
+// has one log key, so one pool serves; another key gets fresh HMACs.
+var phoneMACs macPool
+
+type macPool struct {
+	mu   sync.Mutex
+	key  []byte
+	free []hash.Hash
+}
+
+func (p *macPool) get(key []byte) hash.Hash {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 && bytes.Equal(p.key, key) {
+		m := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return m
+	}
+	p.mu.Unlock()
+	return hmac.New(sha256.New, key)
+}
+
+func (p *macPool) put(key []byte, m hash.Hash) {
+	m.Reset()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !bytes.Equal(p.key, key) {
+		p.key, p.free = bytes.Clone(key), p.free[:0]
+	}
+	if len(p.free) < 64 {
+		p.free = append(p.free, m)
+	}
 }
 
 // maskPhone shows the country and operator code and the last four digits:

@@ -41,7 +41,7 @@ type pendingSubmit struct {
 	stored  bool          // the record, with the delivery, is stored
 	quick   bool          // a receipt came before the record settled
 	wake    chan struct{} // closed when a receipt joins a waiting record
-	settled chan struct{}
+	settled chan struct{} // made by the first receipt to wait; closed by end
 }
 
 func newPendingSubmits() *pendingSubmits {
@@ -50,7 +50,7 @@ func newPendingSubmits() *pendingSubmits {
 
 // begin registers the submit about to be made to phone; end must follow.
 func (p *pendingSubmits) begin(phone string) *pendingSubmit {
-	ps := &pendingSubmit{phone: phone, settled: make(chan struct{})}
+	ps := &pendingSubmit{phone: phone}
 	p.mu.Lock()
 	p.byPhone[phone] = ps
 	p.mu.Unlock()
@@ -111,8 +111,10 @@ func (p *pendingSubmits) end(ps *pendingSubmit, stored bool) {
 	if p.byPhone[ps.phone] == ps {
 		delete(p.byPhone, ps.phone)
 	}
+	if ps.settled != nil {
+		close(ps.settled)
+	}
 	p.mu.Unlock()
-	close(ps.settled)
 }
 
 // join has the receipt for message id wait for the submit being made to
@@ -128,9 +130,13 @@ func (p *pendingSubmits) join(ctx context.Context, phone, id string) bool {
 		return false
 	}
 	ps.quick = true
+	if ps.settled == nil {
+		ps.settled = make(chan struct{})
+	}
+	settled := ps.settled
 	if ps.sent || len(ps.early) >= maxEarlyReceipts {
 		p.mu.Unlock()
-		waitSettled(ctx, ps) // the record is on its way: let it land first
+		waitSettled(ctx, settled) // the record is on its way: let it land first
 		return false
 	}
 	ps.early = append(ps.early, id)
@@ -139,7 +145,7 @@ func (p *pendingSubmits) join(ctx context.Context, phone, id string) bool {
 		ps.wake = nil
 	}
 	p.mu.Unlock()
-	if !waitSettled(ctx, ps) {
+	if !waitSettled(ctx, settled) {
 		return false
 	}
 	p.mu.Lock()
@@ -151,13 +157,13 @@ func (p *pendingSubmits) join(ctx context.Context, phone, id string) bool {
 // command has at most sessions.MaxMessageIDs segments).
 const maxEarlyReceipts = 32
 
-// waitSettled waits for ps to settle, at most maxSubmitWait or until ctx
-// ends; it reports whether it settled.
-func waitSettled(ctx context.Context, ps *pendingSubmit) bool {
+// waitSettled waits for a submit to settle (settled closed), at most
+// maxSubmitWait or until ctx ends; it reports whether it settled.
+func waitSettled(ctx context.Context, settled chan struct{}) bool {
 	t := time.NewTimer(maxSubmitWait)
 	defer t.Stop()
 	select {
-	case <-ps.settled:
+	case <-settled:
 		return true
 	case <-t.C:
 	case <-ctx.Done():
