@@ -42,5 +42,8 @@
 // errors by code; Report.WriteJSON writes the same data for machines;
 // WriteSweepPlot and WriteHistogramPlot draw SVG or PNG with gonum/plot;
 // Report.Write does all three where Outputs say. RunSweep runs one load or
-// a sweep of open loops.
+// a sweep of open loops and closes a sweep with WriteSweepTable. The sweep
+// plot has a logarithmic latency axis, its legend beside the plot, and the
+// capacity knee (Knee: the last load whose runs still complete 95% of what
+// is offered with a p99 within three times the lightest run's) marked.
 package bench

@@ -29,6 +29,12 @@ func TestRunSweepAndWrite(t *testing.T) {
 	if !strings.Contains(log.String(), "sweep: 40 sessions/s") || !strings.Contains(log.String(), "sweep: 80 sessions/s") {
 		t.Fatalf("sweep log %q", log.String())
 	}
+	// The closing table: a header and a row per rate, after the runs.
+	_, table, ok := strings.Cut(log.String(), "sweep: end-to-end latency by offered load\n")
+	if rows := strings.Split(strings.TrimSpace(table), "\n"); !ok || len(rows) != 3 || !strings.Contains(rows[0], "offered/s") ||
+		strings.Fields(rows[1])[0] != "40" || strings.Fields(rows[2])[0] != "80" {
+		t.Fatalf("sweep log lacks the closing table: %q", log.String())
+	}
 	dir := t.TempDir()
 	out := Outputs{JSON: filepath.Join(dir, "deep", "r.json"), PlotDir: filepath.Join(dir, "plots")}
 	var stdout bytes.Buffer
