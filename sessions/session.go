@@ -52,6 +52,13 @@ const (
 	MaxMessageIDLen   = 65 // SMPP 3.4 §5.2.23 message_id
 	MaxSignatureLen   = 4096
 	MaxResultLen      = 32
+	// MaxAdESLen bounds the gateway's prepared state of an advanced
+	// signature (signed attributes, certificate references, an ASiC
+	// manifest of up to 1,000 documents), data-model.md §4.
+	MaxAdESLen = 2 << 20
+	// MaxContainerLen bounds the signature container a completion stores
+	// (a CMS SignedData with its certificates).
+	MaxContainerLen = 256 << 10
 )
 
 // CompletionChannel is the Redis pub/sub channel on which Complete
@@ -83,6 +90,12 @@ type Session struct {
 	ExpiresAt        time.Time
 	CallbackURL      string
 	IdempotencyKey   string // the portal's Idempotency-Key, if any
+	// AdES is the gateway's prepared state of an advanced signature (CAdES
+	// or ASiC-E), opaque to the store; empty for a plain signature.
+	AdES []byte
+	// Container is the signature container the completion stored (DER
+	// CMS), empty for a plain signature.
+	Container []byte
 }
 
 // Result is what Complete records.
@@ -90,6 +103,7 @@ type Result struct {
 	Code      string // OK, USER_CANCELLED, … (upper case, digits, '_')
 	SigAlg    string
 	Signature []byte
+	Container []byte // the signature container of an AdES session, if any
 }
 
 // Session hash fields. Short names keep a running session near 500 bytes.
@@ -115,6 +129,8 @@ const (
 	sExpires  = "ex"
 	sCallback = "cb"
 	sIdemKey  = "ik"
+	sAdES     = "ad"
+	sContain  = "cn"
 )
 
 // Stored state codes.
@@ -176,6 +192,8 @@ func (sess *Session) validateStart(ttl time.Duration) error {
 		return invalidf("session: callback URL: up to %d printable characters", MaxCallbackURLLen)
 	case len(sess.IdempotencyKey) > MaxIdemKeyLen || !printable(sess.IdempotencyKey, false):
 		return invalidf("session: idempotency key: up to %d printable characters", MaxIdemKeyLen)
+	case len(sess.AdES) > MaxAdESLen || len(sess.Container) > 0:
+		return invalidf("session: AdES state: up to %d octets, and no container before completion", MaxAdESLen)
 	}
 	return nil
 }
@@ -235,6 +253,9 @@ func encodeSession(sess *Session) []any {
 			f = append(f, kv[0], kv[1])
 		}
 	}
+	if len(sess.AdES) > 0 {
+		f = append(f, sAdES, sess.AdES)
+	}
 	return f
 }
 
@@ -276,6 +297,9 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 		}
 		s.Signature = []byte(sig)
 	}
+	if field := decodeAdES(m, &s); field != "" {
+		return bad(field)
+	}
 	if mi, ok := m[sMsgIDs]; ok && mi != "" {
 		s.MessageIDs = strings.Split(mi, "\n")
 		if len(s.MessageIDs) > MaxMessageIDs {
@@ -305,6 +329,25 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 		return bad(sResult)
 	}
 	return s, nil
+}
+
+// decodeAdES reads the optional AdES state and container of a stored
+// record into s and returns the name of a field that is out of bounds
+// ("" when both are fine).
+func decodeAdES(m map[string]string, s *Session) string {
+	for _, bf := range []struct {
+		field string
+		dst   *[]byte
+		max   int
+	}{{sAdES, &s.AdES, MaxAdESLen}, {sContain, &s.Container, MaxContainerLen}} {
+		if v, ok := m[bf.field]; ok {
+			if v == "" || len(v) > bf.max {
+				return bf.field
+			}
+			*bf.dst = []byte(v)
+		}
+	}
+	return ""
 }
 
 // view applies expiry and retention at now: a running session past its
@@ -491,6 +534,8 @@ func completeArgs(id string, res Result, now time.Time, retention time.Duration)
 		return nil, invalidf("signature: %d octets, max %d", len(res.Signature), MaxSignatureLen)
 	case len(res.SigAlg) > MaxAlgLen || !printable(res.SigAlg, false):
 		return nil, invalidf("signature algorithm: up to %d printable characters", MaxAlgLen)
+	case len(res.Container) > MaxContainerLen:
+		return nil, invalidf("container: %d octets, max %d", len(res.Container), MaxContainerLen)
 	}
 	args := []any{ms(now), id, durMS(retention), CompletionChannel,
 		sState, stComplete, sResult, res.Code, sComplete, ms(now)}
@@ -499,6 +544,9 @@ func completeArgs(id string, res Result, now time.Time, retention time.Duration)
 	}
 	if len(res.Signature) > 0 {
 		args = append(args, sSig, res.Signature)
+	}
+	if len(res.Container) > 0 {
+		args = append(args, sContain, res.Container)
 	}
 	return args, nil
 }
