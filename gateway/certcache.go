@@ -21,6 +21,7 @@ type parsedCert struct {
 	key     applet.PublicKey
 	keyErr  error
 	err     error
+	cert    *x509.Certificate // for the CAdES signed attributes and container
 }
 
 // certCacheGen is the size of one generation of the certificate cache; the
@@ -83,6 +84,7 @@ func parseCert(der []byte) *parsedCert {
 		p.err = err
 		return p
 	}
+	p.cert = x
 	p.subject = subjectString(x)
 	p.serial = x.SerialNumber.Text(16)
 	p.key, p.keyErr = applet.ParsePublicKey(x)

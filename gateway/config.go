@@ -77,6 +77,11 @@ type Config struct {
 		Backoff  time.Duration `yaml:"backoff"`
 		Timeout  time.Duration `yaml:"timeout"`
 	} `yaml:"callbacks"`
+	// AdES configures CAdES and ASiC-E signatures (docs/ades.md).
+	AdES struct {
+		MaxDocuments int      `yaml:"maxDocuments"` // default 100, at most 1000
+		CAFiles      []string `yaml:"caFiles"`      // PEM: issuing CAs and roots
+	} `yaml:"ades"`
 	Operators       []OperatorConfig `yaml:"operators"`
 	Portals         []Portal         `yaml:"portals"`
 	ShutdownTimeout time.Duration    `yaml:"shutdownTimeout"`
@@ -189,6 +194,10 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 		Callbacks: CallbackOptions{Workers: c.Callbacks.Workers, Queue: c.Callbacks.Queue, Attempts: c.Callbacks.Attempts,
 			Backoff: c.Callbacks.Backoff, Timeout: c.Callbacks.Timeout},
 		LookupEnv: env,
+	}
+	o.Server.AdES.MaxDocuments = c.AdES.MaxDocuments
+	if o.Server.AdES.CACertificates, err = LoadCertificates(c.AdES.CAFiles); err != nil {
+		return o, err
 	}
 	ro, err := c.RedisOptions(env)
 	if err != nil {

@@ -24,6 +24,7 @@ type correlator struct {
 	store   Store
 	ota     OTA
 	done    *completer
+	ades    *adesSigner
 	metrics *metrics
 	log     *slog.Logger
 	logKey  []byte
@@ -194,6 +195,16 @@ func (c *correlator) replyResult(ctx context.Context, log *slog.Logger, sub sess
 	res := sessions.Result{Code: resultForStatus(r.Status)}
 	if res.Code != sessions.ResultOK {
 		return res
+	}
+	if len(sess.AdES) > 0 {
+		// ades.Verify checks the signature over the signed attributes (the
+		// hash the card got) along with the rest of the container.
+		container, err := c.ades.seal(sub, sess, r)
+		if err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "signature container rejected", slog.String("err", err.Error()))
+			return sessions.Result{Code: sessions.ResultSignatureInvalid}
+		}
+		return sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature, Container: container}
 	}
 	if err := checkSignature(sub, sess, r); err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))

@@ -37,6 +37,15 @@ const (
 	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
 	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
 	CodeInternal             = "INTERNAL"
+	// CodeFormatNotSupported: CAdES or ASiC-E asked of a certificate
+	// whose key cannot make it (Ed25519, ML-DSA-44: docs/ades.md).
+	CodeFormatNotSupported = "FORMAT_NOT_SUPPORTED"
+	// CodeTooManyDocuments: an ASiC-E request above the configured
+	// number of documents.
+	CodeTooManyDocuments = "TOO_MANY_DOCUMENTS"
+	// CodeChainUnavailable: the gateway knows no issuer chain for the
+	// certificate, so it cannot build a container.
+	CodeChainUnavailable = "CERTIFICATE_CHAIN_UNAVAILABLE"
 )
 
 // codeStatus maps every code to its HTTP status, in one place.
@@ -60,6 +69,9 @@ var codeStatus = map[string]int{
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	CodeInternal:             http.StatusInternalServerError,
+	CodeFormatNotSupported:   http.StatusUnprocessableEntity,
+	CodeTooManyDocuments:     http.StatusBadRequest,
+	CodeChainUnavailable:     http.StatusUnprocessableEntity,
 }
 
 // codeTitle is the short human title of each code (RFC 9457 "title").
@@ -83,6 +95,9 @@ var codeTitle = map[string]string{
 	CodeMethodNotAllowed:     "Method not allowed",
 	CodeUnsupportedMediaType: "Content-Type must be application/json",
 	CodeInternal:             "Internal error",
+	CodeFormatNotSupported:   "The certificate's key cannot make this signature format",
+	CodeTooManyDocuments:     "Too many documents for one signature",
+	CodeChainUnavailable:     "No certificate chain for this certificate",
 }
 
 // Error is an error with a stable portal-facing code. Detail and Field are

@@ -44,6 +44,9 @@ type ServerOptions struct {
 	// Callbacks tune the callback dispatcher.
 	Callbacks CallbackOptions
 
+	// AdES configures CAdES and ASiC-E signatures (docs/ades.md).
+	AdES AdESOptions
+
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 	// LookupEnv reads callback secrets; nil uses no environment.
@@ -92,6 +95,9 @@ func (o *ServerOptions) validate() error {
 		o.LogKey = make([]byte, 32)
 		_, _ = rand.Read(o.LogKey)
 	}
+	if err := o.AdES.validate(); err != nil {
+		return err
+	}
 	return o.Callbacks.validate()
 }
 
@@ -101,6 +107,7 @@ func (o *ServerOptions) validate() error {
 type core struct {
 	opts    ServerOptions
 	metrics *metrics
+	ades    *adesSigner
 	portals *portals
 	view    *viewer
 	done    *completer
@@ -124,14 +131,15 @@ func newCore(opts ServerOptions) (*core, error) {
 		msgs: newMsgIndex(), submits: newSubmitGate(), now: opts.Now,
 	}
 	done.timeouts = newTimeouts(done.expire)
-	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now}
-	return &core{opts: opts, metrics: m, portals: ps, view: view, done: done, corr: corr}, nil
+	signer := &adesSigner{chains: opts.AdES.Chains, maxDocuments: opts.AdES.MaxDocuments}
+	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, ades: signer, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now}
+	return &core{opts: opts, metrics: m, ades: signer, portals: ps, view: view, done: done, corr: corr}, nil
 }
 
 // server adds the session service over sender and the HTTP layer on top.
 func (c *core) server(sender Sender) *Server {
 	svc := &sessionService{
-		store: c.opts.Store, sender: sender, ota: c.opts.OTA, done: c.done, metrics: c.metrics, logKey: c.opts.LogKey,
+		store: c.opts.Store, sender: sender, ota: c.opts.OTA, done: c.done, ades: c.ades, metrics: c.metrics, logKey: c.opts.LogKey,
 		now: c.opts.Now, userTimeout: c.opts.UserTimeout, ttl: c.opts.UserTimeout + c.opts.DeliveryGrace,
 	}
 	svc.draining, svc.drain = context.WithCancel(context.Background())
