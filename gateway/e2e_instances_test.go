@@ -115,6 +115,7 @@ type instance struct {
 	master                    applet.MasterKeys
 	hook                      redis.Hook // optional: observe or break this instance's Redis calls
 	shutdown                  time.Duration
+	server                    func(*gateway.ServerOptions) // optional: more portal API settings
 }
 
 // provision stores the first n cards of farm as subscribers of operator
@@ -148,14 +149,18 @@ func startInstance(t *testing.T, in instance) (*gateway.Gateway, *prometheus.Reg
 	}
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
+	server := gateway.ServerOptions{
+		Portals:     []gateway.Portal{{ID: "p1", APIKeySHA256: gateway.HashAPIKey("key-p1"), RateLimit: 1000, Burst: 1000}},
+		UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second,
+	}
+	if in.server != nil {
+		in.server(&server)
+	}
 	gw, err := gateway.Start(t.Context(), gateway.Options{
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "off", Redis: rdb, Pepper: in.pepper, MasterKeys: in.master,
 		Operators: []smpp.Operator{{Name: "azercell", Prefixes: []string{"994"},
 			Binds: []smpp.BindConfig{{Name: in.name, Addr: in.smscAddr, SystemID: "gw", Password: "pw", SourceAddr: "9944000"}}}},
-		Server: gateway.ServerOptions{
-			Portals:     []gateway.Portal{{ID: "p1", APIKeySHA256: gateway.HashAPIKey("key-p1"), RateLimit: 1000, Burst: 1000}},
-			UserTimeout: 10 * time.Second, DeliveryGrace: 20 * time.Second,
-		},
+		Server:   server,
 		Registry: reg, ShutdownTimeout: in.shutdown,
 	})
 	if err != nil {
