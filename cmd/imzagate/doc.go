@@ -7,6 +7,8 @@
 //	                                 SMPP, simulated SIMs, the demo portal page
 //	imzagate provision --redis URL FILE   import subscribers and certificates
 //	imzagate ota seal|open ...       seal or open OTA secured packets (operators' engineers)
+//	imzagate asic pack --manifest F --signature F --out F.asice DOC...
+//	                                 a portal's ASiC-E container from the gateway's parts
 //	imzagate version
 //
 // Flow of serve and demo: parse flags and configuration into gateway.Options,
