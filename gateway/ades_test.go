@@ -13,8 +13,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -154,6 +156,7 @@ func TestCAdESSession(t *testing.T) {
 	}
 	sig := got["signature"].(map[string]any)
 	p7s := b64(t, sig["cades"])
+	t.Logf("stored state %d octets (signed attributes %d), container %d octets", len(sess.AdES), len(st.signedAttrs), len(p7s))
 	signer, _ := x509.ParseCertificate(w.st.user.sub.Certificates[0].DER)
 	v, err := ades.Verify(p7s, ades.Expected{DigestAlg: crypto.SHA256, Digest: doc, Signer: signer})
 	if err != nil || !v.SigningTime.Equal(testNow) {
@@ -492,5 +495,35 @@ func TestCAChains(t *testing.T) {
 	none, _ := NewCAChains(nil)
 	if _, err := none.ChainFor(leaf); err == nil {
 		t.Fatal("a chain was found with no CA at all")
+	}
+}
+
+// The configuration's ades section: the CA files are read as PEM, and a
+// file that is missing or holds no certificate is an error naming it.
+func TestConfigAdES(t *testing.T) {
+	ca, err := testca.New(testca.Options{Seed: []byte("config")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good, empty := dir+"/root.pem", dir+"/empty.pem"
+	_ = os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate().Raw}), 0o600)
+	_ = os.WriteFile(empty, []byte("no certificate here\n"), 0o600)
+	certs, err := LoadCertificates([]string{good})
+	if err != nil || len(certs) != 1 || !certs[0].Equal(ca.Certificate()) {
+		t.Fatalf("LoadCertificates = %v, %v", certs, err)
+	}
+	for _, f := range []string{empty, dir + "/missing.pem"} {
+		if _, err := LoadCertificates([]string{f}); err == nil || !strings.Contains(err.Error(), "ades.caFiles") {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	c, err := ParseConfig(strings.NewReader("ades:\n  maxDocuments: 7\n  caFiles: [" + good + "]\n"))
+	if err != nil || c.AdES.MaxDocuments != 7 || len(c.AdES.CAFiles) != 1 {
+		t.Fatalf("%+v %v", c.AdES, err)
+	}
+	o := ServerOptions{AdES: AdESOptions{MaxDocuments: ades.MaxDocuments + 1}}
+	if err := o.AdES.validate(); err == nil {
+		t.Fatal("MaxDocuments above the package's bound accepted")
 	}
 }

@@ -19,6 +19,9 @@
 //	          → Store.CheckAndStart (User ID check with lockout, certificate
 //	            policy in its build callback, Idempotency-Key, one running
 //	            session per phone, MT counter; two round trips)
+//	          [CAdES, ASiC-E: in the build callback, ades.Prepare builds the
+//	           signed attributes; the card is sent their hash and the session
+//	           keeps the prepared state (docs/ades.md)]
 //	          → [Store.NextMTCounter when no counter came with the start]
 //	          → OTA.Seal (docs/applet-protocol.md §3, docs/ota.md)
 //	          → Sender.Submit (docs/smpp.md) → Store.MarkSubmitted
@@ -27,7 +30,8 @@
 //	          Store.SubscriberAndRunning (one round trip) → OTA.Open
 //	          → the running session (Store.Get) or Store.ByTxn
 //	          running: wait for this instance's MarkSubmitted (≤ 2 s)
-//	                   → verify the signature (applet.PublicKey, cached)
+//	                   → verify the signature (applet.PublicKey, cached);
+//	                     CAdES, ASiC-E: assemble the CMS, ades.Verify it
 //	                   → Store.AcceptMOAndComplete (counter and completion
 //	                     in one round trip) → metrics, callback
 //	          finished: Store.AcceptMOCounter tells a replay from a late reply
