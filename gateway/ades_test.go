@@ -527,3 +527,52 @@ func TestConfigAdES(t *testing.T) {
 		t.Fatal("MaxDocuments above the package's bound accepted")
 	}
 }
+
+// BenchmarkAdESSession measures the gateway's own work for a CAdES
+// session beyond a plain one: prepare at the start (chain, signed
+// attributes, state encoding) and seal at the reply (state decoding,
+// certificate and chain checks, Assemble, Verify). The signing time is
+// fixed, so the card's signature is made once.
+func BenchmarkAdESSession(b *testing.B) {
+	ca, err := testca.New(testca.Options{Seed: []byte("bench")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf, err := ca.Issue(testca.Request{Kind: testca.Personal, Usage: testca.Sign,
+		Holder: testca.Holder{GivenName: "A", Surname: "B", FIN: "1ABC234"}, PublicKey: &key.PublicKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	chains, err := NewCAChains([]*x509.Certificate{ca.Certificate()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &adesSigner{chains: chains, maxDocuments: defaultMaxDocuments}
+	cert := sessions.Certificate{KeyRef: 2, DER: leaf.Raw}
+	sub := sessions.Subscriber{Certificates: []sessions.Certificate{cert}}
+	doc := sha256.Sum256([]byte("bench"))
+	in := &startInput{Format: formatCAdES, HashAlg: applet.HashSHA256, Hash: doc[:]}
+	state, hash, err := a.prepare(in, cert, testNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp := applet.Response{Status: applet.StatusOK, SigAlg: applet.SigECDSAP256, Signature: signECDSA(b, key, hash)}
+	sess := sessions.Session{KeyRef: 2, AdES: state}
+	b.Run("prepare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := a.prepare(in, cert, testNow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("seal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.seal(sub, sess, resp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -39,12 +39,15 @@ type formatRequest struct {
 	Documents []documentJSON `json:"documents,omitempty"`
 }
 
-// authCreateRequest is the body of POST /v1/authentications as decoded:
-// a login has no container, but a portal that asks for one gets a clear
+// loginFieldError explains the fields of a signature container that a
+// login request does not take: a portal that asks for one gets a clear
 // answer naming the field rather than "unknown field".
-type authCreateRequest struct {
-	authRequest
-	formatRequest
+func loginFieldError(err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeInvalidRequest && (e.Field == "format" || e.Field == "documents") {
+		return invalid(e.Field, "a login answers with the raw signature; CAdES and ASiC-E are for POST /v1/signatures")
+	}
+	return err
 }
 
 // perDocumentBody is the request body each allowed document may add to

@@ -83,12 +83,12 @@ func (s *Server) handleAuthenticationCreate(w http.ResponseWriter, r *http.Reque
 	if p == nil {
 		return
 	}
-	var req authCreateRequest
+	var req authRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, loginFieldError(err))
 		return
 	}
-	s.start(w, r, p, applet.OpAuthenticate, &req.authRequest, nil, &req.formatRequest)
+	s.start(w, r, p, applet.OpAuthenticate, &req, nil, nil)
 }
 
 // handleSignatureCreate is POST /v1/signatures.
