@@ -69,15 +69,19 @@ func (a *adesSigner) prepare(in *startInput, cert sessions.Certificate, now time
 	if pc.err != nil {
 		return nil, nil, fmt.Errorf("certificate: %w", pc.err)
 	}
-	if err := ades.CAdESSupported(pc.cert); err != nil {
+	signer := pc.x509()
+	if signer == nil {
+		return nil, nil, errors.New("certificate does not parse")
+	}
+	if err := ades.CAdESSupported(signer); err != nil {
 		return nil, nil, &Error{Code: CodeFormatNotSupported, Detail: fmt.Sprintf(
 			"%s needs an ECDSA P-256 certificate: with Ed25519 and ML-DSA-44 keys CMS signs the signed attributes themselves, which the SIM cannot (docs/ades.md)", in.Format)}
 	}
-	chain, err := a.chains.ChainFor(pc.cert)
+	chain, err := a.chains.ChainFor(signer)
 	if err != nil {
 		return nil, nil, &Error{Code: CodeChainUnavailable, Detail: "the gateway has no certificate chain for this certificate; ask for the raw signature or try later"}
 	}
-	p, err := ades.Prepare(ades.Request{DigestAlg: cryptoHash(in.HashAlg), Digest: in.Hash, Signer: pc.cert, Chain: chain, SigningTime: now})
+	p, err := ades.Prepare(ades.Request{DigestAlg: cryptoHash(in.HashAlg), Digest: in.Hash, Signer: signer, Chain: chain, SigningTime: now})
 	if err != nil {
 		return nil, nil, fmt.Errorf("ades prepare: %w", err)
 	}
@@ -160,7 +164,11 @@ func (a *adesSigner) certificates(sub sessions.Subscriber, keyRef byte, st *ades
 		if pc.err != nil {
 			return nil, nil, fmt.Errorf("%w: certificate: %w", errContainer, pc.err)
 		}
-		chain, err := a.chains.ChainFor(pc.cert)
+		signer := pc.x509()
+		if signer == nil {
+			return nil, nil, fmt.Errorf("%w: certificate does not parse", errContainer)
+		}
+		chain, err := a.chains.ChainFor(signer)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", errContainer, err)
 		}
@@ -173,7 +181,7 @@ func (a *adesSigner) certificates(sub sessions.Subscriber, keyRef byte, st *ades
 				return nil, nil, fmt.Errorf("%w: the certificate chain changed since the start", errContainer)
 			}
 		}
-		return pc.cert, chain, nil
+		return signer, chain, nil
 	}
 	return nil, nil, fmt.Errorf("%w: no certificate for the key reference", errContainer)
 }

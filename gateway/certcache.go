@@ -21,12 +21,17 @@ type parsedCert struct {
 	key     applet.PublicKey
 	keyErr  error
 	err     error
-	cert    *x509.Certificate // for the CAdES signed attributes and container
+	// x509 is the parsed certificate for the CAdES signed attributes and
+	// container, parsed again from pem on first use: keeping every
+	// certificate's parsed form would more than double an entry's size
+	// for the few that sign containers.
+	x509 func() *x509.Certificate
 }
 
 // certCacheGen is the size of one generation of the certificate cache; the
 // cache holds at most two generations. A parsed entry is about 1.5 KB, so
-// the bound is near 25 MB at worst.
+// the bound is near 25 MB at worst; a certificate that signed a CAdES
+// container also keeps its parsed form, some 3 KB more.
 const certCacheGen = 8192
 
 // certCache remembers parsed certificates by the SHA-256 of their DER.
@@ -84,9 +89,20 @@ func parseCert(der []byte) *parsedCert {
 		p.err = err
 		return p
 	}
-	p.cert = x
+	p.x509 = sync.OnceValue(p.parseAgain)
 	p.subject = subjectString(x)
 	p.serial = x.SerialNumber.Text(16)
 	p.key, p.keyErr = applet.ParsePublicKey(x)
 	return p
+}
+
+// parseAgain parses the certificate from its PEM form (it parsed once
+// already, so it parses again).
+func (p *parsedCert) parseAgain() *x509.Certificate {
+	b, _ := pem.Decode([]byte(p.pem))
+	if b == nil {
+		return nil
+	}
+	x, _ := x509.ParseCertificate(b.Bytes)
+	return x
 }
