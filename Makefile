@@ -10,7 +10,7 @@ LONGFUZZTIME ?= 2m
 TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
 
-.PHONY: all run build test test-go fuzz-short fuzz bench bench-compare lint vet staticcheck deps deps-redis deps-chromium deps-promtool deps-kannel fmt clean
+.PHONY: all run build test test-go fuzz-short fuzz bench bench-compare lint vet staticcheck deps deps-redis deps-chromium deps-promtool deps-kannel deps-tools fmt clean
 .PHONY: image image-ref release deps-image warm-static
 
 # Version stamping for `make image` and `make release`. VERSION is what
@@ -210,7 +210,7 @@ bench-compare: deps-redis deps-kannel
 	$(BIN)/imzabench compare --imzagate $(BIN)/imzagate
 
 ## deps: install what the tests need when it is missing (Debian/Ubuntu).
-deps: deps-redis deps-chromium deps-promtool deps-image
+deps: deps-redis deps-chromium deps-promtool deps-image deps-tools
 
 deps-redis:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-sentinel >/dev/null; then \
@@ -227,6 +227,13 @@ deps-promtool:
 deps-chromium:
 	@if ! command -v chromium >/dev/null; then \
 	  $(call apt_install,chromium,Chromium (headless browser for the demo page test)); \
+	fi
+
+# deps-tools: the standard tools the tests run as peers: openssl (ocsp, cms,
+# verify, pkeyutl) and Info-ZIP's zip for the documented ASiC-E recipe.
+deps-tools:
+	@if ! command -v openssl >/dev/null || ! command -v zip >/dev/null; then \
+	  $(call apt_install,openssl zip,openssl and zip (Debian packages openssl\, zip)); \
 	fi
 
 # deps-kannel: Kannel's bearerbox and smsbox (in /usr/sbin) for bench-compare.

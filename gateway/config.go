@@ -88,6 +88,11 @@ type Config struct {
 		Backoff  time.Duration `yaml:"backoff"`
 		Timeout  time.Duration `yaml:"timeout"`
 	} `yaml:"callbacks"`
+	// AdES configures CAdES and ASiC-E signatures (docs/ades.md).
+	AdES struct {
+		MaxDocuments int      `yaml:"maxDocuments"` // default 100, at most 1000
+		CAFiles      []string `yaml:"caFiles"`      // PEM: issuing CAs and roots
+	} `yaml:"ades"`
 	Operators       []OperatorConfig `yaml:"operators"`
 	Portals         []Portal         `yaml:"portals"`
 	ShutdownTimeout time.Duration    `yaml:"shutdownTimeout"`
@@ -213,6 +218,10 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 		return o, err
 	}
 	if o.OTAKeyVersions, err = c.OTA.keyVersions(); err != nil {
+		return o, err
+	}
+	o.Server.AdES.MaxDocuments = c.AdES.MaxDocuments
+	if o.Server.AdES.CACertificates, err = LoadCertificates(c.AdES.CAFiles); err != nil {
 		return o, err
 	}
 	ro, err := c.RedisOptions(env)

@@ -24,6 +24,7 @@ type correlator struct {
 	store   Store
 	ota     OTA
 	done    *completer
+	ades    *adesSigner
 	metrics *metrics
 	log     *slog.Logger
 	logKey  []byte
@@ -202,6 +203,16 @@ func (c *correlator) replyResult(ctx context.Context, log *slog.Logger, sub sess
 	if refusedAtReply(sub, sess, c.trust != nil && c.trust.c != nil) {
 		log.LogAttrs(ctx, slog.LevelWarn, "certificate revoked or suspended since the start")
 		return sessions.Result{Code: ResultCertificateRevoked}
+	}
+	if len(sess.AdES) > 0 {
+		// ades.Verify checks the signature over the signed attributes (the
+		// hash the card got) along with the rest of the container.
+		container, err := c.ades.seal(sub, sess, r)
+		if err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "signature container rejected", slog.String("err", err.Error()))
+			return sessions.Result{Code: sessions.ResultSignatureInvalid}
+		}
+		return c.recheck(ctx, log, sub, sess, sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature, Container: container})
 	}
 	if err := checkSignature(sub, sess, r); err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))

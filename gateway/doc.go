@@ -26,6 +26,9 @@
 //	            process, or one round trip to the shared OCSP cache, or the
 //	            CA); a refusal completes the session with it and answers it
 //	            (docs/trust.md §4)
+//	          [CAdES, ASiC-E: in the build callback, ades.Prepare builds the
+//	           signed attributes; the card is sent their hash and the session
+//	           keeps the prepared state (docs/ades.md)]
 //	          → [Store.NextMTCounter when no counter came with the start]
 //	          → OTA.Seal (docs/applet-protocol.md §3, docs/ota.md)
 //	          → Sender.Submit (docs/smpp.md; bounded by the operator's
@@ -41,7 +44,8 @@
 //	               another refusal → SIM_ERROR
 //	          reply: the running session (Store.Get) or Store.ByTxn
 //	          running: wait for this instance's MarkSubmitted (≤ 2 s)
-//	                   → verify the signature (applet.PublicKey, cached)
+//	                   → verify the signature (applet.PublicKey, cached);
+//	                     CAdES, ASiC-E: assemble the CMS, ades.Verify it
 //	                   → check the certificate again at the reply's time:
 //	                     refused → the refusal is the result, no signature
 //	                   → Store.AcceptMOAndComplete (counter and completion

@@ -59,6 +59,15 @@ const (
 	CodeSubscriberExists     = "SUBSCRIBER_EXISTS"
 	CodeConflict             = "CONFLICT"
 	CodeUserIDMismatch       = "USER_ID_MISMATCH"
+	// CodeFormatNotSupported: CAdES or ASiC-E asked of a certificate
+	// whose key cannot make it (Ed25519, ML-DSA-44: docs/ades.md).
+	CodeFormatNotSupported = "FORMAT_NOT_SUPPORTED"
+	// CodeTooManyDocuments: an ASiC-E request above the configured
+	// number of documents.
+	CodeTooManyDocuments = "TOO_MANY_DOCUMENTS"
+	// CodeChainUnavailable: the gateway knows no issuer chain for the
+	// certificate, so it cannot build a container.
+	CodeChainUnavailable = "CERTIFICATE_CHAIN_UNAVAILABLE"
 )
 
 // codeStatus maps every code to its HTTP status, in one place.
@@ -97,6 +106,9 @@ var codeStatus = map[string]int{
 	CodeSubscriberExists:           http.StatusConflict,
 	CodeConflict:                   http.StatusConflict,
 	CodeUserIDMismatch:             http.StatusUnprocessableEntity,
+	CodeFormatNotSupported:         http.StatusUnprocessableEntity,
+	CodeTooManyDocuments:           http.StatusBadRequest,
+	CodeChainUnavailable:           http.StatusUnprocessableEntity,
 }
 
 // codeTitle is the short human title of each code (RFC 9457 "title").
@@ -135,6 +147,9 @@ var codeTitle = map[string]string{
 	CodeSubscriberExists:           "The subscriber already exists",
 	CodeConflict:                   "The subscriber's state does not allow this change",
 	CodeUserIDMismatch:             "The User ID does not match",
+	CodeFormatNotSupported:         "The certificate's key cannot make this signature format",
+	CodeTooManyDocuments:           "Too many documents for one signature",
+	CodeChainUnavailable:           "No certificate chain for this certificate",
 }
 
 // Error is an error with a stable portal-facing code. Detail and Field are

@@ -86,10 +86,10 @@ func (s *Server) handleAuthenticationCreate(w http.ResponseWriter, r *http.Reque
 	}
 	var req authRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, loginFieldError(err))
 		return
 	}
-	s.start(w, r, p, applet.OpAuthenticate, &req, nil)
+	s.start(w, r, p, applet.OpAuthenticate, &req, nil, nil)
 }
 
 // handleSignatureCreate is POST /v1/signatures.
@@ -99,11 +99,11 @@ func (s *Server) handleSignatureCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req signRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSONUpTo(w, r, &req, bodyLimit(s.svc.ades.maxDocuments)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.start(w, r, p, applet.OpSign, &req.authRequest, req.Certificate)
+	s.start(w, r, p, applet.OpSign, &req.authRequest, req.Certificate, &req.formatRequest)
 }
 
 // startResponse is the 201 body of a start.
@@ -115,7 +115,7 @@ type startResponse struct {
 
 // start validates, applies the portal's rate limit, has the session
 // service start the session and answers 201.
-func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op applet.Operation, req *authRequest, sel *certSelector) {
+func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op applet.Operation, req *authRequest, sel *certSelector, fr *formatRequest) {
 	if !p.allows(op) {
 		s.writeError(w, r, &Error{Code: CodeForbidden, Detail: "this portal may not start " + op.String()})
 		return
@@ -125,7 +125,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op app
 		s.writeError(w, r, invalid("Idempotency-Key", "1–128 characters [A-Za-z0-9._:-]"))
 		return
 	}
-	in, err := validateStart(op, req, sel, p)
+	in, err := validateStart(op, req, sel, fr, s.svc.ades.maxDocuments, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -52,6 +52,10 @@ type Faults struct {
 	KeyMismatch bool
 	// BadChecksum corrupts the checksum of the card's replies.
 	BadChecksum bool
+	// WrongHash signs another value than the command's hash (its first
+	// octet flipped) with the right key: the reply is authentic and
+	// well formed, and only a check against the hash sent finds it.
+	WrongHash bool
 }
 
 // Initial retry counters (applet-protocol §5).
@@ -522,7 +526,11 @@ func (c *Card) sign(st *cardState, cmd applet.Command) applet.Response {
 	if c.faults.KeyMismatch {
 		s = s.wrong
 	}
-	sig, err := s.sign(cmd.Hash)
+	hash := cmd.Hash
+	if c.faults.WrongHash {
+		hash = append([]byte{hash[0] ^ 0xFF}, hash[1:]...)
+	}
+	sig, err := s.sign(hash)
 	if err != nil {
 		resp.Status = applet.StatusInternalError
 		return resp

@@ -10,6 +10,8 @@
 //	imzagate admin COMMAND ...       the admin API from a terminal (docs/admin.md §5)
 //	imzagate audit verify --public-key KEY FILE   verify an exported audit trail offline
 //	imzagate ota seal|open ...       seal or open OTA secured packets (operators' engineers)
+//	imzagate asic pack --manifest F --signature F --out F.asice DOC...
+//	                                 a portal's ASiC-E container from the gateway's parts
 //	imzagate version
 //
 // Flow of serve and demo: parse flags and configuration into gateway.Options,

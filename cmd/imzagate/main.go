@@ -17,6 +17,7 @@ type subcommand struct {
 // subcommands maps a name to its implementation; add new ones here.
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
+		"asic":      {summary: "pack an ASiC-E container from the gateway's manifest and signature and the documents", run: runASiC},
 		"ota":       {summary: "seal or open OTA secured packets (debugging)", run: runOTA},
 		"serve":     {summary: "run the gateway from a configuration file", run: runServe},
 		"demo":      {summary: "run the all-in-one demo (embedded Redis, simulated operator and SIMs)", run: runDemo},
