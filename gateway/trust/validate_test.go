@@ -285,7 +285,11 @@ func TestIssuers(t *testing.T) {
 	if _, err := c.Issuers(stranger, time.Now()); !hasCode(err, CodeUntrusted) {
 		t.Fatalf("another hierarchy's certificate: %v, want %s", err, CodeUntrusted)
 	}
-	po := w.checker(func(o *Options) { o.Registerer = nil; o.Mode = ModeProvisionedOnly; o.Roots, o.Intermediates = nil, nil })
+	po := w.checker(func(o *Options) {
+		o.Registerer = nil
+		o.Mode = ModeProvisionedOnly
+		o.Roots, o.Intermediates = nil, nil
+	})
 	if _, err := po.Issuers(leaf, time.Now()); !hasCode(err, CodeUntrusted) {
 		t.Fatalf("provisioned-only: %v, want %s", err, CodeUntrusted)
 	}
