@@ -58,7 +58,8 @@ type Config struct {
 		TLS          bool   `yaml:"tls"`
 	} `yaml:"redis"`
 	Secrets struct {
-		// PepperEnv / PepperFile hold the store's pepper (≥ 32 bytes; hex or raw).
+		// PepperEnv / PepperFile hold the store's pepper: at least
+		// MinPepperLen bytes, used as written (never hex-decoded).
 		PepperEnv  string `yaml:"pepperEnv"`
 		PepperFile string `yaml:"pepperFile"`
 		// MasterKeysFile holds four lines "KIc=<32 hex>", "KID=…", "KIc-MO=…",
@@ -166,15 +167,9 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 	if o.TLS, err = c.tls(); err != nil {
 		return o, err
 	}
-	pepperEnv := c.Secrets.PepperEnv
-	if pepperEnv == "" {
-		pepperEnv = "IMZAGATE_PEPPER"
-	}
-	pepper, err := env.resolve("pepper", pepperEnv, c.Secrets.PepperFile)
-	if err != nil {
+	if o.Pepper, err = c.Pepper(env); err != nil {
 		return o, err
 	}
-	o.Pepper = []byte(pepper)
 	if o.MasterKeys, err = c.masterKeys(env); err != nil {
 		return o, err
 	}
@@ -230,7 +225,7 @@ func (c *Config) logger(out io.Writer) (*slog.Logger, error) {
 	}
 	switch c.Log.Format {
 	case "", "json":
-		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl})), nil
+		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl, ReplaceAttr: ReadableDurations})), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: lvl})), nil
 	}
@@ -322,17 +317,10 @@ func (c *Config) masterKeys(env Env) (applet.MasterKeys, error) {
 		if err != nil {
 			return m, fmt.Errorf("config: masterKeysFile: %w", err)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, v, ok := strings.Cut(line, "=")
-			if !ok {
-				return m, errors.New("config: masterKeysFile: want NAME=hex lines")
-			}
-			vals[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		if m, err = applet.ParseMasterKeys(b); err != nil {
+			return m, fmt.Errorf("config: masterKeysFile %s: %w", c.Secrets.MasterKeysFile, err)
 		}
+		return m, nil
 	} else {
 		prefix := c.Secrets.MasterKeysEnvPrefix
 		if prefix == "" {

@@ -265,6 +265,7 @@ func (g *Gateway) run(ctx context.Context) error {
 	if g.admin != nil {
 		eg.Go(func() error { return serveHTTP(g.admin, g.adminLn) })
 	}
+	eg.Go(func() error { g.warnUnbound(ctx); return nil })
 	eg.Go(func() error {
 		<-ctx.Done()
 		return g.stop(func() { stopPool(); <-poolDone })

@@ -22,6 +22,9 @@ func subcommands() map[string]subcommand {
 		"demo":      {summary: "run the all-in-one demo (embedded Redis, simulated operator and SIMs)", run: runDemo},
 		"provision": {summary: "import subscribers and certificates into Redis", run: runProvision},
 		"version":   {summary: "print the version", run: runVersion},
+		"config":    {summary: "check a configuration file: every problem at once (config check FILE)", run: runConfig},
+		"secrets":   {summary: "generate the secrets a new installation needs (secrets generate --out DIR)", run: runSecrets},
+		"smoke":     {summary: "run one login (and a signature) against a running gateway and verify it", run: runSmoke},
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/smpp/smsc"
 )
 
@@ -30,8 +32,9 @@ func run() int {
 	return 0
 }
 
-// serve parses args, starts the SMSC, prints "listening on ADDR" to out and
-// serves until ctx ends.
+// serve parses args, starts the SMSC (with a SIM farm behind it when
+// --sims is given, after writing the exports), prints "listening on ADDR"
+// to out and serves until ctx ends.
 func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	fs := flag.NewFlagSet("smscsim", flag.ContinueOnError)
 	fs.SetOutput(logOut)
@@ -49,8 +52,12 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	expired := fs.String("expired", "", "comma-separated MSISDNs whose receipts say EXPIRED")
 	decimal := fs.Bool("receipt-id-decimal", false, "write receipt ids in decimal (submit_sm_resp ids are hex)")
 	verbose := fs.Bool("v", false, "debug logging")
+	so := simFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
 	}
 	accts, err := parseAccounts(*accounts)
 	if err != nil {
@@ -60,6 +67,7 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	receipts := map[string]smsc.Outcome{}
 	for _, n := range splitList(*undeliv) {
 		receipts[n] = smsc.Undeliverable
@@ -67,14 +75,11 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	for _, n := range splitList(*expired) {
 		receipts[n] = smsc.Expired
 	}
-	srv, err := smsc.Start(*listen, smsc.Options{
-		Accounts:         accts,
-		Window:           *window,
-		Receipts:         receipts,
-		ReceiptIDDecimal: *decimal,
-		Faults:           f,
-		Logger:           slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
-	})
+	opts := smsc.Options{Accounts: accts, Window: *window, Receipts: receipts, ReceiptIDDecimal: *decimal, Faults: f, Logger: log}
+	if err := so.attach(&opts, out, log); err != nil {
+		return err
+	}
+	srv, err := smsc.Start(*listen, opts)
 	if err != nil {
 		return err
 	}
@@ -84,6 +89,51 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	fmt.Fprintf(out, "binds %d submits %d throttled %d deliveries %d redeliveries %d receipts %d lost %d\n",
 		st.Binds, st.Submits, st.Throttled, st.Deliveries, st.Redeliveries, st.Receipts, st.Lost)
 	return srv.Close()
+}
+
+// simFlags registers the flags of the SIM farm.
+func simFlags(fs *flag.FlagSet) *simOptions {
+	so := &simOptions{}
+	fs.IntVar(&so.sims, "sims", 0, "simulated SIM cards behind the SMSC (0: none, submits are only answered and receipted)")
+	fs.StringVar(&so.masterKeys, "master-keys", "", "the gateway's master-keys file (secrets.masterKeysFile); required with --sims")
+	fs.StringVar(&so.seed, "seed", simcard.DemoSeed, "seed of the cards' numbers, User IDs and keys (the demo's by default)")
+	fs.DurationVar(&so.userDelay, "user-delay", 3*time.Second, "how long a simulated user takes per step")
+	fs.StringVar(&so.prefixes, "prefixes", "99450,99455,99470", "E.164 prefixes (5 digits) the cards' numbers are spread over")
+	fs.StringVar(&so.operator, "operator", "simulated", "operator name written into the provisioning file")
+	fs.StringVar(&so.subscribers, "export-subscribers", "", "write the cards' provisioning file (for imzagate provision) to FILE")
+	fs.StringVar(&so.caFile, "export-ca", "", "write the PEM certificate of the CA that issued the cards' certificates to FILE")
+	return so
+}
+
+// attach builds the farm, writes the exports and makes the farm the
+// SMSC's handsets; without --sims it only refuses export flags.
+func (so *simOptions) attach(opts *smsc.Options, out io.Writer, log *slog.Logger) error {
+	if so.sims == 0 {
+		if so.subscribers != "" || so.caFile != "" || so.masterKeys != "" {
+			return errors.New("--master-keys, --export-subscribers and --export-ca need --sims N")
+		}
+		return nil
+	}
+	farm, err := newFarm(*so, log.With("component", "simcard"))
+	if err != nil {
+		return err
+	}
+	if so.subscribers != "" {
+		if err := exportSubscribers(farm, so.operator, so.subscribers); err != nil {
+			return fmt.Errorf("--export-subscribers: %w", err)
+		}
+		fmt.Fprintf(out, "wrote %d subscribers to %s\n", farm.Len(), so.subscribers)
+	}
+	if so.caFile != "" {
+		if err := exportCA(farm, so.caFile); err != nil {
+			return fmt.Errorf("--export-ca: %w", err)
+		}
+		fmt.Fprintf(out, "wrote the cards' CA certificate to %s\n", so.caFile)
+	}
+	card := farm.Card(0)
+	fmt.Fprintf(out, "%d simulated SIMs; try +%s with User ID %s (%s)\n", farm.Len(), card.MSISDN(), card.UserID(), card.Behaviour().Label())
+	opts.Handset = farm
+	return nil
 }
 
 func splitList(s string) []string {

@@ -31,7 +31,7 @@ import (
 
 // Seed makes the demo's simulated SIMs the same on every run, so the
 // README's walk-through can name a phone number and User ID.
-const Seed = "imzagate-demo"
+const Seed = simcard.DemoSeed
 
 // Options configure the demo. The zero value runs 1,000 SIMs on
 // 127.0.0.1:8080 with an embedded Redis and a generated API key.
@@ -83,34 +83,13 @@ type Subscriber struct {
 	Certificates []gateway.CertificateInfo `json:"certificates"`
 }
 
-// behaviourMix scripts SIM i: mostly users who approve, then some who
-// cancel, mistype their PIN once, block it, or never answer. SIM 0 approves.
-func behaviourMix(delay time.Duration) func(i int) simcard.Behaviour {
-	return func(i int) simcard.Behaviour {
-		switch i % 10 {
-		case 6:
-			return simcard.Behaviour{Action: simcard.Cancel, Delay: delay}
-		case 7:
-			return simcard.Behaviour{Action: simcard.WrongPIN, Delay: delay, WrongTimes: 1}
-		case 8:
-			return simcard.Behaviour{Action: simcard.WrongPIN, Delay: delay, WrongTimes: 3}
-		case 9:
-			return simcard.Behaviour{Action: simcard.NoAnswer}
-		}
-		return simcard.Behaviour{Action: simcard.Approve, Delay: delay}
-	}
-}
+// behaviourMix scripts SIM i (simcard.DemoMix, shared with the simulated
+// operator): card i approves when i mod 10 is 0–5, cancels at 6, mistypes
+// the PIN once at 7, blocks it at 8 and never answers at 9.
+func behaviourMix(delay time.Duration) func(i int) simcard.Behaviour { return simcard.DemoMix(delay) }
 
 // describeBehaviour names a scripted user for the subscriber list.
-func describeBehaviour(b simcard.Behaviour) string {
-	switch {
-	case b.Action == simcard.WrongPIN && b.WrongTimes >= 3:
-		return "wrong-pin-until-blocked"
-	case b.Action == simcard.WrongPIN:
-		return fmt.Sprintf("wrong-pin-%dx-then-approve", b.WrongTimes)
-	}
-	return b.Action.String()
-}
+func describeBehaviour(b simcard.Behaviour) string { return b.Label() }
 
 // SubscriberFromRecord turns a simulated card into a registry entry.
 func SubscriberFromRecord(r simcard.Record, operator string) (sessions.Subscriber, error) {
