@@ -51,7 +51,7 @@ type Config struct {
 		MasterName string   `yaml:"masterName"`
 		Username   string   `yaml:"username"`
 		// PasswordEnv / PasswordFile hold the password, if Redis wants one
-		// (the file wins when both are set).
+		// (CheckConfig refuses both; Options alone lets the file win).
 		PasswordEnv  string `yaml:"passwordEnv"`
 		PasswordFile string `yaml:"passwordFile"`
 		DB           int    `yaml:"db"`
