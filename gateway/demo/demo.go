@@ -275,8 +275,17 @@ func (d *Demo) handler(api *gateway.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api.Handler())
 	mux.Handle("GET /v1/demo/subscribers", api.Authenticated(http.HandlerFunc(d.handleSubscribers)))
-	mux.Handle("/", webui.Handler(d.apiKey))
+	mux.Handle("/", webui.Handler(webui.Options{API: api.Handler(), APIKey: d.apiKey, Users: d.webUsers}))
 	return mux
+}
+
+// webUsers lists the simulated users for the demo page.
+func (d *Demo) webUsers() []webui.User {
+	out := make([]webui.User, len(d.subs))
+	for i, s := range d.subs {
+		out[i] = webui.User(s)
+	}
+	return out
 }
 
 // handleSubscribers lists the simulated users with their User IDs.
