@@ -5,12 +5,18 @@
 //	                                 operators' SMPP binds, portals; secrets from env/files
 //	imzagate demo [--sims N]         all in one: embedded Redis, test SMSC over loopback
 //	                                 SMPP, simulated SIMs, the demo portal page
-//	imzagate provision --redis URL FILE   import subscribers and certificates
+//	imzagate provision --config FILE SUBSCRIBERS   import subscribers and certificates
+//	                                 with the gateway's own Redis and pepper (or --redis URL)
+//	imzagate config check FILE       every problem of a configuration at once
+//	imzagate secrets generate --out DIR   pepper, master keys, API key and its hash
+//	imzagate smoke --url URL --phone P --user-id U [--sign]   one login (and a
+//	                                 signature) against a running gateway, verified
 //	imzagate ota seal|open ...       seal or open OTA secured packets (operators' engineers)
 //	imzagate version
 //
-// Flow of serve and demo: parse flags and configuration into gateway.Options,
-// then signal.NotifyContext, then gateway.Run, which serves until SIGINT or
+// Flow of serve and demo: parse flags and configuration into gateway.Options
+// (serve first runs gateway.CheckConfig and refuses with the full list of
+// problems), then signal.NotifyContext, then gateway.Run, which serves until SIGINT or
 // SIGTERM (or until a listener fails, which ends the process with an error)
 // and drains within the configured bound (new starts answered 503,
 // in-flight sessions finish, binds unbind).
