@@ -142,6 +142,14 @@ func TestREADMEQuickstart(t *testing.T) {
 	if !strings.Contains(string(gw), `"msg":"gateway stopped"`) || strings.Contains(string(gw), "994501000000") {
 		t.Errorf("gateway log: no clean stop, or a phone number in clear:\n%s", gw)
 	}
+	for _, line := range strings.Split(string(gw), "\n") {
+		if n := strings.Count(line, `"session_id":`); n > 1 || (n == 0 && strings.Contains(line, `"msg":"session completed"`)) {
+			t.Errorf("a log line names its session %d times: %s", n, line)
+		}
+	}
+	if n := strings.Count(string(gw), `"msg":"session completed"`); n != 2 {
+		t.Errorf("%d session completed lines, want 2", n)
+	}
 	if fi, err := os.Stat(filepath.Join(root, "quickstart", "secrets", "pepper")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("pepper file: %v %v", fi.Mode(), err)
 	}
