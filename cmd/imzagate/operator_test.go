@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/imzagate/imzagate/applet"
 	"github.com/imzagate/imzagate/gateway"
+	"github.com/imzagate/imzagate/sessions/redistest"
 )
 
 // TestSecretsGenerate: every secret in its own owner-only file, the hash
@@ -103,4 +108,46 @@ portals:
 	if code := run([]string{"config", "check"}, &out, &errb); code != 2 {
 		t.Fatalf("usage: exit %d", code)
 	}
+}
+
+// TestServeWarnsRedisUnreachable: a gateway whose Redis does not answer
+// still starts, and its first lines say so with the address.
+func TestServeWarnsRedisUnreachable(t *testing.T) {
+	deadRedis, _ := redistest.FreePort()
+	httpPort, _ := redistest.FreePort()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`
+http: {addr: "127.0.0.1:%d"}
+admin: {addr: "off"}
+redis: {addrs: ["127.0.0.1:%d"]}
+operators:
+  - {name: sim, prefixes: ["994"], binds: [{addr: "127.0.0.1:%d", systemId: gw}]}
+portals:
+  - {id: p, apiKeySHA256: %s}
+`, httpPort, deadRedis, deadRedis, gateway.HashAPIKey("k"))
+	path := filepath.Join(dir, "imzagate.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"IMZAGATE_PEPPER=" + testPepper,
+		"IMZAGATE_MASTER_KIC=" + strings.Repeat("11", 16), "IMZAGATE_MASTER_KID=" + strings.Repeat("22", 16),
+		"IMZAGATE_MASTER_KIC_MO=" + strings.Repeat("33", 16), "IMZAGATE_MASTER_KID_MO=" + strings.Repeat("44", 16)}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "--", "serve", "--config", path)
+	cmd.Env = append(append(os.Environ(), "IMZAGATE_HELPER=1"), env...)
+	out, errb := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	want := fmt.Sprintf(`"msg":"redis unreachable at startup; requests fail with STORE_UNAVAILABLE until it answers","addrs":"127.0.0.1:%d"`, deadRedis)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), want) || !strings.Contains(out.String(), `"msg":"gateway started"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning naming the address:\n%s\n%s", out, errb)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
 }
