@@ -1,6 +1,8 @@
 package simcard
 
 import (
+	"bytes"
+	"crypto/x509"
 	"testing"
 	"time"
 )
@@ -29,5 +31,30 @@ func TestDemoMix(t *testing.T) {
 	}
 	if c := f.Card(0); c.MSISDN() != "994501000000" || c.UserID() != "437234" {
 		t.Fatalf("card 0 is %s / %s", c.MSISDN(), c.UserID())
+	}
+}
+
+// TestSameSeedSameKeys: two farms of one seed hold the same keys, the CA's
+// included, so a simulated operator restarted with its seed answers for the
+// certificates an earlier run exported (the README relies on it).
+func TestSameSeedSameKeys(t *testing.T) {
+	a, _ := New(Options{Cards: 3, Seed: []byte(DemoSeed)})
+	b, _ := New(Options{Cards: 3, Seed: []byte(DemoSeed)})
+	for i := range 3 {
+		ra, err := a.Record(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, _ := b.Record(i)
+		for k := range ra.Certificates {
+			xa, _ := x509.ParseCertificate(ra.Certificates[k].DER)
+			xb, _ := x509.ParseCertificate(rb.Certificates[k].DER)
+			if !bytes.Equal(xa.RawSubjectPublicKeyInfo, xb.RawSubjectPublicKeyInfo) {
+				t.Fatalf("card %d certificate %d: another key", i, k)
+			}
+			if err := xa.CheckSignatureFrom(b.CA().Certificate()); err != nil {
+				t.Fatalf("card %d certificate %d does not verify under the other run's CA: %v", i, k, err)
+			}
+		}
 	}
 }
