@@ -11,7 +11,7 @@ TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
 
 .PHONY: all run build test test-go fuzz-short fuzz bench bench-compare lint vet staticcheck deps deps-redis deps-chromium deps-promtool deps-kannel deps-tools fmt clean
-.PHONY: image image-ref release deps-image warm-static
+.PHONY: image image-ref release deps-image warm-static api-docs
 
 # Version stamping for `make image` and `make release`. VERSION is what
 # `git describe --tags --dirty` says (v1.2.0, v1.2.0-3-gabc1234 after it,
@@ -127,6 +127,11 @@ warm-static:
 	@CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=$(BUILDVCS) ./cmd/...
 
 ## lint: formatting, go vet and staticcheck.
+## api-docs: render gateway/openapi.yaml into docs/api.md (run after editing the
+## document; the test of internal/apidoc fails while the two differ).
+api-docs:
+	$(GO) generate ./gateway
+
 lint: vet staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi

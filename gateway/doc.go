@@ -90,6 +90,14 @@
 // metrics listener, the admin API, the SMPP pool, the audit trail's writer
 // and the pepper check; the first to fail stops the rest.
 //
+// The configuration is checked as a whole by CheckConfig (configcheck*.go)
+// before Config.Options builds the gateway from it: every problem at once,
+// with its key path, line and fix, in the operator's words. The operator's
+// logs name what they need: an operator with no bind up after startupGrace
+// (startupwarn.go), a refused API key with its reason and common causes,
+// rate-limited and without key material (authlog.go), durations as "1.5s"
+// (ReadableDurations), the Redis client's own lines (RedisLogger).
+//
 // Errors reach portals as RFC 9457 problem+json with the stable codes
 // listed as Code* constants; errorCode and writeError are the only places
 // that map them. Logs never carry a phone number in clear (a keyed hash

@@ -72,6 +72,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) authPortal(w http.ResponseWriter, r *http.Request) *Portal {
 	p, err := s.portals.authenticate(r)
 	if err != nil {
+		s.portals.refusals.log(r.Context(), s.logger(r), r, err)
 		s.writeError(w, r, err)
 		return nil
 	}

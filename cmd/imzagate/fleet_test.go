@@ -253,7 +253,7 @@ func (f *fleet) launch(name, bindType string) *gwProc {
 	cfg := fmt.Sprintf(`# instance %s of the scale-out tests
 trust: {roots: [%q]}
 http: {addr: "127.0.0.1:%d"}
-admin: {addr: "127.0.0.1:%d"}
+metrics: {addr: "127.0.0.1:%d"}
 log: {format: json, level: info}
 redis: {addrs: [%s]%s}
 sessions: {userTimeout: 10s, deliveryGrace: 5s}

@@ -25,6 +25,9 @@ func subcommands() map[string]subcommand {
 		"version":   {summary: "print the version", run: runVersion},
 		"admin":     {summary: "call the admin API: subscribers, certificates, sessions, audit, usage", run: runAdmin},
 		"audit":     {summary: "verify an exported audit trail offline (audit verify FILE)", run: runAudit},
+		"config":    {summary: "check a configuration file: every problem at once (config check FILE)", run: runConfig},
+		"secrets":   {summary: "generate the secrets a new installation needs (secrets generate --out DIR)", run: runSecrets},
+		"smoke":     {summary: "run one login (and a signature) against a running gateway and verify it", run: runSmoke},
 	}
 }
 
