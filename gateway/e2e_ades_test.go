@@ -24,6 +24,7 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/gateway"
 	"github.com/imzagate/imzagate/gateway/ades"
+	"github.com/imzagate/imzagate/gateway/trust/trusttest"
 	"github.com/imzagate/imzagate/internal/simstack"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
@@ -52,7 +53,7 @@ const (
 // an env per instance, their registries and the root's PEM file.
 func startAdESWorld(t *testing.T) (*env, *env, [2]*prometheus.Registry, string) {
 	redistest.RequireBinaries(t)
-	requireOpenSSL(t)
+	trusttest.RequireOpenSSL(t)
 	srv := redistest.Start(t)
 	st := startStack(t, multiInstance(simstack.Options{
 		Redis: simstack.Redis{Addrs: []string{srv.Addr}},
@@ -79,16 +80,6 @@ func startAdESWorld(t *testing.T) (*env, *env, [2]*prometheus.Registry, string) 
 	ea := &env{base: "http://" + a.APIAddr(), keys: map[string]string{"p1": "key-p1"}, records: records}
 	eb := &env{base: "http://" + b.APIAddr(), keys: map[string]string{"p1": "key-p1"}, records: records}
 	return ea, eb, [2]*prometheus.Registry{regA, regB}, root
-}
-
-func requireOpenSSL(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("openssl is required")
-		}
-		t.Skip("openssl not installed")
-	}
 }
 
 // openssl runs openssl with args and returns its standard output, failing

@@ -16,9 +16,8 @@ import (
 	"github.com/imzagate/imzagate/smpp"
 )
 
-// Stable error codes of the portal API (docs/architecture.md,
-// "Portal-facing results"). They never change meaning; portals branch on
-// them.
+// Stable error codes of the portal API (docs/architecture.md §9.1). They
+// never change meaning; portals branch on them.
 const (
 	CodeInvalidRequest       = "INVALID_REQUEST"
 	CodeRequestTooLarge      = "REQUEST_TOO_LARGE"

@@ -24,7 +24,7 @@ const (
 	StateComplete = "COMPLETE"
 )
 
-// Final results (architecture.md, "Portal-facing results"). Complete
+// Final results (docs/architecture.md §9.2). Complete
 // accepts any upper-case code, so the gateway may add its own.
 const (
 	ResultOK               = "OK"

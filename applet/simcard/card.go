@@ -58,7 +58,7 @@ type Faults struct {
 	WrongHash bool
 }
 
-// Initial retry counters (applet-protocol §5).
+// Initial retry counters (docs/applet-protocol.md §5).
 const (
 	PINTries = 3
 	PUKTries = 10
@@ -390,7 +390,7 @@ func (c *Card) processPacket(st *cardState, pkt []byte, reply func([]byte)) {
 	c.runApplet(st, cmd.Data, reply)
 }
 
-// runApplet is the signing applet (applet-protocol §3–§5).
+// runApplet is the signing applet (docs/applet-protocol.md §3–§5).
 func (c *Card) runApplet(st *cardState, data []byte, reply func([]byte)) {
 	cmd, err := applet.ParseCommand(data)
 	if err != nil {

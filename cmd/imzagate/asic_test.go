@@ -21,6 +21,8 @@ import (
 
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway/ades"
+
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 // asicParts makes what the gateway returns for an ASiC-E signature of the
@@ -124,9 +126,7 @@ func TestASiCPack(t *testing.T) {
 			t.Fatalf("entry %q does not match its manifest digest", d.Name)
 		}
 	}
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
+	testutil.RequireTools(t, "openssl")
 	m, p7s := filepath.Join(dir, "m.xml"), filepath.Join(dir, "s.p7s")
 	_ = os.WriteFile(m, entries[ades.ManifestName], 0o600)
 	_ = os.WriteFile(p7s, entries[ades.SignatureName], 0o600)

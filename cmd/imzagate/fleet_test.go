@@ -553,18 +553,6 @@ func (f *fleet) get(ctx context.Context, g *gwProc, id string, wait int) (int, m
 	return resp.StatusCode, m, nil
 }
 
-// waitFor polls cond until it holds or d passes (then fails the test).
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // tally counts sessions by outcome.
 func tally(ss []*session) map[string]int {
 	m := map[string]int{}

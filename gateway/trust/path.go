@@ -36,7 +36,7 @@ func (op Operation) String() string {
 	return fmt.Sprintf("operation(%d)", uint8(op))
 }
 
-// Kind is the certificate type a slot expects (applet-protocol §6).
+// Kind is the certificate type a slot expects (docs/applet-protocol.md §6).
 type Kind uint8
 
 // Kinds. KindAny checks no subject attribute but an expected VÖEN.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/imzagate/imzagate/applet/testca"
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 // World is a certification authority as a relying party sees it. Its
@@ -206,12 +207,7 @@ func (w *World) WriteIndex() string {
 // under CI, where it must be installed.
 func RequireOpenSSL(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("openssl not on PATH")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	testutil.RequireTools(t, "openssl")
 }
 
 // StartResponder runs `openssl ocsp` for the issuing CA, signing with
@@ -318,11 +314,5 @@ func FreePort(t testing.TB) int {
 // Eventually polls cond until it holds or the deadline d passes.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, what, cond)
 }
