@@ -204,21 +204,23 @@ func (c *correlator) replyResult(ctx context.Context, log *slog.Logger, sub sess
 		log.LogAttrs(ctx, slog.LevelWarn, "certificate revoked or suspended since the start")
 		return sessions.Result{Code: ResultCertificateRevoked}
 	}
+	if err := checkSignature(sub, sess, r); err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))
+		return sessions.Result{Code: sessions.ResultSignatureInvalid}
+	}
+	res = sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature}
 	if len(sess.AdES) > 0 {
-		// ades.Verify checks the signature over the signed attributes (the
-		// hash the card got) along with the rest of the container.
+		// The card signed the hash of the signed attributes (checked just
+		// above); ades.Verify then checks the assembled container as a
+		// portal's verifier will, before any portal sees it.
 		container, err := c.ades.seal(sub, sess, r)
 		if err != nil {
 			log.LogAttrs(ctx, slog.LevelWarn, "signature container rejected", slog.String("err", err.Error()))
 			return sessions.Result{Code: sessions.ResultSignatureInvalid}
 		}
-		return c.recheck(ctx, log, sub, sess, sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature, Container: container})
+		res.Container = container
 	}
-	if err := checkSignature(sub, sess, r); err != nil {
-		log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))
-		return sessions.Result{Code: sessions.ResultSignatureInvalid}
-	}
-	return c.recheck(ctx, log, sub, sess, sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature})
+	return c.recheck(ctx, log, sub, sess, res)
 }
 
 // checkSignature verifies the reply against the certificate of the

@@ -131,7 +131,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op app
 		s.writeError(w, r, err)
 		return
 	}
-	if ok, wait := p.bucket.take(s.now()); !ok {
+	if ok, wait := p.bucket.take(s.svc.now()); !ok {
 		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
 		return
 	}
@@ -261,7 +261,7 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, invalid("userId", "the User ID is exactly 6 digits"))
 		return
 	}
-	if ok, wait := p.bucket.take(s.now()); !ok {
+	if ok, wait := p.bucket.take(s.svc.now()); !ok {
 		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
 		return
 	}
@@ -279,7 +279,7 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := certificatesJSON{Certificates: []CertificateInfo{}}
-	now := s.now()
+	now := s.svc.now()
 	for _, c := range sub.Certificates {
 		out.Certificates = append(out.Certificates, DescribeCertificate(c, now))
 	}

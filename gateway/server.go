@@ -179,7 +179,7 @@ func (c *core) server(sender Sender) *Server {
 		userTimeout: c.opts.UserTimeout, now: c.opts.Now}
 	s := &Server{
 		svc: svc, done: c.done, corr: c.corr, store: c.opts.Store, view: c.view, portals: c.portals,
-		metrics: c.metrics, log: c.opts.Logger, now: c.opts.Now, maxPoll: c.opts.MaxLongPoll, trust: c.trust,
+		metrics: c.metrics, log: c.opts.Logger, maxPoll: c.opts.MaxLongPoll, trust: c.trust,
 		budget: newUserIDBudgets(c.opts.Store, c.metrics, c.portals.list, c.opts.LogKey, c.opts.Now),
 	}
 	s.handler = s.instrument(s.cleanPaths(s.routes()))
@@ -197,7 +197,6 @@ type Server struct {
 	portals *portals
 	metrics *metrics
 	log     *slog.Logger
-	now     func() time.Time
 	maxPoll time.Duration
 	handler http.Handler
 	trust   *certChecker
