@@ -142,6 +142,11 @@ func startAbuseWorld(t *testing.T) *abuseWorld {
 			switch i {
 			case abReflect, abJunk, abRelabelB:
 				return simcard.Behaviour{Action: simcard.Approve, Delay: 1500 * time.Millisecond}
+			case abParallel:
+				// Slow enough that every parallel start meets the running
+				// session, however busy the machine: a start after the first
+				// one completed would rightly win too.
+				return simcard.Behaviour{Action: simcard.Approve, Delay: 2 * time.Second}
 			}
 			return simcard.Behaviour{Action: simcard.Approve, Delay: 20 * time.Millisecond}
 		},
