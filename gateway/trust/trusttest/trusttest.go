@@ -221,7 +221,27 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 	index := w.WriteIndex()
 	rs := w.WritePEM("rsigner.pem", signer)
 	rk := w.WriteKey("rsigner.key", key)
-	port := FreePort(w.T)
+	// The free port can be taken by another test before openssl binds it:
+	// a responder that exits before listening is tried again on another.
+	var port int
+	for attempt := 0; ; attempt++ {
+		port = FreePort(w.T)
+		ok, log := w.runResponder(port, index, rs, rk, nmin, extra)
+		if ok {
+			break
+		}
+		if attempt == 2 {
+			w.T.Fatalf("openssl ocsp exited before listening, three times; last: %s", log)
+		}
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	w.Responder.Store(&url.URL{Scheme: "http", Host: addr})
+}
+
+// runResponder starts `openssl ocsp` on port and waits until it listens;
+// false, with what it wrote, when it exited first.
+func (w *World) runResponder(port int, index, rs, rk string, nmin int, extra []string) (bool, string) {
+	w.T.Helper()
 	args := []string{"ocsp", "-index", index, "-port", strconv.Itoa(port), "-rsigner", rs, "-rkey", rk,
 		"-CA", w.InterFile, "-ignore_err"}
 	if nmin > 0 {
@@ -245,12 +265,11 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 		})
 	}
 	w.T.Cleanup(stop)
-	w.mu.Lock()
-	w.stop = stop
-	w.mu.Unlock()
 	// Readiness is read from the log, not probed: a connection opened and
 	// closed without a request wedges the single-threaded responder.
 	ready := make(chan bool, 1)
+	var lines []string
+	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		signalled := false
@@ -258,6 +277,10 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 			if !signalled && strings.Contains(sc.Text(), "waiting for OCSP client connections") {
 				ready <- true
 				signalled = true
+			} else if !signalled {
+				mu.Lock()
+				lines = append(lines, sc.Text())
+				mu.Unlock()
 			}
 		}
 		if !signalled {
@@ -267,13 +290,18 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 	select {
 	case ok := <-ready:
 		if !ok {
-			w.T.Fatal("openssl ocsp exited before listening")
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			return false, strings.Join(lines, "; ")
 		}
 	case <-time.After(10 * time.Second):
 		w.T.Fatal("openssl ocsp did not start listening")
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	w.Responder.Store(&url.URL{Scheme: "http", Host: addr})
+	w.mu.Lock()
+	w.stop = stop
+	w.mu.Unlock()
+	return true, ""
 }
 
 // StopResponder takes the responder down: /ocsp answers 502 Bad Gateway,
