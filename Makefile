@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
-FUZZTIME ?= 5s
+FUZZTIME ?= 3s
 LONGFUZZTIME ?= 2m
 TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
