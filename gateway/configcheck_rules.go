@@ -249,12 +249,7 @@ func (c *checker) checkHTTP(cfg *Config) {
 	if h.Addr != "" {
 		c.checkAddr("http.addr", h.Addr, true)
 	}
-	if a := cfg.Admin.Addr; a != "" && a != "off" {
-		c.checkAddr("admin.addr", a, true)
-		if a == h.Addr {
-			c.add("admin.addr", "the admin listener and the portal API have the same address "+a, "give the admin listener its own port (default 127.0.0.1:9090), or write off")
-		}
-	}
+	c.checkListeners(cfg)
 	switch {
 	case h.CertFile != "" && h.KeyFile == "", h.CertFile == "" && h.KeyFile != "":
 		c.add("http.certFile", "TLS needs both http.certFile and http.keyFile", "set both (PEM files), or neither for plain HTTP")
@@ -273,6 +268,33 @@ func (c *checker) checkHTTP(cfg *Config) {
 		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
 			c.add("http.clientCAFile", "the file "+h.ClientCAFile+" holds no PEM certificate", "name the PEM file of the CA that issues the portals' client certificates")
 		}
+	}
+}
+
+// checkListeners checks the addresses of the metrics listener (metrics.addr,
+// or its old name admin.addr) and of the admin API against the portal
+// API's and each other's: each needs a port of its own.
+func (c *checker) checkListeners(cfg *Config) {
+	if cfg.Admin.Addr != "" && cfg.Metrics.Addr != "" {
+		c.add("admin.addr", "both admin.addr (the old name) and metrics.addr are set", "keep only metrics.addr")
+	}
+	type listener struct{ path, addr, what string }
+	seen := []listener{{"http.addr", cfg.HTTP.Addr, "the portal API"}}
+	for _, l := range []listener{
+		{"metrics.addr", cfg.Metrics.Addr, "the metrics listener"},
+		{"admin.addr", cfg.Admin.Addr, "the metrics listener"},
+		{"admin.api.addr", cfg.Admin.API.Addr, "the admin API"},
+	} {
+		if l.addr == "" || l.addr == "off" {
+			continue
+		}
+		c.checkAddr(l.path, l.addr, true)
+		for _, other := range seen {
+			if other.addr == l.addr {
+				c.add(l.path, l.what+" and "+other.what+" have the same address "+l.addr, "give "+l.what+" its own port, or write off")
+			}
+		}
+		seen = append(seen, l)
 	}
 }
 
