@@ -26,7 +26,7 @@
 //
 //   - TLV lengths are BER-style and must use the shortest form; tags are
 //     strictly ascending; unknown tags are skipped where they stand in
-//     order (applet-protocol §2).
+//     order (docs/applet-protocol.md §2).
 //   - A display text is encoded in the GSM 7-bit default alphabet
 //     (unpacked, extension characters as 1B xx) when every character fits,
 //     else UCS-2; a text over 60 octets in its coding is ErrDisplayText,

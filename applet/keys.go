@@ -9,7 +9,7 @@ import (
 )
 
 // MasterKeys are the AES-128 master keys, one per derivation label
-// (applet-protocol §1).
+// (docs/applet-protocol.md §1.5).
 type MasterKeys struct{ KIc, KID, KIcMO, KIDMO [16]byte }
 
 // RandomMasterKeys draws four fresh master keys from crypto/rand, for a
@@ -30,7 +30,7 @@ type CardKeys struct{ KIc, KID, KIcMO, KIDMO [16]byte }
 // ErrICCID reports an ICCID that is not 19 or 20 ASCII digits.
 var ErrICCID = errors.New("applet: ICCID must be 19 or 20 digits")
 
-// Derivation labels (applet-protocol §1).
+// Derivation labels (docs/applet-protocol.md §1.5).
 const (
 	LabelKIc   = "KIc"
 	LabelKID   = "KID"
@@ -73,7 +73,7 @@ func DeriveKey(master [16]byte, label, iccid string) ([16]byte, error) {
 }
 
 // DeriveCardKeys derives a card's four OTA keys from the master keys and
-// its ICCID as provisioned (applet-protocol §1).
+// its ICCID as provisioned (docs/applet-protocol.md §1.5).
 func DeriveCardKeys(m MasterKeys, iccid string) (CardKeys, error) {
 	var c CardKeys
 	var err error

@@ -7,7 +7,7 @@ import (
 	"github.com/imzagate/imzagate/applet/ota"
 )
 
-// KeyVersions name the card's two OTA key sets (applet-protocol §1.1): MT
+// KeyVersions name the card's two OTA key sets (docs/applet-protocol.md §1.1): MT
 // secures the gateway's commands, MO the applet's replies. A key version
 // is the high nibble of KIc and KID, 1..15; the low nibble stays 2 (AES).
 // Which versions a card uses is fixed when its keys are personalised, so
@@ -35,7 +35,7 @@ func (v KeyVersions) WithDefaults() KeyVersions {
 
 // Validate refuses a version outside 1..15 and equal versions: the two
 // directions must use different key sets, so that an MT reflected back at
-// the gateway never opens as a reply (applet-protocol §1.1).
+// the gateway never opens as a reply (docs/applet-protocol.md §1.1).
 func (v KeyVersions) Validate() error {
 	switch {
 	case v.MT < 1 || v.MT > 15:

@@ -8,7 +8,7 @@ import (
 // Version is the protocol version carried in tag 80.
 const Version = 0x01
 
-// Command tags (applet-protocol §3).
+// Command tags (docs/applet-protocol.md §3).
 const (
 	TagVersion          = 0x80 // 1 octet: 01
 	TagTxnID            = 0x81 // 8 octets
@@ -21,7 +21,7 @@ const (
 	TagUserTimeout      = 0x88 // 1 octet: seconds, 10..255
 )
 
-// Response tags (applet-protocol §4).
+// Response tags (docs/applet-protocol.md §4).
 const (
 	TagStatus       = 0x90 // 1 octet: Status
 	TagSigAlg       = 0x91 // 1 octet: SigAlg (status 00 only)
@@ -165,7 +165,7 @@ func (a SigAlg) String() string {
 // Status is the applet's answer (tag 90).
 type Status byte
 
-// Statuses (applet-protocol §4).
+// Statuses (docs/applet-protocol.md §4).
 const (
 	StatusOK            Status = 0x00
 	StatusUserCancelled Status = 0x01
@@ -189,7 +189,7 @@ func (s Status) String() string {
 	return fmt.Sprintf("status %02x", byte(s))
 }
 
-// Command is an MT request to the applet (applet-protocol §3).
+// Command is an MT request to the applet (docs/applet-protocol.md §3).
 type Command struct {
 	TxnID            [8]byte
 	Operation        Operation
@@ -222,7 +222,7 @@ func (c *Command) validate() error {
 	return nil
 }
 
-// AppendBinary appends the command's TLVs (applet-protocol §3).
+// AppendBinary appends the command's TLVs (docs/applet-protocol.md §3).
 func (c *Command) AppendBinary(b []byte) ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return b, err
@@ -333,7 +333,7 @@ func ParseCommand(b []byte) (Command, error) {
 
 // TxnIDOf returns the transaction id of a command too malformed to parse,
 // when its first tags are well formed (a 06 response copies it), else
-// eight zero octets (applet-protocol §4).
+// eight zero octets (docs/applet-protocol.md §4).
 func TxnIDOf(b []byte) [8]byte {
 	var id [8]byte
 	r := newTLVReader(b)
@@ -349,7 +349,7 @@ func TxnIDOf(b []byte) [8]byte {
 	}
 }
 
-// Response is an MO answer from the applet (applet-protocol §4).
+// Response is an MO answer from the applet (docs/applet-protocol.md §4).
 type Response struct {
 	TxnID        [8]byte
 	Status       Status
@@ -376,7 +376,7 @@ func (r *Response) validate() error {
 	return nil
 }
 
-// AppendBinary appends the response's TLVs (applet-protocol §4).
+// AppendBinary appends the response's TLVs (docs/applet-protocol.md §4).
 func (r *Response) AppendBinary(b []byte) ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return b, err
@@ -452,7 +452,7 @@ func ParseResponse(b []byte) (Response, error) {
 }
 
 // VerificationCode derives the 0..8191 code shown beside the prompt from
-// the hash, as Estonia's Mobile-ID does (applet-protocol §3): the 6 high
+// the hash, as Estonia's Mobile-ID does (docs/applet-protocol.md §3): the 6 high
 // bits of the first octet and the 7 low bits of the last one.
 func VerificationCode(hash []byte) uint16 {
 	if len(hash) == 0 {

@@ -6,14 +6,14 @@ import (
 	"unicode/utf8"
 )
 
-// Display text codings of tag 87 (applet-protocol §3).
+// Display text codings of tag 87 (docs/applet-protocol.md §3).
 const (
 	CodingGSM7 = 0x00 // GSM 7-bit default alphabet, one septet per octet
 	CodingUCS2 = 0x08 // UCS-2 big-endian
 )
 
 // MaxDisplayTextOctets is the most octets a display text may take in its
-// coding (applet-protocol §3): 60 GSM characters or 30 UCS-2 ones.
+// coding (docs/applet-protocol.md §3): 60 GSM characters or 30 UCS-2 ones.
 const MaxDisplayTextOctets = 60
 
 // ErrDisplayText reports a display text that cannot be encoded or that is

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Errors of the TLV layer (applet-protocol §2).
+// Errors of the TLV layer (docs/applet-protocol.md §2).
 var (
 	ErrTLV       = errors.New("applet: malformed TLV")
 	ErrTagOrder  = errors.New("applet: tags not in strictly ascending order")

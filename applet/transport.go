@@ -8,7 +8,7 @@ import (
 	"github.com/imzagate/imzagate/applet/sms"
 )
 
-// Transport parameters of applet-protocol §1.
+// Transport parameters of docs/applet-protocol.md §1.1.
 var (
 	// TAR is the applet's toolkit application reference.
 	TAR = [3]byte{0xA5, 0x10, 0x01}

@@ -141,46 +141,11 @@ func (o *Options) validate() error {
 	if o.Duration < 0 || o.Warmup < 0 {
 		return errors.New("bench: duration and warmup must not be negative")
 	}
-	if o.Mix == (Mix{}) {
-		o.Mix = Mix{Auth: 1}
-	}
-	if err := o.Mix.check(); err != nil {
+	if err := o.validateRequest(); err != nil {
 		return err
 	}
-	switch o.CertificateType {
-	case "":
-		o.CertificateType = "personal"
-	case "personal", "business", "government":
-	default:
-		return fmt.Errorf("bench: certificate type %q: want personal, business or government", o.CertificateType)
-	}
-	switch o.HashType {
-	case "":
-		o.HashType = "SHA256"
-	case "SHA256", "SHA384", "SHA512":
-	default:
-		return fmt.Errorf("bench: hash type %q: want SHA256, SHA384 or SHA512", o.HashType)
-	}
-	if o.PollTimeout == 0 {
-		o.PollTimeout = DefaultPollTimeout
-	}
-	if o.PollTimeout < 0 || o.PollTimeout > 120*time.Second {
-		return fmt.Errorf("bench: poll timeout %v: want up to 120 s (the API's bound)", o.PollTimeout)
-	}
-	if o.SessionTimeout == 0 {
-		o.SessionTimeout = DefaultSessionTimeout
-	}
-	if o.SessionTimeout < 0 {
-		return errors.New("bench: session timeout must not be negative")
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = DefaultMaxInFlight
-	}
-	if o.MaxInFlight < 0 || o.MaxInFlight > maxInFlight {
-		return fmt.Errorf("bench: max in flight %d: want 1..%d", o.MaxInFlight, maxInFlight)
-	}
-	if o.ProgressInterval <= 0 {
-		o.ProgressInterval = DefaultProgress
+	if err := o.validateTimes(); err != nil {
+		return err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -290,4 +255,56 @@ func ParseRates(s string) ([]float64, error) {
 	}
 	sort.Float64s(rates)
 	return rates, nil
+}
+
+// validateRequest sets and checks what the sessions ask for: the mix of
+// operations, the certificate type and the hash type.
+func (o *Options) validateRequest() error {
+	if o.Mix == (Mix{}) {
+		o.Mix = Mix{Auth: 1}
+	}
+	if err := o.Mix.check(); err != nil {
+		return err
+	}
+	switch o.CertificateType {
+	case "":
+		o.CertificateType = "personal"
+	case "personal", "business", "government":
+	default:
+		return fmt.Errorf("bench: certificate type %q: want personal, business or government", o.CertificateType)
+	}
+	switch o.HashType {
+	case "":
+		o.HashType = "SHA256"
+	case "SHA256", "SHA384", "SHA512":
+	default:
+		return fmt.Errorf("bench: hash type %q: want SHA256, SHA384 or SHA512", o.HashType)
+	}
+	return nil
+}
+
+// validateTimes sets and checks the waits and bounds of a run.
+func (o *Options) validateTimes() error {
+	if o.PollTimeout == 0 {
+		o.PollTimeout = DefaultPollTimeout
+	}
+	if o.PollTimeout < 0 || o.PollTimeout > 120*time.Second {
+		return fmt.Errorf("bench: poll timeout %v: want up to 120 s (the API's bound)", o.PollTimeout)
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.SessionTimeout < 0 {
+		return errors.New("bench: session timeout must not be negative")
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.MaxInFlight < 0 || o.MaxInFlight > maxInFlight {
+		return fmt.Errorf("bench: max in flight %d: want 1..%d", o.MaxInFlight, maxInFlight)
+	}
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = DefaultProgress
+	}
+	return nil
 }

@@ -285,7 +285,7 @@ func decodeAdmin(c *adminCall, v any) error {
 		}
 		return invalid("", "cannot read the body")
 	}
-	return decodeBodyMax(data, v, maxAdminBody)
+	return decodeBodyUpTo(data, v, maxAdminBody)
 }
 
 // conflictDetail is the safe text of a sessions.ErrConflict: the store's

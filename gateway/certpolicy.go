@@ -16,7 +16,7 @@ const (
 )
 
 // renewalWindow is the last part of a certificate's validity in which
-// online renewal is open (docs/architecture.md, domain facts).
+// online renewal is open (docs/architecture.md §2).
 const renewalWindow = 30 * 24 * time.Hour
 
 // certStatus is the certificate's status at now as the API reports it:

@@ -42,7 +42,8 @@ func (c *completer) complete(ctx context.Context, log *slog.Logger, id string, r
 }
 
 // recordCompletion takes the store's answer (done, err) to the completion
-// of session id with res: when this call completed it, the timer goes,
+// of session id with res (log already carries the session_id, as every
+// caller's logger does): when this call completed it, the timer goes,
 // its message ids are forgotten, the metrics and the log line are written
 // and the callback is queued.
 func (c *completer) recordCompletion(ctx context.Context, log *slog.Logger, id string, res sessions.Result, done sessions.Session, err error) error {
@@ -56,7 +57,7 @@ func (c *completer) recordCompletionOf(ctx context.Context, log *slog.Logger, id
 		if errors.Is(err, sessions.ErrDuplicate) || errors.Is(err, sessions.ErrNotFound) {
 			return nil
 		}
-		log.LogAttrs(ctx, slog.LevelWarn, "complete failed", slog.String("err", err.Error()))
+		log.LogAttrs(ctx, slog.LevelWarn, "complete failed", slog.String("err", err.Error())) // log carries session_id
 		return err
 	}
 	c.timeouts.disarm(id)
@@ -74,7 +75,7 @@ func (c *completer) recordCompletionOf(ctx context.Context, log *slog.Logger, id
 	if !done.Submitted.IsZero() && res.Code != sessions.ResultTimeout {
 		c.metrics.stage.submittedReply.Observe(at.Sub(done.Submitted).Seconds())
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "session completed", slog.String("result", res.Code))
+	log.LogAttrs(ctx, slog.LevelInfo, "session completed", slog.String("result", res.Code)) // log carries session_id
 	c.audit.sessionCompleted(ctx, done, res, serial)
 	if done.CallbackURL != "" {
 		if p := c.portals.byID[done.Portal]; p != nil {

@@ -62,14 +62,15 @@ type Config struct {
 		MasterName string   `yaml:"masterName"`
 		Username   string   `yaml:"username"`
 		// PasswordEnv / PasswordFile hold the password, if Redis wants one
-		// (the file wins when both are set).
+		// (CheckConfig refuses both; Options alone lets the file win).
 		PasswordEnv  string `yaml:"passwordEnv"`
 		PasswordFile string `yaml:"passwordFile"`
 		DB           int    `yaml:"db"`
 		TLS          bool   `yaml:"tls"`
 	} `yaml:"redis"`
 	Secrets struct {
-		// PepperEnv / PepperFile hold the store's pepper (≥ 32 bytes; hex or raw).
+		// PepperEnv / PepperFile hold the store's pepper: at least
+		// MinPepperLen bytes, used as written (never hex-decoded).
 		PepperEnv  string `yaml:"pepperEnv"`
 		PepperFile string `yaml:"pepperFile"`
 		// MasterKeysFile holds four lines "KIc=<32 hex>", "KID=…", "KIc-MO=…",
@@ -88,6 +89,11 @@ type Config struct {
 		Backoff  time.Duration `yaml:"backoff"`
 		Timeout  time.Duration `yaml:"timeout"`
 	} `yaml:"callbacks"`
+	// AdES configures CAdES and ASiC-E signatures (docs/ades.md).
+	AdES struct {
+		MaxDocuments int      `yaml:"maxDocuments"` // default 100, at most 1000
+		CAFiles      []string `yaml:"caFiles"`      // PEM: issuing CAs and roots
+	} `yaml:"ades"`
 	Operators       []OperatorConfig `yaml:"operators"`
 	Portals         []Portal         `yaml:"portals"`
 	ShutdownTimeout time.Duration    `yaml:"shutdownTimeout"`
@@ -215,29 +221,16 @@ func (c *Config) Options(env Env, logOut io.Writer) (Options, error) {
 	if o.OTAKeyVersions, err = c.OTA.keyVersions(); err != nil {
 		return o, err
 	}
+	o.Server.AdES.MaxDocuments = c.AdES.MaxDocuments
+	if o.Server.AdES.CACertificates, err = LoadCertificates(c.AdES.CAFiles); err != nil {
+		return o, err
+	}
 	ro, err := c.RedisOptions(env)
 	if err != nil {
 		return o, err
 	}
 	o.Redis = redis.NewUniversalClient(ro)
 	return o, nil
-}
-
-// Pepper reads the store's pepper from secrets.pepperFile or the
-// environment variable secrets.pepperEnv (default IMZAGATE_PEPPER).
-func (c *Config) Pepper(env Env) ([]byte, error) {
-	if env == nil {
-		env = os.LookupEnv
-	}
-	pepperEnv := c.Secrets.PepperEnv
-	if pepperEnv == "" {
-		pepperEnv = "IMZAGATE_PEPPER"
-	}
-	pepper, err := env.resolve("pepper", pepperEnv, c.Secrets.PepperFile)
-	if err != nil {
-		return nil, err
-	}
-	return []byte(pepper), nil
 }
 
 // RedisOptions are the options of the session store's Redis client, with
@@ -272,7 +265,7 @@ func (c *Config) logger(out io.Writer) (*slog.Logger, error) {
 	}
 	switch c.Log.Format {
 	case "", "json":
-		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl})), nil
+		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl, ReplaceAttr: ReadableDurations})), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: lvl})), nil
 	}
@@ -364,17 +357,10 @@ func (c *Config) masterKeys(env Env) (applet.MasterKeys, error) {
 		if err != nil {
 			return m, fmt.Errorf("config: masterKeysFile: %w", err)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, v, ok := strings.Cut(line, "=")
-			if !ok {
-				return m, errors.New("config: masterKeysFile: want NAME=hex lines")
-			}
-			vals[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		if m, err = applet.ParseMasterKeys(b); err != nil {
+			return m, fmt.Errorf("config: masterKeysFile %s: %w", c.Secrets.MasterKeysFile, err)
 		}
+		return m, nil
 	} else {
 		prefix := c.Secrets.MasterKeysEnvPrefix
 		if prefix == "" {

@@ -24,6 +24,7 @@ type correlator struct {
 	store   Store
 	ota     OTA
 	done    *completer
+	ades    *adesSigner
 	metrics *metrics
 	log     *slog.Logger
 	logKey  []byte
@@ -216,7 +217,19 @@ func (c *correlator) replyResult(ctx context.Context, log *slog.Logger, sub sess
 		log.LogAttrs(ctx, slog.LevelWarn, "signature rejected", slog.String("err", err.Error()))
 		return sessions.Result{Code: sessions.ResultSignatureInvalid}
 	}
-	return c.recheck(ctx, log, sub, sess, sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature})
+	res = sessions.Result{Code: sessions.ResultOK, SigAlg: r.SigAlg.String(), Signature: r.Signature}
+	if len(sess.AdES) > 0 {
+		// The card signed the hash of the signed attributes (checked just
+		// above); ades.Verify then checks the assembled container as a
+		// portal's verifier will, before any portal sees it.
+		container, err := c.ades.seal(sub, sess, r)
+		if err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "signature container rejected", slog.String("err", err.Error()))
+			return sessions.Result{Code: sessions.ResultSignatureInvalid}
+		}
+		res.Container = container
+	}
+	return c.recheck(ctx, log, sub, sess, res)
 }
 
 // checkSignature verifies the reply against the certificate of the

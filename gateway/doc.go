@@ -26,6 +26,9 @@
 //	            process, or one round trip to the shared OCSP cache, or the
 //	            CA); a refusal completes the session with it and answers it
 //	            (docs/trust.md §4)
+//	          [CAdES, ASiC-E: in the build callback, ades.Prepare builds the
+//	           signed attributes; the card is sent their hash and the session
+//	           keeps the prepared state (docs/ades.md)]
 //	          → [Store.NextMTCounter when no counter came with the start]
 //	          → OTA.Seal (docs/applet-protocol.md §3, docs/ota.md)
 //	          → Sender.Submit (docs/smpp.md; bounded by the operator's
@@ -46,7 +49,8 @@
 //	               another refusal → SIM_ERROR
 //	          reply: the running session (Store.Get) or Store.ByTxn
 //	          running: wait for this instance's MarkSubmitted (≤ 2 s)
-//	                   → verify the signature (applet.PublicKey, cached)
+//	                   → verify the signature (applet.PublicKey, cached);
+//	                     CAdES, ASiC-E: assemble the CMS, ades.Verify it
 //	                   → check the certificate again at the reply's time:
 //	                     refused → the refusal is the result, no signature
 //	                   → Store.AcceptMOAndComplete (counter and completion
@@ -92,6 +96,14 @@
 // complete gateway from Options and serve it in one errgroup: the API, the
 // metrics listener, the admin API, the SMPP pool, the audit trail's writer
 // and the pepper check; the first to fail stops the rest.
+//
+// The configuration is checked as a whole by CheckConfig (configcheck*.go)
+// before Config.Options builds the gateway from it: every problem at once,
+// with its key path, line and fix, in the operator's words. The operator's
+// logs name what they need: an operator with no bind up after startupGrace
+// (startupwarn.go), a refused API key with its reason and common causes,
+// rate-limited and without key material (authlog.go), durations as "1.5s"
+// (ReadableDurations), the Redis client's own lines (RedisLogger).
 //
 // Errors reach portals as RFC 9457 problem+json with the stable codes
 // listed as Code* constants; errorCode and writeError are the only places

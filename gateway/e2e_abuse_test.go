@@ -23,6 +23,7 @@ import (
 	"github.com/imzagate/imzagate/gateway"
 	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/internal/simstack"
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp"
@@ -141,6 +142,11 @@ func startAbuseWorld(t *testing.T) *abuseWorld {
 			switch i {
 			case abReflect, abJunk, abRelabelB:
 				return simcard.Behaviour{Action: simcard.Approve, Delay: 1500 * time.Millisecond}
+			case abParallel:
+				// Slow enough that every parallel start meets the running
+				// session, however busy the machine: a start after the first
+				// one completed would rightly win too.
+				return simcard.Behaviour{Action: simcard.Approve, Delay: 2 * time.Second}
 			}
 			return simcard.Behaviour{Action: simcard.Approve, Delay: 20 * time.Millisecond}
 		},
@@ -278,7 +284,7 @@ func TestUnauthenticatedMOsChangeNothing(t *testing.T) {
 		id := w.login(t, abReflect)
 		mt := w.tap.wait(t, "the MT", func() [][]byte { return w.tap.mts[msisdn] })
 		w.deliverMO(t, msisdn, smpp.ESMClassUDHI, 0xF6, mt[0])
-		eventually(t, "the reflected MT counted", func() bool { return w.otaErrors(t, "echoed_mt") >= 1 })
+		testutil.Eventually(t, 5*time.Second, "the reflected MT counted", func() bool { return w.otaErrors(t, "echoed_mt") >= 1 })
 		if s := w.state(t, id); s != sessions.StateRunning {
 			t.Fatalf("session %s after the reflected MT", s)
 		}
@@ -289,7 +295,7 @@ func TestUnauthenticatedMOsChangeNothing(t *testing.T) {
 		id := w.login(t, abJunk)
 		w.tap.wait(t, "the MT", func() [][]byte { return w.tap.mts[w.records[abJunk].MSISDN] })
 		w.deliverMO(t, w.records[abJunk].MSISDN, 0, 0x04, []byte("abc"))
-		eventually(t, "the junk counted", func() bool { return w.otaErrors(t, "format") >= 1 })
+		testutil.Eventually(t, 5*time.Second, "the junk counted", func() bool { return w.otaErrors(t, "format") >= 1 })
 		if s := w.state(t, id); s != sessions.StateRunning {
 			t.Fatalf("session %s after the junk", s)
 		}
@@ -308,7 +314,7 @@ func TestUnauthenticatedMOsChangeNothing(t *testing.T) {
 		for _, seg := range reply {
 			w.deliverMO(t, b, smpp.ESMClassUDHI, 0xF6, seg)
 		}
-		eventually(t, "the relabelled reply counted", func() bool { return w.otaErrors(t, "checksum") > before })
+		testutil.Eventually(t, 5*time.Second, "the relabelled reply counted", func() bool { return w.otaErrors(t, "checksum") > before })
 		if s := w.state(t, idB); s != sessions.StateRunning {
 			t.Fatalf("phone B's session %s after card A's reply", s)
 		}
@@ -650,6 +656,6 @@ func metricSumLabels(t *testing.T, g prometheus.Gatherer, name string, want map[
 func waitReady(t *testing.T, gws ...*gateway.Gateway) {
 	t.Helper()
 	for _, gw := range gws {
-		eventually(t, "the gateway is ready", func() bool { return gw.Ready(t.Context()) == nil })
+		testutil.Eventually(t, 5*time.Second, "the gateway is ready", func() bool { return gw.Ready(t.Context()) == nil })
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/gateway"
 	"github.com/imzagate/imzagate/internal/simstack"
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 )
@@ -192,7 +193,7 @@ func TestRoundTripsPerSession(t *testing.T) {
 			t.Fatalf("result %v", got["result"])
 		}
 		// The receipt may follow the reply: wait for it to be handled.
-		eventually(t, "the delivery receipt is handled", func() bool {
+		testutil.Eventually(t, 10*time.Second, "the delivery receipt is handled", func() bool {
 			return receipts() >= float64(sessionsRun+1)
 		})
 		sessionsRun++

@@ -18,6 +18,7 @@ import (
 	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/gateway"
 	"github.com/imzagate/imzagate/internal/simstack"
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/imzagate/imzagate/smpp/smsc"
@@ -162,7 +163,7 @@ func TestRepliesSpreadOverInstances(t *testing.T) {
 		return metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed") +
 			metricSum(t, w.regB, "imzagate_smpp_mo_segments_total", "completed")
 	}
-	eventually(t, "every reply counted as completed", func() bool { return completedAll() >= cards })
+	testutil.Eventually(t, 5*time.Second, "every reply counted as completed", func() bool { return completedAll() >= cards })
 	heldA := metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "held")
 	heldB := metricSum(t, w.regB, "imzagate_smpp_mo_segments_total", "held")
 	doneA := metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed")
@@ -199,7 +200,7 @@ func TestReplyPartsSurviveAnInstanceCrash(t *testing.T) {
 	_ = w.b.Shutdown(ctx) // its binds unbind: the SMSC sends the rest to a
 	cancel()
 	wantSigned(t, w.ea.finish(t, "p1", id))
-	eventually(t, "instance a counts the reply as completed", func() bool {
+	testutil.Eventually(t, 5*time.Second, "instance a counts the reply as completed", func() bool {
 		return metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed") >= 1
 	})
 	if done := metricSum(t, w.regA, "imzagate_smpp_mo_segments_total", "completed"); done != 1 {
@@ -215,18 +216,5 @@ func TestReplyPartsSurviveAnInstanceCrash(t *testing.T) {
 	}
 	if st := w.sm.Stats(); st.Lost != 0 {
 		t.Fatalf("SMSC lost %d deliveries", st.Lost)
-	}
-}
-
-// eventually waits up to 5 s for cond, for effects that land just after the
-// result the test observed (metrics counted after a handler returns).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/imzagate/imzagate/gateway/trust"
 	"github.com/imzagate/imzagate/gateway/trust/trusttest"
 	"github.com/imzagate/imzagate/internal/simstack"
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 )
@@ -367,7 +368,7 @@ func TestEndToEndKeyVersions(t *testing.T) {
 	// The reply does not open under the keys the gateway expects: it is
 	// refused and counted, and it settles nothing (only an authenticated
 	// reply may), so the session is still running.
-	eventually(t, "the reply under MO key version 7 is refused as mis-keyed", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the reply under MO key version 7 is refused as mis-keyed", func() bool {
 		return metricSum(t, mismatch.registry, "imzagate_ota_errors_total", "keys") >= 1
 	})
 	if st, got, _ := mismatch.do(t, "p1", "GET", "/v1/sessions/"+m["sessionId"].(string), nil); st != 200 || got["state"] != sessions.StateRunning {

@@ -16,9 +16,8 @@ import (
 	"github.com/imzagate/imzagate/smpp"
 )
 
-// Stable error codes of the portal API (docs/architecture.md,
-// "Portal-facing results"). They never change meaning; portals branch on
-// them.
+// Stable error codes of the portal API (docs/architecture.md §9.1). They
+// never change meaning; portals branch on them.
 const (
 	CodeInvalidRequest       = "INVALID_REQUEST"
 	CodeRequestTooLarge      = "REQUEST_TOO_LARGE"
@@ -59,6 +58,15 @@ const (
 	CodeSubscriberExists     = "SUBSCRIBER_EXISTS"
 	CodeConflict             = "CONFLICT"
 	CodeUserIDMismatch       = "USER_ID_MISMATCH"
+	// CodeFormatNotSupported: CAdES or ASiC-E asked of a certificate
+	// whose key cannot make it (Ed25519, ML-DSA-44: docs/ades.md).
+	CodeFormatNotSupported = "FORMAT_NOT_SUPPORTED"
+	// CodeTooManyDocuments: an ASiC-E request above the configured
+	// number of documents.
+	CodeTooManyDocuments = "TOO_MANY_DOCUMENTS"
+	// CodeChainUnavailable: the gateway knows no issuer chain for the
+	// certificate, so it cannot build a container.
+	CodeChainUnavailable = "CERTIFICATE_CHAIN_UNAVAILABLE"
 )
 
 // codeStatus maps every code to its HTTP status, in one place.
@@ -97,6 +105,9 @@ var codeStatus = map[string]int{
 	CodeSubscriberExists:           http.StatusConflict,
 	CodeConflict:                   http.StatusConflict,
 	CodeUserIDMismatch:             http.StatusUnprocessableEntity,
+	CodeFormatNotSupported:         http.StatusUnprocessableEntity,
+	CodeTooManyDocuments:           http.StatusBadRequest,
+	CodeChainUnavailable:           http.StatusUnprocessableEntity,
 }
 
 // codeTitle is the short human title of each code (RFC 9457 "title").
@@ -135,6 +146,9 @@ var codeTitle = map[string]string{
 	CodeSubscriberExists:           "The subscriber already exists",
 	CodeConflict:                   "The subscriber's state does not allow this change",
 	CodeUserIDMismatch:             "The User ID does not match",
+	CodeFormatNotSupported:         "The certificate's key cannot make this signature format",
+	CodeTooManyDocuments:           "Too many documents for one signature",
+	CodeChainUnavailable:           "No certificate chain for this certificate",
 }
 
 // Error is an error with a stable portal-facing code. Detail and Field are

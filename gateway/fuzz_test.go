@@ -43,7 +43,7 @@ func FuzzDecodeStart(f *testing.F) {
 		if !reflect.DeepEqual(req, req2) {
 			t.Fatalf("round trip changed the request: %+v vs %+v", req, req2)
 		}
-		_, _ = validateStart(applet.OpSign, &req.authRequest, req.Certificate, p)
-		_, _ = validateStart(applet.OpAuthenticate, &req.authRequest, nil, p)
+		_, _ = validateStart(applet.OpSign, &req.authRequest, req.Certificate, &req.formatRequest, defaultMaxDocuments, p)
+		_, _ = validateStart(applet.OpAuthenticate, &req.authRequest, nil, &req.formatRequest, defaultMaxDocuments, p)
 	})
 }

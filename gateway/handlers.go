@@ -72,6 +72,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) authPortal(w http.ResponseWriter, r *http.Request) *Portal {
 	p, err := s.portals.authenticate(r)
 	if err != nil {
+		s.portals.refusals.log(r.Context(), s.logger(r), r, err)
 		s.writeError(w, r, err)
 		return nil
 	}
@@ -86,10 +87,10 @@ func (s *Server) handleAuthenticationCreate(w http.ResponseWriter, r *http.Reque
 	}
 	var req authRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, loginFieldError(err))
 		return
 	}
-	s.start(w, r, p, applet.OpAuthenticate, &req, nil)
+	s.start(w, r, p, applet.OpAuthenticate, &req, nil, nil)
 }
 
 // handleSignatureCreate is POST /v1/signatures.
@@ -99,11 +100,11 @@ func (s *Server) handleSignatureCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req signRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSONUpTo(w, r, &req, bodyLimit(s.svc.ades.maxDocuments)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.start(w, r, p, applet.OpSign, &req.authRequest, req.Certificate)
+	s.start(w, r, p, applet.OpSign, &req.authRequest, req.Certificate, &req.formatRequest)
 }
 
 // startResponse is the 201 body of a start.
@@ -115,7 +116,7 @@ type startResponse struct {
 
 // start validates, applies the portal's rate limit, has the session
 // service start the session and answers 201.
-func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op applet.Operation, req *authRequest, sel *certSelector) {
+func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op applet.Operation, req *authRequest, sel *certSelector, fr *formatRequest) {
 	if !p.allows(op) {
 		s.writeError(w, r, &Error{Code: CodeForbidden, Detail: "this portal may not start " + op.String()})
 		return
@@ -125,12 +126,12 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, p *Portal, op app
 		s.writeError(w, r, invalid("Idempotency-Key", "1–128 characters [A-Za-z0-9._:-]"))
 		return
 	}
-	in, err := validateStart(op, req, sel, p)
+	in, err := validateStart(op, req, sel, fr, s.svc.ades.maxDocuments, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if ok, wait := p.bucket.take(s.now()); !ok {
+	if ok, wait := p.bucket.take(s.svc.now()); !ok {
 		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
 		return
 	}
@@ -262,7 +263,7 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, invalid("userId", "the User ID is exactly 6 digits"))
 		return
 	}
-	if ok, wait := p.bucket.take(s.now()); !ok {
+	if ok, wait := p.bucket.take(s.svc.now()); !ok {
 		s.writeError(w, r, &Error{Code: CodeRateLimited, Detail: "the portal's rate limit is exceeded", RetryAfter: wait})
 		return
 	}
@@ -280,7 +281,7 @@ func (s *Server) handleCertificateList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := certificatesJSON{Certificates: []CertificateInfo{}}
-	now := s.now()
+	now := s.svc.now()
 	for _, c := range sub.Certificates {
 		out.Certificates = append(out.Certificates, DescribeCertificate(c, now))
 	}

@@ -19,8 +19,15 @@ import (
 func requestFingerprint(in startInput) []byte {
 	h := sha256.New()
 	var n [4]byte
-	for _, f := range []string{"imzagate/idempotency/v1", in.Operation.String(), in.Phone, in.HashAlg.String(), string(in.Hash),
-		in.DisplayText, in.CallbackURL, in.CertType, in.TaxID} {
+	fields := []string{"imzagate/idempotency/v1", in.Operation.String(), in.Phone, in.HashAlg.String(), string(in.Hash),
+		in.DisplayText, in.CallbackURL, in.CertType, in.TaxID}
+	if in.Format != "" {
+		// Only containers add the format, so a raw request keeps the
+		// fingerprint earlier versions stored (for ASiC-E, Hash is the
+		// manifest's digest and so covers every document).
+		fields = append(fields, in.Format)
+	}
+	for _, f := range fields {
 		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
 		h.Write(n[:])
 		h.Write([]byte(f))

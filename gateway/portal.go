@@ -139,6 +139,8 @@ func (p *Portal) allows(op applet.Operation) bool {
 type portals struct {
 	list []*Portal
 	byID map[string]*Portal
+	// refusals logs refused keys, rate-limited (authlog.go).
+	refusals *refusalLog
 }
 
 // newPortals prepares the configured portals (copies: the caller's list is
@@ -147,7 +149,7 @@ func newPortals(list []Portal, lookupEnv func(string) (string, bool)) (*portals,
 	if len(list) == 0 {
 		return nil, errNoPortals
 	}
-	ps := &portals{byID: make(map[string]*Portal, len(list))}
+	ps := &portals{byID: make(map[string]*Portal, len(list)), refusals: newRefusalLog()}
 	for i := range list {
 		p := list[i]
 		if err := p.init(lookupEnv); err != nil {
@@ -170,8 +172,11 @@ var errUnauthorized = &Error{Code: CodeUnauthorized, Detail: "send a valid API k
 func (ps *portals) authenticate(r *http.Request) (*Portal, error) {
 	auth := r.Header.Get("Authorization")
 	const prefix = "Bearer "
+	if auth == "" {
+		return nil, refusedNoHeader
+	}
 	if len(auth) <= len(prefix) || len(auth) > 512 || !strings.EqualFold(auth[:len(prefix)], prefix) {
-		return nil, errUnauthorized
+		return nil, refusedNoBearer
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(auth[len(prefix):])))
 	var found *Portal
@@ -181,15 +186,15 @@ func (ps *portals) authenticate(r *http.Request) (*Portal, error) {
 		}
 	}
 	if found == nil {
-		return nil, errUnauthorized
+		return nil, refusedUnknownKey
 	}
 	if found.certHash != nil {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			return nil, errUnauthorized
+			return nil, refusedCert(found.ID)
 		}
 		ch := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
 		if subtle.ConstantTimeCompare(ch[:], found.certHash) != 1 {
-			return nil, errUnauthorized
+			return nil, refusedCert(found.ID)
 		}
 	}
 	return found, nil

@@ -335,6 +335,7 @@ func (g *Gateway) run(ctx context.Context) error {
 		eg.Go(func() error { return serveHTTP(g.adminSrv, g.adminAPILn) })
 	}
 	eg.Go(func() error { return g.checkPepper(ctx) })
+	eg.Go(func() error { g.warnUnbound(ctx); return nil })
 	eg.Go(func() error {
 		<-ctx.Done()
 		return g.stop(func() { stopPool(); <-poolDone; g.stopAdminAPI(); stopTrail(); <-trailDone })

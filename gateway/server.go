@@ -55,6 +55,9 @@ type ServerOptions struct {
 	// can be had; a portal's RevocationPolicy overrides it.
 	RevocationPolicy RevocationPolicy
 
+	// AdES configures CAdES and ASiC-E signatures (docs/ades.md).
+	AdES AdESOptions
+
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 	// LookupEnv reads callback secrets; nil uses no environment.
@@ -108,6 +111,14 @@ func (o *ServerOptions) validate() error {
 		o.LogKey = make([]byte, 32)
 		_, _ = rand.Read(o.LogKey)
 	}
+	if o.AdES.Chains == nil && len(o.AdES.CACertificates) == 0 && o.Trust != nil && o.Trust.Mode() != trust.ModeProvisionedOnly {
+		// Containers carry the very path that validation found, so a
+		// portal's verifier and the gateway agree on the chain.
+		o.AdES.Chains = trustChains{c: o.Trust, now: o.Now}
+	}
+	if err := o.AdES.validate(); err != nil {
+		return err
+	}
 	return o.Callbacks.validate()
 }
 
@@ -117,6 +128,7 @@ func (o *ServerOptions) validate() error {
 type core struct {
 	opts    ServerOptions
 	metrics *metrics
+	ades    *adesSigner
 	portals *portals
 	view    *viewer
 	done    *completer
@@ -151,14 +163,15 @@ func newCore(opts ServerOptions) (*core, error) {
 		done.audit = &auditHooks{t: opts.Audit, portals: ps}
 		done.callbacks.audit = done.audit
 	}
-	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now, trust: cc}
-	return &core{opts: opts, metrics: m, portals: ps, view: view, done: done, corr: corr, trust: cc}, nil
+	signer := &adesSigner{chains: opts.AdES.Chains, maxDocuments: opts.AdES.MaxDocuments}
+	corr := &correlator{store: opts.Store, ota: opts.OTA, done: done, ades: signer, metrics: m, log: opts.Logger, logKey: opts.LogKey, now: opts.Now, trust: cc}
+	return &core{opts: opts, metrics: m, ades: signer, portals: ps, view: view, done: done, corr: corr, trust: cc}, nil
 }
 
 // server adds the session service over sender and the HTTP layer on top.
 func (c *core) server(sender Sender) *Server {
 	svc := &sessionService{
-		store: c.opts.Store, sender: sender, ota: c.opts.OTA, done: c.done, metrics: c.metrics, logKey: c.opts.LogKey,
+		store: c.opts.Store, sender: sender, ota: c.opts.OTA, done: c.done, ades: c.ades, metrics: c.metrics, logKey: c.opts.LogKey,
 		now: c.opts.Now, userTimeout: c.opts.UserTimeout, ttl: c.opts.UserTimeout + c.opts.DeliveryGrace, trust: c.trust,
 	}
 	svc.draining, svc.drain = context.WithCancel(context.Background())
@@ -166,7 +179,7 @@ func (c *core) server(sender Sender) *Server {
 		userTimeout: c.opts.UserTimeout, now: c.opts.Now}
 	s := &Server{
 		svc: svc, done: c.done, corr: c.corr, store: c.opts.Store, view: c.view, portals: c.portals,
-		metrics: c.metrics, log: c.opts.Logger, now: c.opts.Now, maxPoll: c.opts.MaxLongPoll, trust: c.trust,
+		metrics: c.metrics, log: c.opts.Logger, maxPoll: c.opts.MaxLongPoll, trust: c.trust,
 		budget: newUserIDBudgets(c.opts.Store, c.metrics, c.portals.list, c.opts.LogKey, c.opts.Now),
 	}
 	s.handler = s.instrument(s.cleanPaths(s.routes()))
@@ -184,7 +197,6 @@ type Server struct {
 	portals *portals
 	metrics *metrics
 	log     *slog.Logger
-	now     func() time.Time
 	maxPoll time.Duration
 	handler http.Handler
 	trust   *certChecker

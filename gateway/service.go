@@ -21,6 +21,7 @@ type sessionService struct {
 	sender      Sender
 	ota         OTA
 	done        *completer
+	ades        *adesSigner
 	metrics     *metrics
 	logKey      []byte
 	now         func() time.Time
@@ -97,12 +98,20 @@ func (sp *startPlan) build(sub sessions.Subscriber) (*sessions.Session, time.Dur
 	}
 	sp.cert = cert
 	in := &sp.in
+	hash, state := in.Hash, []byte(nil)
+	if in.Format != "" {
+		// The card signs the hash of the signed attributes, not the
+		// document's digest: the code the phone shows derives from it.
+		if state, hash, err = sp.svc.ades.prepare(in, cert, sp.svc.now()); err != nil {
+			return nil, 0, err
+		}
+	}
 	sp.sess = sessions.Session{
 		Portal: sp.portal, Operation: in.Operation.String(), Phone: in.Phone, ICCID: sub.ICCID,
-		KeyRef: cert.KeyRef, Hash: in.Hash, HashAlg: in.HashAlg.String(),
-		VerificationCode: applet.FormatVerificationCode(applet.VerificationCode(in.Hash)),
+		KeyRef: cert.KeyRef, Hash: hash, HashAlg: in.HashAlg.String(),
+		VerificationCode: applet.FormatVerificationCode(applet.VerificationCode(hash)),
 		CallbackURL:      in.CallbackURL, IdempotencyKey: sp.idemKey, Operator: sub.Operator,
-		IdempotencyFingerprint: sp.fingerprint, DisplayText: in.DisplayText,
+		IdempotencyFingerprint: sp.fingerprint, DisplayText: in.DisplayText, AdES: state,
 	}
 	return &sp.sess, sp.svc.ttl, nil
 }
@@ -130,8 +139,8 @@ func (s *sessionService) submit(ctx context.Context, log *slog.Logger, sess sess
 	var ref [1]byte
 	_, _ = rand.Read(ref[:])
 	cmd := &applet.Command{
-		TxnID: sess.TxnID, Operation: in.Operation, KeyRef: sess.KeyRef, HashAlg: in.HashAlg, Hash: in.Hash,
-		VerificationCode: applet.VerificationCode(in.Hash), DisplayText: in.DisplayText, UserTimeout: byte(s.userTimeout / time.Second),
+		TxnID: sess.TxnID, Operation: in.Operation, KeyRef: sess.KeyRef, HashAlg: in.HashAlg, Hash: sess.Hash,
+		VerificationCode: applet.VerificationCode(sess.Hash), DisplayText: in.DisplayText, UserTimeout: byte(s.userTimeout / time.Second),
 	}
 	segs, err := s.ota.Seal(sess.ICCID, counter, cmd, ref[0])
 	if err != nil {

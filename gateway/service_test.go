@@ -101,6 +101,7 @@ func newMemStore(u testUser) *memStore {
 			return sessions.Session{}, sessions.ErrDuplicate
 		}
 		s.State, s.Result, s.Signature, s.SigAlg, s.Completed = sessions.StateComplete, r.Code, r.Signature, r.SigAlg, testNow
+		s.Container = r.Container
 		m.sessions[id] = s
 		return s, nil
 	}

@@ -41,6 +41,7 @@ type certSelector struct {
 type signRequest struct {
 	authRequest
 	Certificate *certSelector `json:"certificate"`
+	formatRequest
 }
 
 // startInput is a validated start request.
@@ -54,36 +55,44 @@ type startInput struct {
 	CallbackURL string
 	CertType    string
 	TaxID       string
+	Format      string // "" (raw), formatCAdES or formatASiCE
+	Manifest    []byte // ASiC-E: the manifest; Hash is its SHA-256
+	Documents   int    // ASiC-E: how many documents the manifest lists
 }
 
 // decodeJSON reads one JSON object from the body into v: bounded size,
 // unknown fields rejected, nothing after the object.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeJSONUpTo(w, r, v, maxBodyBytes)
+}
+
+// decodeJSONUpTo is decodeJSON with a body of at most limit octets.
+func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
 		return &Error{Code: CodeUnsupportedMediaType, Detail: "send the body as application/json"}
 	}
-	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, limit)
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &Error{Code: CodeRequestTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", maxBodyBytes)}
+			return &Error{Code: CodeRequestTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", limit)}
 		}
 		return invalid("", "cannot read the body")
 	}
-	return decodeBody(data, v)
+	return decodeBodyUpTo(data, v, limit)
 }
 
 // decodeBody is the pure part of decodeJSON (fuzzed).
 func decodeBody(data []byte, v any) error {
-	return decodeBodyMax(data, v, maxBodyBytes)
+	return decodeBodyUpTo(data, v, maxBodyBytes)
 }
 
-// decodeBodyMax is decodeBody with its own size limit.
-func decodeBodyMax(data []byte, v any, limit int) error {
-	if len(data) > limit {
+// decodeBodyUpTo is decodeBody with a body of at most limit octets.
+func decodeBodyUpTo(data []byte, v any, limit int64) error {
+	if int64(len(data)) > limit {
 		return &Error{Code: CodeRequestTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", limit)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -95,7 +104,7 @@ func decodeBodyMax(data []byte, v any, limit int) error {
 		case errors.As(err, &se):
 			return invalid("", "malformed JSON at offset %d", se.Offset)
 		case errors.As(err, &te):
-			return invalid(te.Field, "wrong JSON type, want %s", te.Type)
+			return invalid(jsonField(te.Field), "wrong JSON type, want %s", te.Type)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return invalid(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field")
 		case errors.Is(err, io.EOF):
@@ -164,7 +173,9 @@ func validUserID(s string) bool {
 // validateStart checks a decoded request for operation op of portal p and
 // returns the normalised input; p's name is shown on the phone before the
 // text, and both must fit the display (docs/applet-protocol.md §3, tag 87).
-func validateStart(op applet.Operation, req *authRequest, sel *certSelector, p *Portal) (startInput, error) {
+// fr asks for a signature container (nil: none); an ASiC-E request carries
+// at most maxDocuments documents.
+func validateStart(op applet.Operation, req *authRequest, sel *certSelector, fr *formatRequest, maxDocuments int, p *Portal) (startInput, error) {
 	in := startInput{Operation: op}
 	phone, err := normalizePhone(req.PhoneNumber)
 	if err != nil {
@@ -175,24 +186,16 @@ func validateStart(op applet.Operation, req *authRequest, sel *certSelector, p *
 		return in, invalid("userId", "the User ID is exactly 6 digits")
 	}
 	in.UserID = req.UserID
-	if in.HashAlg, err = applet.ParseHashAlg(req.HashType); err != nil {
-		return in, invalid("hashType", "want SHA256, SHA384 or SHA512")
-	}
-	if in.Hash, err = decodeHash(req.Hash, in.HashAlg); err != nil {
+	if in.Format, err = parseFormat(op, fr); err != nil {
 		return in, err
 	}
-	in.DisplayText = p.DisplayName
-	if req.DisplayText != nil {
-		if *req.DisplayText == "" {
-			return in, invalid("displayText", "leave the field out instead of sending it empty")
-		}
-		if bad := displayCharProblem(*req.DisplayText); bad != "" {
-			return in, invalid("displayText", "contains %s; the phone shows plain text after the portal name", bad)
-		}
-		in.DisplayText = p.DisplayName + ": " + *req.DisplayText
+	if in.Format == formatASiCE {
+		err = validateASiCE(&in, req, fr.Documents, maxDocuments, p)
+	} else {
+		err = validateHashAndText(&in, req, p)
 	}
-	if err := applet.ValidateDisplayText(in.DisplayText); err != nil {
-		return in, invalid("displayText", "with the portal name %q it does not fit the phone's display: %v", p.DisplayName, err)
+	if err != nil {
+		return in, err
 	}
 	if req.CallbackURL != "" {
 		if err := p.checkCallbackURL(req.CallbackURL); err != nil {
@@ -207,6 +210,32 @@ func validateStart(op applet.Operation, req *authRequest, sel *certSelector, p *
 		in.CertType, in.TaxID = sel.Type, sel.TaxID
 	}
 	return in, nil
+}
+
+// validateHashAndText reads the hash to sign and builds the display text:
+// the portal's name, then ": " and its text when it sent one.
+func validateHashAndText(in *startInput, req *authRequest, p *Portal) error {
+	var err error
+	if in.HashAlg, err = applet.ParseHashAlg(req.HashType); err != nil {
+		return invalid("hashType", "want SHA256, SHA384 or SHA512")
+	}
+	if in.Hash, err = decodeHash(req.Hash, in.HashAlg); err != nil {
+		return err
+	}
+	in.DisplayText = p.DisplayName
+	if req.DisplayText != nil {
+		if *req.DisplayText == "" {
+			return invalid("displayText", "leave the field out instead of sending it empty")
+		}
+		if bad := displayCharProblem(*req.DisplayText); bad != "" {
+			return invalid("displayText", "contains %s; the phone shows plain text after the portal name", bad)
+		}
+		in.DisplayText = p.DisplayName + ": " + *req.DisplayText
+	}
+	if err := applet.ValidateDisplayText(in.DisplayText); err != nil {
+		return invalid("displayText", "with the portal name %q it does not fit the phone's display: %v", p.DisplayName, err)
+	}
+	return nil
 }
 
 // decodeHash reads the standard base64 of a digest of alg.

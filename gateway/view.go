@@ -30,6 +30,12 @@ type sessionJSON struct {
 type signatureJSON struct {
 	Algorithm string `json:"algorithm"`
 	Value     string `json:"value"`
+	// DER, Format, CAdES, ASiCManifest and SigningTime: see addContainer.
+	DER          string     `json:"der,omitempty"`
+	Format       string     `json:"format,omitempty"`
+	CAdES        string     `json:"cades,omitempty"`
+	ASiCManifest string     `json:"asicManifest,omitempty"`
+	SigningTime  *time.Time `json:"signingTime,omitempty"`
 }
 
 type stagesJSON struct {
@@ -141,6 +147,7 @@ func (v *viewer) session(ctx context.Context, sess sessions.Session, known *sess
 	}
 	if sess.Result == sessions.ResultOK {
 		j.Signature = &signatureJSON{Algorithm: sess.SigAlg, Value: base64.StdEncoding.EncodeToString(sess.Signature)}
+		addContainer(j.Signature, sess)
 	}
 	sub := known
 	if sub == nil {

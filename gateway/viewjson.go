@@ -55,6 +55,7 @@ func appendSessionJSON(b []byte, j *sessionJSON) []byte {
 		b = appendJSONString(b, j.Signature.Algorithm)
 		b = append(b, `,"value":`...)
 		b = appendJSONString(b, j.Signature.Value)
+		b = appendSignatureExtras(b, j.Signature)
 		b = append(b, '}')
 	}
 	if j.Certificate != nil {
@@ -90,6 +91,24 @@ func appendSessionJSON(b []byte, j *sessionJSON) []byte {
 		b = appendJSONTime(b, *st.t)
 	}
 	return append(b, "}}"...)
+}
+
+// appendSignatureExtras appends the signature's optional members (the
+// DER form and the AdES container, addContainer).
+func appendSignatureExtras(b []byte, sg *signatureJSON) []byte {
+	for _, f := range [...]struct{ name, v string }{{"der", sg.DER}, {"format", sg.Format}, {"cades", sg.CAdES}, {"asicManifest", sg.ASiCManifest}} {
+		if f.v != "" {
+			b = append(b, ',', '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = appendJSONString(b, f.v)
+		}
+	}
+	if sg.SigningTime != nil {
+		b = append(b, `,"signingTime":`...)
+		b = appendJSONTime(b, *sg.SigningTime)
+	}
+	return b
 }
 
 // appendCertificateJSON appends c as encoding/json marshals it.

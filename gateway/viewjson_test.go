@@ -16,7 +16,7 @@ func TestSessionJSONFields(t *testing.T) {
 		typ  reflect.Type
 		want int
 	}{
-		{reflect.TypeFor[sessionJSON](), 10}, {reflect.TypeFor[signatureJSON](), 2}, {reflect.TypeFor[stagesJSON](), 4},
+		{reflect.TypeFor[sessionJSON](), 10}, {reflect.TypeFor[signatureJSON](), 7}, {reflect.TypeFor[stagesJSON](), 4},
 		{reflect.TypeFor[CertificateInfo](), 12}, {reflect.TypeFor[RevocationInfo](), 5},
 	} {
 		if n := tc.typ.NumField(); n != tc.want {
@@ -97,6 +97,13 @@ func randomView(r *rand.Rand) sessionJSON {
 	}
 	if r.IntN(2) == 0 {
 		j.Signature = &signatureJSON{Algorithm: randomString(r), Value: randomString(r)}
+		if r.IntN(2) == 0 {
+			j.Signature.DER, j.Signature.Format = randomString(r), randomString(r)
+		}
+		if r.IntN(2) == 0 {
+			at := randomTime(r)
+			j.Signature.CAdES, j.Signature.ASiCManifest, j.Signature.SigningTime = randomString(r), randomString(r), &at
+		}
 	}
 	if r.IntN(2) == 0 {
 		c := randomCertificate(r)
@@ -145,7 +152,8 @@ func FuzzSessionJSON(f *testing.F) {
 			return // outside what RFC 3339 (and MarshalJSON) can write
 		}
 		j := sessionJSON{SessionID: a, State: b, Operation: a + b, Result: b, VerificationCode: a, ExpiresAt: at,
-			Signature: &signatureJSON{Algorithm: b, Value: a}, Stages: stagesJSON{Accepted: &at, Completed: &at}}
+			Signature: &signatureJSON{Algorithm: b, Value: a, DER: b, Format: a, CAdES: b, ASiCManifest: a, SigningTime: &at},
+			Stages:    stagesJSON{Accepted: &at, Completed: &at}}
 		c := CertificateInfo{Type: a, TaxID: b, Subject: a, SerialNumber: b, NotBefore: at, NotAfter: at, Status: a, PEM: b,
 			Revocation: &RevocationInfo{Status: a, Source: b, CheckedAt: at, RevokedAt: &at, Reason: a}, Chain: []string{a, b}, Refusal: b}
 		j.Certificate = &c

@@ -204,6 +204,8 @@ func FuzzDecodeSession(f *testing.F) {
 	f.Add(seed(s))
 	f.Add(seed(s, sState, stComplete, sResult, "OK", sComplete, "1000000001000", sSig, "\x01\x02", sSigAlg, "Ed25519", sMsgIDs, "a\nb"))
 	f.Add([]byte("st\x00R"))
+	s.AdES = []byte{1, 0, 0xff}
+	f.Add(seed(s, sState, stComplete, sResult, "OK", sComplete, "1000000001000", sContain, "\x30\x03\x02\x01\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parts := strings.Split(string(b), "\x00")
 		if len(parts)%2 != 0 {
@@ -227,7 +229,7 @@ func FuzzDecodeSession(f *testing.F) {
 				m2[fields[i].(string)] = string(v)
 			}
 		}
-		for _, k := range []string{sState, sResult, sSig, sSigAlg, sMsgIDs, sSubmit, sDeliver, sComplete} {
+		for _, k := range []string{sState, sResult, sSig, sSigAlg, sMsgIDs, sSubmit, sDeliver, sComplete, sContain} {
 			if v, ok := m[k]; ok {
 				m2[k] = v
 			}

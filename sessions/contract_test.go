@@ -131,6 +131,7 @@ func runContract(t *testing.T, be backend) {
 		{"ResendClaim", testResendClaim},
 		{"PortalBudget", testPortalBudget},
 		{"LocalSessions", testLocalSessions},
+		{"AdESState", testAdESState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1143,6 +1144,29 @@ func testMemoryPerSession(t *testing.T, be backend) {
 		total += n
 	}
 	t.Logf("MEMORY USAGE of a running session: %d bytes", total)
+	// A CAdES session also holds the gateway's prepared state: the DER
+	// signed attributes (about 330 octets with a real issuer name), the
+	// certificate references and the document digest. A value above
+	// hash-max-listpack-value (64) turns the hash into a hashtable, which
+	// costs more than the state itself (data-model.md §14).
+	cades := sampleSession(newPhone())
+	cades.AdES = make([]byte, 420)
+	if err := e.store.Start(ctx, cades, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	cref := e.store.phone(cades.Phone)
+	cadesTotal := int64(0)
+	for _, k := range []string{cref.sessionKey(cades.ID), cref.runKey(), txnKey(cades.TxnID)} {
+		n, err := e.rdb.MemoryUsage(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cadesTotal += n
+	}
+	t.Logf("MEMORY USAGE of a running CAdES session: %d bytes", cadesTotal)
+	if cadesTotal > 3072 {
+		t.Fatalf("a running CAdES session uses %d bytes; target ≤ 3072", cadesTotal)
+	}
 	sub := sampleSubscriber(phone)
 	sub.Certificates[0].DER = make([]byte, 700) // a real ECDSA certificate's size
 	if err := e.store.PutSubscriber(ctx, sub, "123456"); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// metrics is the Redis client instrumentation (issue 7). Labels are bounded:
+// metrics is the Redis client instrumentation. Labels are bounded:
 // command names come from this package's own calls, and error kinds from a
 // fixed list.
 type metrics struct {

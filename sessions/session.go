@@ -24,7 +24,7 @@ const (
 	StateComplete = "COMPLETE"
 )
 
-// Final results (architecture.md, "Portal-facing results"). Complete
+// Final results (docs/architecture.md §9.2). Complete
 // accepts any upper-case code, so the gateway may add its own.
 const (
 	ResultOK               = "OK"
@@ -55,6 +55,13 @@ const (
 	MaxResultLen      = 32
 	MaxDisplayTextLen = 256 // octets of UTF-8; the applet's limit is 60 octets in its coding
 	FingerprintLen    = 32  // octets of Session.IdempotencyFingerprint
+	// MaxAdESLen bounds the gateway's prepared state of an advanced
+	// signature (signed attributes, certificate references, an ASiC
+	// manifest of up to 1,000 documents), data-model.md §4.
+	MaxAdESLen = 2 << 20
+	// MaxContainerLen bounds the signature container a completion stores
+	// (a CMS SignedData with its certificates).
+	MaxContainerLen = 256 << 10
 )
 
 // CompletionChannel is the Redis pub/sub channel on which Complete
@@ -113,6 +120,12 @@ type Session struct {
 	// Operator is the subscriber's operator at the start, for the usage
 	// records (empty in sessions an older version started).
 	Operator string
+	// AdES is the gateway's prepared state of an advanced signature (CAdES
+	// or ASiC-E), opaque to the store; empty for a plain signature.
+	AdES []byte
+	// Container is the signature container the completion stored (DER
+	// CMS), empty for a plain signature.
+	Container []byte
 }
 
 // Result is what Complete records.
@@ -123,6 +136,7 @@ type Result struct {
 	// CertStatus, when set, is the certificate's status that decided the
 	// result; it is stored with it (field cs).
 	CertStatus *CertificateStatus
+	Container  []byte // the signature container of an AdES session, if any
 }
 
 // Session hash fields. Short names keep a running session near 500 bytes.
@@ -153,6 +167,8 @@ const (
 	sMTCtr    = "mc"
 	sResent   = "rn"
 	sOperator = "or"
+	sAdES     = "ad"
+	sContain  = "cn"
 )
 
 // Stored state codes.
@@ -222,6 +238,8 @@ func (sess *Session) validateStart(ttl time.Duration) error {
 		return invalidf("session: MTCounter and Resent are recorded later; leave them zero")
 	case !validOperator(sess.Operator):
 		return invalidf("session: operator: up to 32 of [a-z0-9._-]")
+	case len(sess.AdES) > MaxAdESLen || len(sess.Container) > 0:
+		return invalidf("session: AdES state: up to %d octets, and no container before completion", MaxAdESLen)
 	}
 	return nil
 }
@@ -282,6 +300,9 @@ func encodeSession(sess *Session) []any {
 			f = append(f, kv[0], kv[1])
 		}
 	}
+	if len(sess.AdES) > 0 {
+		f = append(f, sAdES, sess.AdES)
+	}
 	return f
 }
 
@@ -332,6 +353,9 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 			return bad(sCertStat)
 		}
 	}
+	if field := decodeAdES(m, &s); field != "" {
+		return bad(field)
+	}
 	if mi, ok := m[sMsgIDs]; ok && mi != "" {
 		s.MessageIDs = strings.Split(mi, "\n")
 		if len(s.MessageIDs) > MaxMessageIDs {
@@ -368,6 +392,25 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 		s.MTCounter = n
 	}
 	return s, nil
+}
+
+// decodeAdES reads the optional AdES state and container of a stored
+// record into s and returns the name of a field that is out of bounds
+// ("" when both are fine).
+func decodeAdES(m map[string]string, s *Session) string {
+	for _, bf := range []struct {
+		field string
+		dst   *[]byte
+		max   int
+	}{{sAdES, &s.AdES, MaxAdESLen}, {sContain, &s.Container, MaxContainerLen}} {
+		if v, ok := m[bf.field]; ok {
+			if v == "" || len(v) > bf.max {
+				return bf.field
+			}
+			*bf.dst = []byte(v)
+		}
+	}
+	return ""
 }
 
 // view applies expiry and retention at now: a running session past its
@@ -602,6 +645,8 @@ func completeArgs(id string, res Result, now time.Time, retention, usageTTL time
 		return nil, invalidf("signature: %d octets, max %d", len(res.Signature), MaxSignatureLen)
 	case len(res.SigAlg) > MaxAlgLen || !printable(res.SigAlg, false):
 		return nil, invalidf("signature algorithm: up to %d printable characters", MaxAlgLen)
+	case len(res.Container) > MaxContainerLen:
+		return nil, invalidf("container: %d octets, max %d", len(res.Container), MaxContainerLen)
 	}
 	args := []any{ms(now), id, durMS(retention), CompletionChannel, durMS(usageTTL), res.Code, durMS(blockedFlagTTL),
 		"", CompletionRecordChannel, sState, stComplete, sResult, res.Code, sComplete, ms(now)}
@@ -616,6 +661,9 @@ func completeArgs(id string, res Result, now time.Time, retention, usageTTL time
 			return nil, err
 		}
 		args = append(args, sCertStat, appendCertStatus(nil, res.CertStatus))
+	}
+	if len(res.Container) > 0 {
+		args = append(args, sContain, res.Container)
 	}
 	return args, nil
 }

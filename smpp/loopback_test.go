@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/smpp"
 	"github.com/imzagate/imzagate/smpp/smsc"
 	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
@@ -129,18 +130,6 @@ func startPool(t *testing.T, h smpp.Handler, ops ...smpp.Operator) *smpp.Pool {
 	goRun(t, func(ctx context.Context) error { return p.Run(ctx, h) })
 	waitBound(t, p)
 	return p
-}
-
-// poll waits up to 5 s for cond, for what the SMSC records just after the
-// client has moved on (its session goroutine ends after ours).
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func waitBound(t *testing.T, p *smpp.Pool) {
@@ -695,7 +684,7 @@ func TestPoolRunStopsOnRejectedBind(t *testing.T) {
 	if _, err := p.Submit(context.Background(), "994501234567", [][]byte{seg(1)}); !errors.Is(err, smpp.ErrClosed) {
 		t.Errorf("submit after Run: %v, want ErrClosed", err)
 	}
-	poll(t, "the SMSC to drop the good bind's session", func() bool { return srv.Bound("esme") == 0 })
+	testutil.Eventually(t, 5*time.Second, "the SMSC to drop the good bind's session", func() bool { return srv.Bound("esme") == 0 })
 }
 
 func TestDisconnectAfterNReconnects(t *testing.T) {
@@ -786,7 +775,7 @@ func TestNoGoroutineLeakAfterRun(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		poll(t, "the SMSC to count both unbinds", func() bool { return srv.Stats().Unbinds == 2 })
+		testutil.Eventually(t, 5*time.Second, "the SMSC to count both unbinds", func() bool { return srv.Stats().Unbinds == 2 })
 		if st := srv.Stats(); st.Disconnects != 0 {
 			t.Errorf("SMSC saw %d disconnects, want both binds unbound", st.Disconnects)
 		}

@@ -84,7 +84,7 @@ func (c *Codec) sealResponse(dst []byte, tar [3]byte, cntr uint64, status Status
 // OpenResponse checks and deciphers a PoR (RPL onwards) answering a command
 // sealed with this codec. An error PoR that comes back unsecured although
 // SPI2 asked for a checksum is recognised by its RHL of 0A and returned
-// with Secured = false (ota-spec §2: a length test alone would misfire).
+// with Secured = false (docs/ota.md §9: a length test alone would misfire).
 func (c *Codec) OpenResponse(pkt []byte) (Response, error) {
 	var r Response
 	if len(pkt) < 2+1+responseHeaderLen {

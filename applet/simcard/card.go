@@ -52,9 +52,13 @@ type Faults struct {
 	KeyMismatch bool
 	// BadChecksum corrupts the checksum of the card's replies.
 	BadChecksum bool
+	// WrongHash signs another value than the command's hash (its first
+	// octet flipped) with the right key: the reply is authentic and
+	// well formed, and only a check against the hash sent finds it.
+	WrongHash bool
 }
 
-// Initial retry counters (applet-protocol §5).
+// Initial retry counters (docs/applet-protocol.md §5).
 const (
 	PINTries = 3
 	PUKTries = 10
@@ -386,7 +390,7 @@ func (c *Card) processPacket(st *cardState, pkt []byte, reply func([]byte)) {
 	c.runApplet(st, cmd.Data, reply)
 }
 
-// runApplet is the signing applet (applet-protocol §3–§5).
+// runApplet is the signing applet (docs/applet-protocol.md §3–§5).
 func (c *Card) runApplet(st *cardState, data []byte, reply func([]byte)) {
 	cmd, err := applet.ParseCommand(data)
 	if err != nil {
@@ -522,7 +526,11 @@ func (c *Card) sign(st *cardState, cmd applet.Command) applet.Response {
 	if c.faults.KeyMismatch {
 		s = s.wrong
 	}
-	sig, err := s.sign(cmd.Hash)
+	hash := cmd.Hash
+	if c.faults.WrongHash {
+		hash = append([]byte{hash[0] ^ 0xFF}, hash[1:]...)
+	}
+	sig, err := s.sign(hash)
 	if err != nil {
 		resp.Status = applet.StatusInternalError
 		return resp

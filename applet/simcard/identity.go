@@ -170,7 +170,7 @@ func (s *slot) public() any {
 	}
 }
 
-// sign produces the applet-protocol §4 signature of hash.
+// sign produces the signature of docs/applet-protocol.md §4 over hash.
 func (s *slot) sign(hash []byte) ([]byte, error) {
 	switch {
 	case s.ec != nil:

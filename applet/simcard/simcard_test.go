@@ -391,6 +391,23 @@ func TestFaults(t *testing.T) {
 		if err := applet.VerifySignature(certFor(t, g.c, 0x03), mo.Response.SigAlg, h, mo.Response.Signature); !errors.Is(err, applet.ErrSignature) {
 			t.Fatalf("mismatched key verified: %v", err)
 		}
+		// WrongHash: the right key over another value; the slot 02 key is
+		// ECDSA, whose signature carries no trace of the hash it is over.
+		g.c.SetFaults(Faults{WrongHash: true})
+		g.send(command(applet.OpSign, 0x02, h))
+		time.Sleep(time.Second)
+		mo = g.one()
+		if mo.Response.Status != applet.StatusOK {
+			t.Fatal(mo.Response)
+		}
+		cert := certFor(t, g.c, 0x02)
+		if err := applet.VerifySignature(cert, mo.Response.SigAlg, h, mo.Response.Signature); !errors.Is(err, applet.ErrSignature) {
+			t.Fatalf("signature over the wrong hash verified: %v", err)
+		}
+		other := append([]byte{h[0] ^ 0xFF}, h[1:]...)
+		if err := applet.VerifySignature(cert, mo.Response.SigAlg, other, mo.Response.Signature); err != nil {
+			t.Fatalf("WrongHash did not sign the flipped hash with the right key: %v", err)
+		}
 		g.c.SetFaults(Faults{BadChecksum: true})
 		g.send(command(applet.OpSign, 0x03, h))
 		time.Sleep(time.Second)

@@ -8,7 +8,7 @@ import (
 // Sizes from 3GPP TS 23.040 §9.2.3.24 and 3GPP TS 31.115 §4.
 const (
 	MaxUserData = 140 // octets of TP-UD in one SMS (8-bit data)
-	MaxSegments = 32  // segments per message accepted here (applet-protocol §1)
+	MaxSegments = 32  // segments per message accepted here (docs/applet-protocol.md §1.2)
 	// MaxReassembled bounds a user data that an SMSC or the SMPP layer
 	// has already reassembled (one header, the whole packet).
 	MaxReassembled = MaxSegments * MaxUserData

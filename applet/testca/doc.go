@@ -1,6 +1,6 @@
 // Package testca is a small certification centre for tests and the demo: it
 // issues the X.509 certificates of simulated SIM cards with the profile of
-// applet-protocol §6, and can issue expired certificates and revoke them.
+// docs/applet-protocol.md §6, and can issue expired certificates and revoke them.
 // It can also build a whole hierarchy for revocation tests: a root, an
 // issuing CA under it, delegated OCSP responders, and the CA database that
 // `openssl ocsp` and `openssl ca -gencrl` read.

@@ -19,17 +19,14 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 // TestServeAnswersOpenSSL: the served hierarchy's responder and CRLs as
 // `openssl ocsp` and `openssl crl` see them, before and after a revocation.
 func TestServeAnswersOpenSSL(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("openssl not on PATH")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	testutil.RequireTools(t, "openssl")
 	h, err := Serve("127.0.0.1:0", Options{Name: "Served Root", Seed: []byte("served")})
 	if err != nil {
 		t.Fatal(err)

@@ -156,8 +156,8 @@ func TestImzagateConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseConfig: %v\n%s", err, cfg.render())
 	}
-	if c.HTTP.Addr != cfg.HTTPAddr || c.Admin.Addr != cfg.AdminAddr || len(c.Redis.Addrs) != 1 || c.Redis.Addrs[0] != cfg.RedisAddr {
-		t.Errorf("listeners/redis: %+v %+v %+v", c.HTTP, c.Admin, c.Redis)
+	if c.HTTP.Addr != cfg.HTTPAddr || c.Metrics.Addr != cfg.AdminAddr || len(c.Redis.Addrs) != 1 || c.Redis.Addrs[0] != cfg.RedisAddr {
+		t.Errorf("listeners/redis: %+v %+v %+v", c.HTTP, c.Metrics, c.Redis)
 	}
 	if c.Log.Level != "error" || c.Sessions.UserTimeout != userTimeout {
 		t.Errorf("log level %q, user timeout %v", c.Log.Level, c.Sessions.UserTimeout)

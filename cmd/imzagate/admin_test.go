@@ -210,7 +210,7 @@ func TestProvisionPepperCanary(t *testing.T) {
 	if code, out, e := provision(testPepper); code != 0 || !strings.Contains(out, "3 subscribers imported") || !strings.Contains(e, "pepper canary stored") {
 		t.Fatalf("first import: %d %q %q", code, out, e)
 	}
-	if code, out, e := provision("another-pepper-0123456789abcdef"); code != 1 || !strings.Contains(e, "does not match") || !strings.Contains(e, "nothing was imported") || strings.Contains(out, "imported") {
+	if code, out, e := provision("another-pepper-0123456789abcdefgh"); code != 1 || !strings.Contains(e, "does not match") || !strings.Contains(e, "nothing was imported") || strings.Contains(out, "imported") {
 		t.Fatalf("wrong pepper: %d %q %q", code, out, e)
 	}
 	_ = os.WriteFile(file, append(sample, []byte(`{"phone":"+994501234567","iccid":"1","user_id":"123456","key_version":1}`+"\n")...), 0o600)

@@ -9,11 +9,18 @@
 //	                                 certificates (docs/provisioning.md)
 //	imzagate admin COMMAND ...       the admin API from a terminal (docs/admin.md §5)
 //	imzagate audit verify --public-key KEY FILE   verify an exported audit trail offline
+//	imzagate config check FILE       every problem of a configuration at once
+//	imzagate secrets generate --out DIR   pepper, master keys, API key and its hash
+//	imzagate smoke --url URL --phone P --user-id U [--sign]   one login (and a
+//	                                 signature) against a running gateway, verified
 //	imzagate ota seal|open ...       seal or open OTA secured packets (operators' engineers)
+//	imzagate asic pack --manifest F --signature F --out F.asice DOC...
+//	                                 a portal's ASiC-E container from the gateway's parts
 //	imzagate version
 //
-// Flow of serve and demo: parse flags and configuration into gateway.Options,
-// then signal.NotifyContext, then gateway.Run, which serves until SIGINT or
+// Flow of serve and demo: parse flags and configuration into gateway.Options
+// (serve first runs gateway.CheckConfig and refuses with the full list of
+// problems), then signal.NotifyContext, then gateway.Run, which serves until SIGINT or
 // SIGTERM (or until a listener fails, which ends the process with an error)
 // and drains within the configured bound (new starts answered 503,
 // in-flight sessions finish, binds unbind).

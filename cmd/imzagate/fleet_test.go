@@ -253,7 +253,7 @@ func (f *fleet) launch(name, bindType string) *gwProc {
 	cfg := fmt.Sprintf(`# instance %s of the scale-out tests
 trust: {roots: [%q]}
 http: {addr: "127.0.0.1:%d"}
-admin: {addr: "127.0.0.1:%d"}
+metrics: {addr: "127.0.0.1:%d"}
 log: {format: json, level: info}
 redis: {addrs: [%s]%s}
 sessions: {userTimeout: 10s, deliveryGrace: 5s}
@@ -551,18 +551,6 @@ func (f *fleet) get(ctx context.Context, g *gwProc, id string, wait int) (int, m
 		return resp.StatusCode, nil, err
 	}
 	return resp.StatusCode, m, nil
-}
-
-// waitFor polls cond until it holds or d passes (then fails the test).
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // tally counts sessions by outcome.

@@ -17,6 +17,7 @@ type subcommand struct {
 // subcommands maps a name to its implementation; add new ones here.
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
+		"asic":      {summary: "pack an ASiC-E container from the gateway's manifest and signature and the documents", run: runASiC},
 		"ota":       {summary: "seal or open OTA secured packets (debugging)", run: runOTA},
 		"serve":     {summary: "run the gateway from a configuration file", run: runServe},
 		"demo":      {summary: "run the all-in-one demo (embedded Redis, simulated operator and SIMs)", run: runDemo},
@@ -24,6 +25,9 @@ func subcommands() map[string]subcommand {
 		"version":   {summary: "print the version", run: runVersion},
 		"admin":     {summary: "call the admin API: subscribers, certificates, sessions, audit, usage", run: runAdmin},
 		"audit":     {summary: "verify an exported audit trail offline (audit verify FILE)", run: runAudit},
+		"config":    {summary: "check a configuration file: every problem at once (config check FILE)", run: runConfig},
+		"secrets":   {summary: "generate the secrets a new installation needs (secrets generate --out DIR)", run: runSecrets},
+		"smoke":     {summary: "run one login (and a signature) against a running gateway and verify it", run: runSmoke},
 	}
 }
 

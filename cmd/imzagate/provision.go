@@ -110,7 +110,12 @@ func provisionTarget(config, redisURL, pepperEnv string, stderr io.Writer) (redi
 		cfg, err := gateway.ParseConfig(f)
 		f.Close()
 		if err != nil {
-			fmt.Fprintln(stderr, "imzagate provision:", err)
+			// Say what is wrong in the check's words, not the decoder's.
+			if problems, cerr := checkConfigFile(config); cerr == nil && len(problems) > 0 {
+				printProblems(stderr, config, problems)
+			} else {
+				fmt.Fprintln(stderr, "imzagate provision:", err)
+			}
 			return nil, nil, 1
 		}
 		ro, err := cfg.RedisOptions(os.LookupEnv)
@@ -128,6 +133,10 @@ func provisionTarget(config, redisURL, pepperEnv string, stderr io.Writer) (redi
 	pepper := os.Getenv(pepperEnv)
 	if pepper == "" {
 		fmt.Fprintf(stderr, "imzagate provision: %s is not set (the pepper the gateway uses)\n", pepperEnv)
+		return nil, nil, 1
+	}
+	if err := gateway.CheckPepper([]byte(pepper)); err != nil {
+		fmt.Fprintf(stderr, "imzagate provision: %s: %v\n", pepperEnv, err)
 		return nil, nil, 1
 	}
 	ro, err := redis.ParseURL(redisURL)

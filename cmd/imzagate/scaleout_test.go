@@ -1,6 +1,6 @@
 package main
 
-// Scale-out and failure tests with real processes (issue 8): several
+// Scale-out and failure tests with real processes: several
 // `imzagate serve` children over one Redis, a Redis Cluster and a Redis
 // Sentinel set, the test SMSC and the SIM farm in this process. Each test
 // logs how many sessions it ran and checks that none was lost or applied
@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 )
@@ -192,7 +193,7 @@ func (l *loadRun) run(ctx context.Context, workers int, pace time.Duration) (sto
 func (l *loadRun) waitDone(t *testing.T, n int64, d time.Duration) {
 	t.Helper()
 	target := l.done.Load() + n
-	waitFor(t, d, fmt.Sprintf("%d sessions finished", target), func() bool { return l.done.Load() >= target })
+	testutil.Eventually(t, d, fmt.Sprintf("%d sessions finished", target), func() bool { return l.done.Load() >= target })
 }
 
 // checkCounters checks, for every card, that it accepted exactly one MT
@@ -243,7 +244,7 @@ func TestSentinelFailover(t *testing.T) {
 	redeliveredBefore := f.sm.Stats().Redeliveries
 	killAt := time.Now()
 	set.Master.Stop() // SIGKILL: no shutdown, no last write
-	waitFor(t, 30*time.Second, "a new master", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a new master", func() bool {
 		addr, err := set.MasterAddr()
 		return err == nil && addr != oldMaster
 	})
@@ -338,7 +339,7 @@ func TestProcessFaults(t *testing.T) {
 		// instance's name.)
 		l.down.Store(b, true)
 		b.signal(syscall.SIGSTOP)
-		waitFor(t, 10*time.Second, "b to hold a reply", func() bool { return f.sm.PendingReplies(fleetAccount, "b") > 0 })
+		testutil.Eventually(t, 10*time.Second, "b to hold a reply", func() bool { return f.sm.PendingReplies(fleetAccount, "b") > 0 })
 		held := f.sm.PendingReplies(fleetAccount, "b")
 		b.kill()
 		l.waitDone(t, 30, 60*time.Second)
@@ -364,7 +365,7 @@ func TestProcessFaults(t *testing.T) {
 	})
 
 	t.Run("restart rebinds within the bind cap", func(t *testing.T) {
-		waitFor(t, 10*time.Second, "the SMSC to drop the killed bind", func() bool { return f.sm.Bound(fleetAccount) == fleetBindCap-1 })
+		testutil.Eventually(t, 10*time.Second, "the SMSC to drop the killed bind", func() bool { return f.sm.Bound(fleetAccount) == fleetBindCap-1 })
 		b.start()
 		b.waitReady(30 * time.Second)
 		st := f.sm.Stats()
@@ -393,7 +394,7 @@ func TestProcessFaults(t *testing.T) {
 		sigAt := time.Now()
 		c.signal(syscall.SIGTERM)
 		// Unready (or gone) first; after that no new session starts there.
-		waitFor(t, 10*time.Second, "c to turn unready", func() bool { return c.readyStatus() != http.StatusOK })
+		testutil.Eventually(t, 10*time.Second, "c to turn unready", func() bool { return c.readyStatus() != http.StatusOK })
 		var refused []string
 		for card := loadCards + 1; card <= loadCards+3; card++ {
 			s := f.startSession(ctx, c, card, true)
@@ -419,7 +420,7 @@ func TestProcessFaults(t *testing.T) {
 		if after.Unbinds != before.Unbinds+1 || after.Disconnects != before.Disconnects || after.Lost != 0 {
 			t.Errorf("SMSC before %+v after %+v: want one unbind, no disconnect, nothing lost", before, after)
 		}
-		waitFor(t, 5*time.Second, "c's place in the bind cap freed", func() bool { return f.sm.Bound(fleetAccount) == fleetBindCap-1 })
+		testutil.Eventually(t, 5*time.Second, "c's place in the bind cap freed", func() bool { return f.sm.Bound(fleetAccount) == fleetBindCap-1 })
 		c.start()
 		c.waitReady(30 * time.Second)
 		if st := f.sm.Stats(); st.BindsRefused != 0 || f.sm.Bound(fleetAccount) != fleetBindCap {
@@ -476,7 +477,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 
 	z := run(a, cardZ)
 	offset := replOffset(t, set.Master, "master_repl_offset")
-	waitFor(t, 10*time.Second, "the replica to hold session Z", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the replica to hold session Z", func() bool {
 		return replOffset(t, set.Replica, "slave_repl_offset") >= offset
 	})
 	if err := set.Replica.Pause(); err != nil {
@@ -496,7 +497,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 	if err := set.Replica.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the stale replica promoted", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the stale replica promoted", func() bool {
 		addr, err := set.MasterAddr()
 		return err == nil && addr == set.Replica.Addr
 	})
@@ -506,7 +507,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 	// Z: its completion was lost, so it is running again, and its timer
 	// (on a, which started it) ends it as TIMEOUT; never another result.
 	var zState any
-	waitFor(t, 10*time.Second, "Z readable on the new master", func() bool {
+	testutil.Eventually(t, 10*time.Second, "Z readable on the new master", func() bool {
 		st, m, err := f.get(ctx, b, z.id, 0)
 		zState = m["state"]
 		return err == nil && st == http.StatusOK
@@ -523,7 +524,7 @@ func TestSentinelLossyFailover(t *testing.T) {
 	if x.outcome != outcomeNotFound {
 		t.Fatalf("X ended %s, want not found", x.outcome)
 	}
-	waitFor(t, 30*time.Second, "X's reply acknowledged without effect", func() bool {
+	testutil.Eventually(t, 30*time.Second, "X's reply acknowledged without effect", func() bool {
 		return a.mustMetric("imzagate_mo_unmatched_total", `reason="no_session"`)+
 			b.mustMetric("imzagate_mo_unmatched_total", `reason="no_session"`) >= 1
 	})

@@ -5,9 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/imzagate/imzagate/gateway"
 )
@@ -23,6 +28,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if *path == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "usage: imzagate serve --config FILE")
 		return 2
+	}
+	problems, err := checkConfigFile(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "imzagate serve:", err)
+		return 1
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(stderr, "imzagate serve: the configuration has problems; nothing was started")
+		printProblems(stderr, *path, problems)
+		return 1
 	}
 	f, err := os.Open(*path)
 	if err != nil {
@@ -41,11 +56,29 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer opts.Redis.Close()
+	redis.SetLogger(gateway.RedisLogger(opts.Logger))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	warnRedis(ctx, opts.Redis, cfg, opts.Logger)
 	if err := gateway.Run(ctx, opts); err != nil {
 		fmt.Fprintln(stderr, "imzagate serve:", err)
 		return 1
 	}
 	return 0
+}
+
+// warnRedis pings Redis once before the gateway starts and warns, naming
+// the configured addresses, when it does not answer: the gateway still
+// starts (Redis may come up later, and /readyz says unready meanwhile), but
+// every request fails with STORE_UNAVAILABLE until it does.
+func warnRedis(ctx context.Context, rdb redis.UniversalClient, cfg *gateway.Config, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		attrs := []slog.Attr{slog.String("addrs", strings.Join(cfg.Redis.Addrs, ",")), slog.String("err", err.Error())}
+		if cfg.Redis.MasterName != "" {
+			attrs = append(attrs, slog.String("master_name", cfg.Redis.MasterName))
+		}
+		log.LogAttrs(ctx, slog.LevelWarn, "redis unreachable at startup; requests fail with STORE_UNAVAILABLE until it answers", attrs...)
+	}
 }

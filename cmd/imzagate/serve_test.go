@@ -69,7 +69,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	cfg := fmt.Sprintf(`
 trust: {roots: [%q]}
 http: {addr: "127.0.0.1:%d"}
-admin: {addr: "127.0.0.1:%d"}
+metrics: {addr: "127.0.0.1:%d"}
 redis: {addrs: [%q]}
 sessions: {userTimeout: 30s}
 shutdownTimeout: 5s

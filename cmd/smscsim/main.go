@@ -11,7 +11,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/imzagate/imzagate/applet/simcard"
+	"github.com/imzagate/imzagate/applet/testca"
 	"github.com/imzagate/imzagate/smpp/smsc"
 )
 
@@ -30,8 +33,9 @@ func run() int {
 	return 0
 }
 
-// serve parses args, starts the SMSC, prints "listening on ADDR" to out and
-// serves until ctx ends.
+// serve parses args, starts the SMSC (with a SIM farm behind it when
+// --sims is given, after writing the exports), prints "listening on ADDR"
+// to out and serves until ctx ends.
 func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	fs := flag.NewFlagSet("smscsim", flag.ContinueOnError)
 	fs.SetOutput(logOut)
@@ -49,8 +53,12 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	expired := fs.String("expired", "", "comma-separated MSISDNs whose receipts say EXPIRED")
 	decimal := fs.Bool("receipt-id-decimal", false, "write receipt ids in decimal (submit_sm_resp ids are hex)")
 	verbose := fs.Bool("v", false, "debug logging")
+	so := simFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
 	}
 	accts, err := parseAccounts(*accounts)
 	if err != nil {
@@ -60,6 +68,7 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	receipts := map[string]smsc.Outcome{}
 	for _, n := range splitList(*undeliv) {
 		receipts[n] = smsc.Undeliverable
@@ -67,14 +76,13 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	for _, n := range splitList(*expired) {
 		receipts[n] = smsc.Expired
 	}
-	srv, err := smsc.Start(*listen, smsc.Options{
-		Accounts:         accts,
-		Window:           *window,
-		Receipts:         receipts,
-		ReceiptIDDecimal: *decimal,
-		Faults:           f,
-		Logger:           slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
-	})
+	opts := smsc.Options{Accounts: accts, Window: *window, Receipts: receipts, ReceiptIDDecimal: *decimal, Faults: f, Logger: log}
+	closeCA, err := so.attach(&opts, out, log)
+	if err != nil {
+		return err
+	}
+	defer closeCA()
+	srv, err := smsc.Start(*listen, opts)
 	if err != nil {
 		return err
 	}
@@ -84,6 +92,75 @@ func serve(ctx context.Context, args []string, out, logOut io.Writer) error {
 	fmt.Fprintf(out, "binds %d submits %d throttled %d deliveries %d redeliveries %d receipts %d lost %d\n",
 		st.Binds, st.Submits, st.Throttled, st.Deliveries, st.Redeliveries, st.Receipts, st.Lost)
 	return srv.Close()
+}
+
+// simFlags registers the flags of the SIM farm.
+func simFlags(fs *flag.FlagSet) *simOptions {
+	so := &simOptions{}
+	fs.IntVar(&so.sims, "sims", 0, "simulated SIM cards behind the SMSC (0: none, submits are only answered and receipted)")
+	fs.StringVar(&so.masterKeys, "master-keys", "", "the gateway's master-keys file (secrets.masterKeysFile); required with --sims")
+	fs.StringVar(&so.seed, "seed", simcard.DemoSeed, "seed of the cards' numbers, User IDs and keys (the demo's by default)")
+	fs.DurationVar(&so.userDelay, "user-delay", 3*time.Second, "how long a simulated user takes per step")
+	fs.StringVar(&so.prefixes, "prefixes", "99450,99455,99470", "E.164 prefixes (5 digits) the cards' numbers are spread over")
+	fs.StringVar(&so.operator, "operator", "simulated", "operator name written into the provisioning file")
+	fs.StringVar(&so.subscribers, "export-subscribers", "", "write the cards' provisioning file (for imzagate provision) to FILE")
+	fs.StringVar(&so.caFile, "export-ca", "", "write the PEM certificate of the simulated CA's root (the gateway's trust.roots) to FILE")
+	fs.StringVar(&so.interFile, "export-issuing-ca", "", "write the PEM certificate of the CA that issued the cards' certificates (trust.intermediates) to FILE")
+	fs.StringVar(&so.caListen, "ca-listen", "127.0.0.1:2776", "with --sims: where the simulated CA serves OCSP and its CRLs (the cards' certificates name it)")
+	return so
+}
+
+// attach starts the simulated CA, builds the farm, writes the exports and
+// makes the farm the SMSC's handsets; without --sims it only refuses
+// export flags. The function it returns stops the CA.
+func (so *simOptions) attach(opts *smsc.Options, out io.Writer, log *slog.Logger) (func(), error) {
+	if so.sims == 0 {
+		if so.subscribers != "" || so.caFile != "" || so.interFile != "" || so.masterKeys != "" {
+			return nil, errors.New("--master-keys, --export-subscribers, --export-ca and --export-issuing-ca need --sims N")
+		}
+		return func() {}, nil
+	}
+	ca, err := serveCA(*so)
+	if err != nil {
+		return nil, err
+	}
+	closeCA := func() { _ = ca.Close() }
+	farm, err := newFarm(*so, ca.Issuing, log.With("component", "simcard"))
+	if err == nil {
+		err = so.export(farm, ca, out)
+	}
+	if err != nil {
+		closeCA()
+		return nil, err
+	}
+	card := farm.Card(0)
+	fmt.Fprintf(out, "%d simulated SIMs; try +%s with User ID %s (%s)\n", farm.Len(), card.MSISDN(), card.UserID(), card.Behaviour().Label())
+	fmt.Fprintf(out, "certification authority: OCSP and CRLs on %s\n", ca.URL())
+	opts.Handset = farm
+	return closeCA, nil
+}
+
+// export writes the files the export flags ask for.
+func (so *simOptions) export(farm *simcard.Farm, ca *testca.Hierarchy, out io.Writer) error {
+	if so.subscribers != "" {
+		if err := exportSubscribers(farm, so.operator, so.subscribers); err != nil {
+			return fmt.Errorf("--export-subscribers: %w", err)
+		}
+		fmt.Fprintf(out, "wrote %d subscribers to %s\n", farm.Len(), so.subscribers)
+	}
+	for _, e := range []struct {
+		flag, path, what string
+		ca               *testca.CA
+	}{{"--export-ca", so.caFile, "root", ca.Root}, {"--export-issuing-ca", so.interFile, "issuing CA", ca.Issuing}} {
+		if e.path == "" {
+			continue
+		}
+		if err := exportCert(e.ca, e.path); err != nil {
+			return fmt.Errorf("%s: %w", e.flag, err)
+		}
+		fmt.Fprintf(out, "wrote the simulated CA's %s certificate to %s\n", e.what, e.path)
+	}
+	return nil
 }
 
 func splitList(s string) []string {

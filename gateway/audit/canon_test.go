@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 // vectorRecord exercises every field, escaping and detail ordering.
@@ -128,9 +130,7 @@ func TestPhoneHMAC(t *testing.T) {
 	if b := PhoneHMAC([]byte("0123456789abcdeX"), phone); b == a {
 		t.Fatal("another key gave the same HMAC")
 	}
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
+	testutil.RequireTools(t, "openssl")
 	cmd := exec.Command("openssl", "dgst", "-sha256", "-hmac", key, "-r")
 	cmd.Stdin = strings.NewReader("imzagate/audit/v1/phone\n" + phone)
 	out, err := cmd.Output()

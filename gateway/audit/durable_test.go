@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/sessions"
 	"github.com/imzagate/imzagate/sessions/redistest"
 	"github.com/redis/go-redis/v9"
@@ -84,7 +85,7 @@ func TestAdminRecordsSurviveRedisRestart(t *testing.T) {
 	}
 	srv.Restart(t) // SIGKILL, then start on the same files
 	// The writer goes on in the same chain after the restart.
-	eventually(t, 10*time.Second, "an admin record after the restart", func() bool {
+	testutil.Eventually(t, 10*time.Second, "an admin record after the restart", func() bool {
 		return tr.AppendSync(ctx, adminRecord(100)) == nil
 	})
 	acked[adminRecord(100).Subject.Ref] = true
@@ -154,7 +155,7 @@ func TestAdminRecordsSurviveSentinelFailover(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	eventually(t, 20*time.Second, "an admin record on the new master", func() bool {
+	testutil.Eventually(t, 20*time.Second, "an admin record on the new master", func() bool {
 		return tr.AppendSync(ctx, adminRecord(99)) == nil
 	})
 	acked[adminRecord(99).Subject.Ref] = true
@@ -208,7 +209,7 @@ func TestLossyFailoverReadsAsLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "the writer to store the last records", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the writer to store the last records", func() bool {
 		return len(tr.queue) == 0 && counterValue(tr.m.records.WithLabelValues(string(KindSessionStart))) == 80
 	})
 	set.Master.Stop()
@@ -225,7 +226,7 @@ func TestLossyFailoverReadsAsLoss(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	eventually(t, 20*time.Second, "a record on the new master", func() bool {
+	testutil.Eventually(t, 20*time.Second, "a record on the new master", func() bool {
 		return tr.AppendSync(ctx, adminRecord(2)) == nil
 	})
 	if err := r.stop(); err != nil {

@@ -147,18 +147,6 @@ func lines(b []byte) []string {
 
 func join(ls []string) []byte { return []byte(strings.Join(ls, "\n") + "\n") }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // mustBreak asserts that err is a *Break naming chain and seq whose reason
 // contains want.
 func mustBreak(t testing.TB, err error, chain string, seq uint64, want string) *Break {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 func checkpointRecord(final bool) Record {
@@ -59,9 +61,7 @@ func TestCheckpointSignature(t *testing.T) {
 // The checkpoint signature is plain Ed25519 over the documented message,
 // so openssl verifies it with the public key alone.
 func TestCheckpointSignatureVerifiesWithOpenSSL(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
+	testutil.RequireTools(t, "openssl")
 	r := checkpointRecord(false)
 	sig, _ := base64.StdEncoding.DecodeString(r.Details[detailSig])
 	u := r

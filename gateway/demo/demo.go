@@ -24,7 +24,7 @@ import (
 
 // Seed makes the demo's simulated SIMs the same on every run, so the
 // README's walk-through can name a phone number and User ID.
-const Seed = "imzagate-demo"
+const Seed = simcard.DemoSeed
 
 // Options configure the demo. The zero value runs 1,000 SIMs on
 // 127.0.0.1:8080 with an embedded Redis and a generated API key.
@@ -69,34 +69,13 @@ type Subscriber struct {
 	Certificates []gateway.CertificateInfo `json:"certificates"`
 }
 
-// behaviourMix scripts SIM i: mostly users who approve, then some who
-// cancel, mistype their PIN once, block it, or never answer. SIM 0 approves.
-func behaviourMix(delay time.Duration) func(i int) simcard.Behaviour {
-	return func(i int) simcard.Behaviour {
-		switch i % 10 {
-		case 6:
-			return simcard.Behaviour{Action: simcard.Cancel, Delay: delay}
-		case 7:
-			return simcard.Behaviour{Action: simcard.WrongPIN, Delay: delay, WrongTimes: 1}
-		case 8:
-			return simcard.Behaviour{Action: simcard.WrongPIN, Delay: delay, WrongTimes: 3}
-		case 9:
-			return simcard.Behaviour{Action: simcard.NoAnswer}
-		}
-		return simcard.Behaviour{Action: simcard.Approve, Delay: delay}
-	}
-}
+// behaviourMix scripts SIM i (simcard.DemoMix, shared with the simulated
+// operator): card i approves when i mod 10 is 0–5, cancels at 6, mistypes
+// the PIN once at 7, blocks it at 8 and never answers at 9.
+func behaviourMix(delay time.Duration) func(i int) simcard.Behaviour { return simcard.DemoMix(delay) }
 
 // describeBehaviour names a scripted user for the subscriber list.
-func describeBehaviour(b simcard.Behaviour) string {
-	switch {
-	case b.Action == simcard.WrongPIN && b.WrongTimes >= 3:
-		return "wrong-pin-until-blocked"
-	case b.Action == simcard.WrongPIN:
-		return fmt.Sprintf("wrong-pin-%dx-then-approve", b.WrongTimes)
-	}
-	return b.Action.String()
-}
+func describeBehaviour(b simcard.Behaviour) string { return b.Label() }
 
 // setDefaults fills in the zero fields and checks SIMs.
 func (opts *Options) setDefaults() error {
@@ -187,8 +166,21 @@ func (d *Demo) handler(api *gateway.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api.Handler())
 	mux.Handle("GET /v1/demo/subscribers", api.Authenticated(http.HandlerFunc(d.handleSubscribers)))
-	mux.Handle("/", webui.Handler(d.apiKey))
+	mux.Handle("/", webui.Handler(webui.Options{API: api.Handler(), APIKey: d.apiKey, Users: d.webUsers}))
 	return mux
+}
+
+// webUsers lists the simulated users for the demo page.
+func (d *Demo) webUsers() []webui.User {
+	p := d.subs.Load()
+	if p == nil {
+		return nil
+	}
+	out := make([]webui.User, len(*p))
+	for i, s := range *p {
+		out[i] = webui.User(s)
+	}
+	return out
 }
 
 // handleSubscribers lists the simulated users with their User IDs.

@@ -5,16 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/imzagate/imzagate/applet/simcard"
 	"github.com/imzagate/imzagate/sessions/redistest"
 )
 
@@ -130,55 +127,6 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if !strings.Contains(out.String(), `"certificates":[`) || !strings.Contains(out.String(), `"algorithm":"ECDSA_P256"`) {
 		t.Fatalf("output lacks certificates or signature:\n%s", out.String())
 	}
-}
-
-// TestDemoPageInChromium drives the real demo page in headless Chromium
-// against a running demo: the page logs in, lists the certificates, signs
-// with the chosen business certificate (Ed25519) and shows the signature.
-// It asserts the final DOM state and saves a screenshot as a test artifact.
-func TestDemoPageInChromium(t *testing.T) {
-	need(t, "chromium")
-	d := startDemo(t, 10)
-	// Card 1 of the demo approves and has an Ed25519 business certificate.
-	sub := d.Subscribers()[1]
-	var voen string
-	for _, c := range sub.Certificates {
-		if c.Type == "business" {
-			voen = c.TaxID
-		}
-	}
-	if sub.Behaviour != simcard.Approve.String() || voen == "" {
-		t.Fatalf("card 1 is %+v", sub)
-	}
-	q := url.Values{"phone": {sub.PhoneNumber}, "userId": {sub.UserID}, "auto": {"1"}, "cert": {"business:" + voen}}
-	page := "http://" + d.APIAddr() + "/?" + q.Encode()
-	chromium := func(extra ...string) []byte {
-		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=60000", "--window-size=900,1400"}, extra...)
-		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "chromium", append(args, page)...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("chromium %v: %v\n%s", extra, err, errb.String())
-		}
-		return out.Bytes()
-	}
-	dom := string(chromium("--dump-dom"))
-	for _, want := range []string{`data-state="signed"`, `<span id="sig-alg">ED25519</span>`, "VÖEN " + voen, "-----BEGIN CERTIFICATE-----"} {
-		if !strings.Contains(dom, want) {
-			t.Fatalf("final page lacks %q:\n%s", want, dom)
-		}
-	}
-	shot := filepath.Join(t.ArtifactDir(), "demo-page.png")
-	chromium("--screenshot=" + shot)
-	png, err := os.ReadFile(shot)
-	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
-		t.Fatalf("screenshot: %v", err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
 }
 
 // TestDemoWithRedisURL runs the demo on a real redis-server (--redis) and

@@ -74,12 +74,6 @@ func run(t testing.TB, c *Checker) {
 	})
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	trusttest.Eventually(t, d, what, cond)
-}
-
 func asECDSA(t *testing.T, k any) *ecdsa.PrivateKey {
 	t.Helper()
 	e, ok := k.(*ecdsa.PrivateKey)

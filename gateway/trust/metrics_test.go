@@ -7,6 +7,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/imzagate/imzagate/applet/testca"
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 func TestMetricsSeries(t *testing.T) {
@@ -22,7 +23,7 @@ func TestMetricsSeries(t *testing.T) {
 	})
 	// Run fetches the configured CRL before any check names it.
 	run(t, c)
-	eventually(t, 10*time.Second, "configured CRL fetched by Run", func() bool { return w.CRLHits.Load() > 0 })
+	testutil.Eventually(t, 10*time.Second, "configured CRL fetched by Run", func() bool { return w.CRLHits.Load() > 0 })
 	if _, err := c.Check(ctx, signReq(leaf)); err != nil {
 		t.Fatal(err)
 	}

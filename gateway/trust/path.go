@@ -36,7 +36,7 @@ func (op Operation) String() string {
 	return fmt.Sprintf("operation(%d)", uint8(op))
 }
 
-// Kind is the certificate type a slot expects (applet-protocol §6).
+// Kind is the certificate type a slot expects (docs/applet-protocol.md §6).
 type Kind uint8
 
 // Kinds. KindAny checks no subject attribute but an expected VÖEN.
@@ -158,6 +158,28 @@ func (c *Checker) Validate(chain []*x509.Certificate, op Operation, slot Slot, a
 		return nil, refusef(CodeExpired, nil, "a CA certificate of the path is not valid at %s", at.UTC().Format(time.RFC3339))
 	}
 	return p, nil
+}
+
+// Issuers returns the issuer certificates of leaf's validated path,
+// issuer first and root last, as a signature container carries them. It
+// checks only that a path to a configured root exists at time at (key
+// usage and subject are Validate's job), and reuses the path Validate
+// found when there is one.
+func (c *Checker) Issuers(leaf *x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	if leaf == nil {
+		return nil, requestf("no certificate")
+	}
+	if c.opts.Mode == ModeProvisionedOnly {
+		return nil, refusef(CodeUntrusted, nil, "provisioned-only: no configured roots to chain to")
+	}
+	p := c.paths.get(leaf, x509.ExtKeyUsageAny)
+	if p == nil {
+		var err error
+		if p, err = c.verifyPath([]*x509.Certificate{leaf}, x509.ExtKeyUsageAny, at); err != nil {
+			return nil, err
+		}
+	}
+	return p.certs[1:], nil
 }
 
 // verifyPath finds a path with the standard library, which also applies

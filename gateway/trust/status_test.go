@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/imzagate/imzagate/applet/testca"
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 var ctx = context.Background()
@@ -122,7 +123,7 @@ func TestIntermediateRevokedInRootCRL(t *testing.T) {
 	w.Root.RevokeWithReason(w.Inter.Certificate().SerialNumber, time.Now().Add(-time.Minute).Truncate(time.Second), 2)
 	w.PublishRootCRL()
 	var st Status
-	eventually(t, 10*time.Second, "the root's CRL revokes the issuing CA", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the root's CRL revokes the issuing CA", func() bool {
 		var err error
 		st, err = c.Check(ctx, signReq(leaf))
 		return errors.Is(err, ErrRevoked)
@@ -151,7 +152,7 @@ func TestRevokedBetweenChecksCRL(t *testing.T) {
 	}
 	w.Inter.Revoke(leaf.SerialNumber, time.Now().Truncate(time.Second))
 	w.PublishCRL(time.Now(), time.Now().Add(time.Hour))
-	eventually(t, 10*time.Second, "CRL refresh shows the revocation", func() bool {
+	testutil.Eventually(t, 10*time.Second, "CRL refresh shows the revocation", func() bool {
 		_, err := c.Check(ctx, signReq(leaf))
 		return errors.Is(err, ErrRevoked)
 	})
@@ -173,7 +174,7 @@ func TestRevokedBetweenChecksOCSP(t *testing.T) {
 	w.Inter.RevokeWithReason(leaf.SerialNumber, time.Now().Truncate(time.Second), 4)
 	w.WriteIndex()
 	var st Status
-	eventually(t, 10*time.Second, "OCSP shows the revocation once the hold ends", func() bool {
+	testutil.Eventually(t, 10*time.Second, "OCSP shows the revocation once the hold ends", func() bool {
 		var err error
 		st, err = c.Check(ctx, signReq(leaf))
 		return errors.Is(err, ErrRevoked)
@@ -399,7 +400,7 @@ func TestCRLBadSignatureKeepsPrevious(t *testing.T) {
 	der[len(der)-1] ^= 0x01 // the last octet of the signature
 	w.CRL.Store(&der)
 	rejected := c.m.crlFetches.WithLabelValues("Asan Imza Test Issuing CA", "rejected")
-	eventually(t, 10*time.Second, "the broken CRL is fetched and refused", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the broken CRL is fetched and refused", func() bool {
 		return value(t, rejected) >= 1
 	})
 	if _, err := c.Check(ctx, signReq(first)); !errors.Is(err, ErrRevoked) {

@@ -265,3 +265,40 @@ func TestGivenCertificates(t *testing.T) {
 		t.Fatalf("another root's certificate: %v", err)
 	}
 }
+
+// Issuers gives a container the validated path above the leaf, issuer
+// first and the root last; a certificate of another hierarchy has none,
+// and provisioned-only, which trusts no root, has none at all.
+func TestIssuers(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	c := w.checker(func(o *Options) { o.Registerer = nil })
+	leaf := w.Leaf(testca.Personal, testca.Sign)
+	got, err := c.Issuers(leaf, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].Equal(w.Inter.Certificate()) || !got[1].Equal(w.Root.Certificate()) {
+		t.Fatalf("Issuers = %d certificates, want the issuing CA then the root", len(got))
+	}
+	stranger := issue(t, w.OtherInter, testca.Personal, testca.Sign, false)
+	if _, err := c.Issuers(stranger, time.Now()); !hasCode(err, CodeUntrusted) {
+		t.Fatalf("another hierarchy's certificate: %v, want %s", err, CodeUntrusted)
+	}
+	po := w.checker(func(o *Options) {
+		o.Registerer = nil
+		o.Mode = ModeProvisionedOnly
+		o.Roots, o.Intermediates = nil, nil
+	})
+	if _, err := po.Issuers(leaf, time.Now()); !hasCode(err, CodeUntrusted) {
+		t.Fatalf("provisioned-only: %v, want %s", err, CodeUntrusted)
+	}
+	if _, err := c.Issuers(nil, time.Now()); err == nil {
+		t.Fatal("a nil certificate has issuers")
+	}
+}
+
+func hasCode(err error, want Code) bool {
+	code, ok := CodeOf(err)
+	return ok && code == want
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -212,6 +213,15 @@ func (s *Stack) Entry(i int) (sessions.Subscriber, error) {
 
 // Farm is the simulated SIM farm.
 func (s *Stack) Farm() *simcard.Farm { return s.farm }
+
+// Root is the root certificate of the CA the stack serves, which its
+// gateways trust; nil when Options.CA named another CA.
+func (s *Stack) Root() *x509.Certificate {
+	if s.ca == nil {
+		return nil
+	}
+	return s.ca.Root.Certificate()
+}
 
 // SMSC is the simulated operator's SMSC.
 func (s *Stack) SMSC() *smsc.Server { return s.smsc }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/imzagate/imzagate/internal/testutil"
 	"io"
 	"net"
 	"os"
@@ -64,15 +65,7 @@ func RequireBinaries(t testing.TB, names ...string) {
 	if len(names) == 0 {
 		names = []string{"redis-server", "redis-cli"}
 	}
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			msg := fmt.Sprintf("%s not found on PATH (install Redis 7: apt-get install redis-server redis-tools)", name)
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg + "; CI is set, so a missing Redis is a failure")
-			}
-			t.Skip(msg)
-		}
-	}
+	testutil.RequireTools(t, names...)
 }
 
 // Start runs a redis-server without persistence on a free loopback port.

@@ -105,7 +105,7 @@ func TestMissingRedisFailsUnderCI(t *testing.T) {
 		wantFail bool
 		wantText string
 	}{
-		{name: "ci", ci: "true", wantFail: true, wantText: "CI is set, so a missing Redis is a failure"},
+		{name: "ci", ci: "true", wantFail: true, wantText: "CI is set, so a missing tool is a failure"},
 		{name: "laptop", ci: "", wantFail: false, wantText: "--- SKIP"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

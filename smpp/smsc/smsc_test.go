@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imzagate/imzagate/internal/testutil"
 	"github.com/imzagate/imzagate/smpp"
 	"github.com/imzagate/imzagate/smpp/smsc"
 	"github.com/imzagate/imzagate/smpp/smsc/smsctest"
@@ -124,17 +125,6 @@ func (r *receiver) count() int {
 	return len(r.got)
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func mo(src string) *smpp.DeliverSM {
 	return &smpp.DeliverSM{Message: smpp.Message{SourceAddr: src, DestAddr: "9412", ESMClass: 0x40,
 		ProtocolID: 0x7F, DataCoding: 0xF6, ShortMessage: []byte{0x02, 0x71, 0x00, 0x01}}}
@@ -147,12 +137,12 @@ func TestDeliveriesQueueAndRoundRobin(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := bindReceiver(t, srv.Addr(), nil)
-	waitUntil(t, "queued MO delivered", func() bool { return a.count() == 1 })
+	testutil.Eventually(t, 5*time.Second, "queued MO delivered", func() bool { return a.count() == 1 })
 	b := bindReceiver(t, srv.Addr(), nil)
 	for range 6 {
 		srv.Deliver("esme", mo("994500000002"))
 	}
-	waitUntil(t, "six more", func() bool { return a.count()+b.count() == 7 })
+	testutil.Eventually(t, 5*time.Second, "six more", func() bool { return a.count()+b.count() == 7 })
 	if a.count() != 4 || b.count() != 3 {
 		t.Errorf("spread a=%d b=%d, want 4 and 3", a.count(), b.count())
 	}
@@ -171,9 +161,9 @@ func TestRedeliveryOnTemporaryErrorAndLinkLoss(t *testing.T) {
 		return 0, false // second time: drop the bind before answering
 	})
 	srv.Deliver("esme", mo("994500000003"))
-	waitUntil(t, "bad bind dropped", func() bool { return bad.s.State() == smpp.SessionClosed })
+	testutil.Eventually(t, 5*time.Second, "bad bind dropped", func() bool { return bad.s.State() == smpp.SessionClosed })
 	good := bindReceiver(t, srv.Addr(), nil)
-	waitUntil(t, "delivered on the other bind", func() bool { return good.count() == 1 })
+	testutil.Eventually(t, 5*time.Second, "delivered on the other bind", func() bool { return good.count() == 1 })
 	if st := srv.Stats(); st.Redeliveries != 2 || st.Deliveries != 1 || st.Lost != 0 {
 		t.Errorf("stats %+v, want 2 redeliveries and 1 delivery", st)
 	}
@@ -183,7 +173,7 @@ func TestAttemptsBounded(t *testing.T) {
 	srv := smsctest.Start(t, smsc.Options{RedeliveryDelay: time.Millisecond, MaxAttempts: 3})
 	bindReceiver(t, srv.Addr(), func(*smpp.DeliverSM) (smpp.CommandStatus, bool) { return smpp.StatusXTAppn, true })
 	srv.Deliver("esme", mo("994500000004"))
-	waitUntil(t, "given up", func() bool { return srv.Stats().Lost == 1 })
+	testutil.Eventually(t, 5*time.Second, "given up", func() bool { return srv.Stats().Lost == 1 })
 	if st := srv.Stats(); st.Redeliveries != 2 {
 		t.Errorf("stats %+v, want 2 redeliveries (3 attempts)", st)
 	}
@@ -214,7 +204,7 @@ func submitAndCount(t *testing.T, addr string, numbers []string, a, b *receiver)
 		}
 	}
 	want := 3 * len(numbers)
-	waitUntil(t, "every segment", func() bool { return a.count()+b.count() == want })
+	testutil.Eventually(t, 5*time.Second, "every segment", func() bool { return a.count()+b.count() == want })
 	a.mu.Lock()
 	b.mu.Lock()
 	defer a.mu.Unlock()
@@ -294,7 +284,7 @@ func TestMaxBinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	rx.Abort()
-	waitUntil(t, "both places freed", func() bool { return srv.Bound("esme") == 0 })
+	testutil.Eventually(t, 5*time.Second, "both places freed", func() bool { return srv.Bound("esme") == 0 })
 	if _, err := bind("esme", "secret", smpp.BindTransceiver); err != nil {
 		t.Fatalf("bind after the others left: %v", err)
 	}
@@ -329,16 +319,16 @@ func TestPendingReplies(t *testing.T) {
 	if _, err := frozen.Submit(context.Background(), &smpp.SubmitSM{Message: smpp.Message{SourceAddr: "9412", DestAddr: "994500000021", ShortMessage: []byte{1}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the reply held by the frozen bind", func() bool { return srv.PendingReplies("esme", "frozen") == 1 })
+	testutil.Eventually(t, 5*time.Second, "the reply held by the frozen bind", func() bool { return srv.PendingReplies("esme", "frozen") == 1 })
 	for _, other := range [][2]string{{"esme", ""}, {"esme", "other"}, {"nobody", "frozen"}} {
 		if n := srv.PendingReplies(other[0], other[1]); n != 0 {
 			t.Errorf("PendingReplies(%q, %q) = %d, want 0", other[0], other[1], n)
 		}
 	}
 	frozen.Abort()
-	waitUntil(t, "nothing pending after the link dropped", func() bool { return srv.PendingReplies("esme", "frozen") == 0 })
+	testutil.Eventually(t, 5*time.Second, "nothing pending after the link dropped", func() bool { return srv.PendingReplies("esme", "frozen") == 0 })
 	good := bindReceiver(t, srv.Addr(), nil)
-	waitUntil(t, "the reply redelivered to the other bind", func() bool { return good.count() == 1 })
+	testutil.Eventually(t, 5*time.Second, "the reply redelivered to the other bind", func() bool { return good.count() == 1 })
 	// The redelivery may first hit the dead link before the SMSC has noticed
 	// it dropped, so count at least one redelivery, and the frozen client may
 	// be aborted before its reader hands the PDU on (held 0 or 1); what
@@ -380,7 +370,7 @@ func TestUnansweredSubmits(t *testing.T) {
 		if deliver {
 			want = 1
 		}
-		waitUntil(t, "the handset", func() bool { return h.n.Load() == want })
+		testutil.Eventually(t, 5*time.Second, "the handset", func() bool { return h.n.Load() == want })
 	}
 }
 
@@ -414,7 +404,7 @@ func TestReceiptNetworkErrorCode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "two receipts", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	testutil.Eventually(t, 5*time.Second, "two receipts", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
 	mu.Lock()
 	defer mu.Unlock()
 	for _, rc := range got {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/imzagate/imzagate/applet/testca"
+	"github.com/imzagate/imzagate/internal/testutil"
 )
 
 // World is a certification authority as a relying party sees it. Its
@@ -206,12 +207,7 @@ func (w *World) WriteIndex() string {
 // under CI, where it must be installed.
 func RequireOpenSSL(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("openssl not on PATH")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	testutil.RequireTools(t, "openssl")
 }
 
 // StartResponder runs `openssl ocsp` for the issuing CA, signing with
@@ -225,7 +221,27 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 	index := w.WriteIndex()
 	rs := w.WritePEM("rsigner.pem", signer)
 	rk := w.WriteKey("rsigner.key", key)
-	port := FreePort(w.T)
+	// The free port can be taken by another test before openssl binds it:
+	// a responder that exits before listening is tried again on another.
+	var port int
+	for attempt := 0; ; attempt++ {
+		port = FreePort(w.T)
+		ok, log := w.runResponder(port, index, rs, rk, nmin, extra)
+		if ok {
+			break
+		}
+		if attempt == 2 {
+			w.T.Fatalf("openssl ocsp exited before listening, three times; last: %s", log)
+		}
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	w.Responder.Store(&url.URL{Scheme: "http", Host: addr})
+}
+
+// runResponder starts `openssl ocsp` on port and waits until it listens;
+// false, with what it wrote, when it exited first.
+func (w *World) runResponder(port int, index, rs, rk string, nmin int, extra []string) (bool, string) {
+	w.T.Helper()
 	args := []string{"ocsp", "-index", index, "-port", strconv.Itoa(port), "-rsigner", rs, "-rkey", rk,
 		"-CA", w.InterFile, "-ignore_err"}
 	if nmin > 0 {
@@ -249,12 +265,11 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 		})
 	}
 	w.T.Cleanup(stop)
-	w.mu.Lock()
-	w.stop = stop
-	w.mu.Unlock()
 	// Readiness is read from the log, not probed: a connection opened and
 	// closed without a request wedges the single-threaded responder.
 	ready := make(chan bool, 1)
+	var lines []string
+	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		signalled := false
@@ -262,6 +277,10 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 			if !signalled && strings.Contains(sc.Text(), "waiting for OCSP client connections") {
 				ready <- true
 				signalled = true
+			} else if !signalled {
+				mu.Lock()
+				lines = append(lines, sc.Text())
+				mu.Unlock()
 			}
 		}
 		if !signalled {
@@ -271,13 +290,18 @@ func (w *World) StartResponder(signer *x509.Certificate, key *ecdsa.PrivateKey, 
 	select {
 	case ok := <-ready:
 		if !ok {
-			w.T.Fatal("openssl ocsp exited before listening")
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			return false, strings.Join(lines, "; ")
 		}
 	case <-time.After(10 * time.Second):
 		w.T.Fatal("openssl ocsp did not start listening")
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	w.Responder.Store(&url.URL{Scheme: "http", Host: addr})
+	w.mu.Lock()
+	w.stop = stop
+	w.mu.Unlock()
+	return true, ""
 }
 
 // StopResponder takes the responder down: /ocsp answers 502 Bad Gateway,
@@ -318,11 +342,5 @@ func FreePort(t testing.TB) int {
 // Eventually polls cond until it holds or the deadline d passes.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, what, cond)
 }
