@@ -77,9 +77,9 @@ func WriteSweepPlot(w io.Writer, runs []*Result, format string) error {
 	if p.Y.Max <= p.Y.Min {
 		p.Y.Max = p.Y.Min * 10
 	}
-	first, last := open[0].OfferedRate, open[len(open)-1].OfferedRate
-	pad := max((last-first)*0.05, 1)
-	p.X.Min, p.X.Max = max(first-pad, 0), last+pad
+	// From zero, so the load ticks fall on round numbers, with room
+	// right of the last point.
+	p.X.Min, p.X.Max = 0, open[len(open)-1].OfferedRate*1.05
 	if k := Knee(open); k >= 0 {
 		at := open[k].OfferedRate
 		knee, err := plotter.NewLine(plotter.XYs{{X: at, Y: p.Y.Min}, {X: at, Y: p.Y.Max}})
