@@ -54,9 +54,11 @@
 // A Store remembers the sessions CheckAndStart started in this process
 // (at most 16,384; the oldest go first) with the subscriber record they
 // were started with and its SHA-1, until a few seconds after they
-// complete (local.go). Complete publishes, besides the id on
-// CompletionChannel (for older instances), the completed record and the
-// subscriber record's SHA-1 on CompletionRecordChannel. A wait for a
+// complete (local.go). Complete publishes the completed record and the
+// subscriber record's SHA-1 on CompletionRecordChannel, then the id on
+// CompletionChannel; the listener subscribes to both, and an id whose
+// record did not come first (a completion by an earlier version, during
+// an upgrade) makes that session's waits read the store. A wait for a
 // remembered session is answered from that notice without reading the
 // record back, as long as the subscription has been up without a break
 // since the session started (its generation is unchanged), so no notice

@@ -50,6 +50,9 @@ type localEntry struct {
 	doneAt    time.Time
 	// doneDigest is the subscriber record's digest the notice reported.
 	doneDigest string
+	// idOnly: a completion was announced without its record (by an
+	// instance of an earlier version): waits read the store.
+	idOnly bool
 }
 
 // localSessions is the process's memory of the sessions it started.
@@ -153,6 +156,20 @@ func (l *localSessions) completed(id string, sess Session, subDigest string) {
 	}
 }
 
+// idNoticed handles a completion announced on CompletionChannel, which
+// carries the id alone and follows the record notice of the same
+// completion: an entry still running then was completed by an instance
+// that publishes no record, so its waits must read the store. It returns
+// id, to be woken.
+func (l *localSessions) idNoticed(id string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.byID[id]; e != nil && !e.done {
+		e.idOnly = true
+	}
+	return id
+}
+
 // has reports whether id is remembered (a notice worth decoding).
 func (l *localSessions) has(id string) bool {
 	l.mu.Lock()
@@ -168,7 +185,7 @@ func (l *localSessions) forWait(id string, gen int64) (sess Session, sub Subscri
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.byID[id]
-	if e == nil || e.pending || e.gen < 0 || e.gen != gen {
+	if e == nil || e.pending || e.gen < 0 || e.gen != gen || e.idOnly && !e.done {
 		return Session{}, Subscriber{}, false, false
 	}
 	if e.done && e.doneDigest != "" && e.doneDigest == e.subDigest {

@@ -105,6 +105,32 @@ func testLocalSessions(t *testing.T, be backend) {
 	if s, err := e.store.Get(ctx, sess.ID); err != nil || s.State != StateRunning {
 		t.Fatalf("the session after a refused completion: %+v, %v", s, err)
 	}
+	// A completion by an instance of an earlier version announces the id
+	// alone: the wait reads the store rather than trusting its memory.
+	if _, err := e.store.Complete(ctx, sess.ID, Result{Code: ResultUserCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	sess = start(phone)
+	e.clock.Advance(time.Millisecond)
+	waited = make(chan answer, 1)
+	go func() {
+		s, u, err := e.store.WaitOwnedSubscriber(ctx, sess.ID, sess.Portal)
+		waited <- answer{s, u, err}
+	}()
+	for e.store.notify.waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ref := e.store.phone(phone)
+	if err := e.rdb.HSet(ctx, ref.sessionKey(sess.ID), sState, stComplete, sResult, ResultOK, sComplete, ms(e.clock.Now())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.Publish(ctx, CompletionChannel, sess.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-waited; a.err != nil || a.sess.State != StateComplete || a.sess.Result != ResultOK {
+		t.Fatalf("wait after an id-only notice = %+v, %v", a.sess, a.err)
+	}
+
 	// A session this store did not start is not remembered.
 	if _, _, err := e.store.AcceptMOAndCompleteIfUnchanged(ctx, sub.ICCID, 7, e.start(newPhone()).ID, Result{Code: ResultOK}); !errors.Is(err, ErrSubscriberChanged) {
 		t.Fatalf("unknown session: %v; want ErrSubscriberChanged", err)

@@ -181,7 +181,7 @@ func (n *notifier) run() {
 // reports whether the subscription was confirmed before that.
 func (n *notifier) listen() (wasLive bool, err error) {
 	n.subscriptions.Add(1)
-	ps := n.s.rdb.Subscribe(n.ctx, CompletionRecordChannel)
+	ps := n.s.rdb.Subscribe(n.ctx, CompletionRecordChannel, CompletionChannel)
 	stop := context.AfterFunc(n.ctx, func() { _ = ps.Close() })
 	defer func() {
 		n.live.Store(false)
@@ -208,14 +208,20 @@ func (n *notifier) listen() (wasLive bool, err error) {
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			// Live once both channels are confirmed (the second
+			// confirmation counts two).
+			if m.Kind == "subscribe" && m.Count == 2 {
 				wasLive = true
 				n.confirmed.Add(1)
 				n.live.Store(true)
 				n.wakeAll() // anything published before this point must be re-read
 			}
 		case *redis.Message:
-			n.wake(n.s.noticed(m.Payload))
+			if m.Channel == CompletionChannel {
+				n.wake(n.s.local.idNoticed(m.Payload))
+			} else {
+				n.wake(n.s.noticed(m.Payload))
+			}
 		}
 	}
 }

@@ -191,9 +191,10 @@ var scriptMark = redis.NewScript(srcMark)
 // scriptComplete completes a running session once, releases the phone's
 // running marker if it still names this session, shortens the record's
 // life to the retention period, counts the completion in the day's usage
-// hash, keeps or clears the phone's card-blocked flag and publishes the id
-// on the completion channel and the completed record on the record channel
-// (see encodeNotice), all atomically. With an expected subscriber digest
+// hash, keeps or clears the phone's card-blocked flag and publishes the
+// completed record on the record channel (decodeNotice), then the id on the
+// completion channel, all atomically. A listener of both gets the record
+// first, so the id alone marks a completion by an earlier version. With an expected subscriber digest
 // (ARGV[8]) it changes nothing and replies {'stale'} unless the
 // subscriber's record still has that SHA-1: the caller decided the result
 // with the record it read at the start. KEYS: session, running marker,
@@ -225,8 +226,8 @@ end
 local rec = redis.call('HGETALL', KEYS[1])
 local parts = {ARGV[2], sd}
 for i = 1, #rec, 2 do parts[#parts + 1] = rec[i] .. ' ' .. string.len(rec[i + 1]) .. ' ' .. rec[i + 1] end
-redis.call('PUBLISH', ARGV[4], ARGV[2])
 redis.call('PUBLISH', ARGV[9], table.concat(parts, '\n'))
+redis.call('PUBLISH', ARGV[4], ARGV[2])
 return {'ok', rec}
 `
 
