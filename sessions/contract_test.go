@@ -1044,7 +1044,7 @@ func testPing(t *testing.T, be backend) {
 	}
 }
 
-// Start + submitted + complete must cost at most 6 round trips (issue 5).
+// Start + submitted + complete must cost at most 6 round trips.
 func testRoundTrips(t *testing.T, be backend) {
 	e := newEnv(t, be, nil)
 	ctx := context.Background()
@@ -1124,7 +1124,7 @@ func keySlot(key string) int {
 }
 
 // The memory of a running session (record, running marker, transaction
-// index) must stay within 1 KB (issue 5).
+// index) must stay within 1 KB.
 func testMemoryPerSession(t *testing.T, be backend) {
 	if !be.memoryUsage {
 		t.Skip("backend has no MEMORY USAGE")

@@ -229,51 +229,7 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 	work := make(chan *importBatch, workers)
 	order := make(chan *importBatch, workers+1)
 
-	g.Go(func() error {
-		defer close(work)
-		defer close(order)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), MaxImportLineLen+1)
-		lineNo := 0
-		cur := &importBatch{firstLine: 1, done: make(chan struct{})}
-		n := 0 // non-blank lines in cur
-		flush := func() error {
-			if n == 0 {
-				return nil
-			}
-			size := len(cur.chunk) // read before a worker owns the batch
-			for _, ch := range []chan *importBatch{work, order} {
-				select {
-				case ch <- cur:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-			cur = &importBatch{firstLine: lineNo + 1, done: make(chan struct{}), chunk: make([]byte, 0, size+size/8)}
-			n = 0
-			return nil
-		}
-		for sc.Scan() {
-			lineNo++
-			line := sc.Bytes()
-			if len(bytes.TrimSpace(line)) > 0 {
-				n++
-			}
-			cur.chunk = append(append(cur.chunk, line...), '\n')
-			if n >= importBatchSize {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := sc.Err(); err != nil {
-			if errors.Is(err, bufio.ErrTooLong) {
-				return invalidf("import: line %d longer than %d octets", lineNo+1, MaxImportLineLen)
-			}
-			return fmt.Errorf("sessions: import: read: %w", err)
-		}
-		return flush()
-	})
+	g.Go(func() error { return splitImport(gctx, r, work, order) })
 	for range workers {
 		g.Go(func() error {
 			for b := range work {
@@ -307,6 +263,55 @@ func (s *Store) ImportSubscribers(ctx context.Context, r io.Reader, progress fun
 	})
 	err := g.Wait()
 	return w.total, err
+}
+
+// splitImport reads the import's lines and hands them out in batches of
+// importBatchSize non-blank lines, to work (the parsers) and, in the same
+// order, to order (the writer); it closes both when the input ends.
+func splitImport(gctx context.Context, r io.Reader, work, order chan<- *importBatch) error {
+	defer close(work)
+	defer close(order)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), MaxImportLineLen+1)
+	lineNo := 0
+	cur := &importBatch{firstLine: 1, done: make(chan struct{})}
+	n := 0 // non-blank lines in cur
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		size := len(cur.chunk) // read before a worker owns the batch
+		for _, ch := range []chan<- *importBatch{work, order} {
+			select {
+			case ch <- cur:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		cur = &importBatch{firstLine: lineNo + 1, done: make(chan struct{}), chunk: make([]byte, 0, size+size/8)}
+		n = 0
+		return nil
+	}
+	for sc.Scan() {
+		lineNo++
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) > 0 {
+			n++
+		}
+		cur.chunk = append(append(cur.chunk, line...), '\n')
+		if n >= importBatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return invalidf("import: line %d longer than %d octets", lineNo+1, MaxImportLineLen)
+		}
+		return fmt.Errorf("sessions: import: read: %w", err)
+	}
+	return flush()
 }
 
 // importInFlight is how many batch pipelines may be in flight at once:

@@ -135,26 +135,44 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 		return sub, 0, err
 	}
 
-	// Round trip 2: clear the attempt, start, draw the counter.
-	next, skeys, sargs := s.startCall(sess, ttl, ref, s.opts.Now())
-	s.local.track(&next, sub, digest(rec), s.notify.gen())
-	pipe = s.rdb.Pipeline()
-	ok := evalOnce(octx, pipe, scriptAttemptOK, keys, args...)
+	counter, err = s.startMatched(ctx, octx, matched{ref: ref, keys: keys, args: args, sub: sub, rec: rec, clear: clear}, sess, ttl)
+	return sub, counter, err
+}
+
+// matched is what the first round trip of CheckAndStart established: the
+// phone, its attempt script's keys and arguments, the subscriber and its
+// stored record, and how to clear the attempt alone.
+type matched struct {
+	ref   phoneRef
+	keys  []string
+	args  []any
+	sub   Subscriber
+	rec   []byte
+	clear func() error
+}
+
+// startMatched is CheckAndStart's second round trip: clear the attempt,
+// start sess and draw the MT counter, in one pipeline.
+func (s *Store) startMatched(ctx, octx context.Context, m matched, sess *Session, ttl time.Duration) (counter uint64, err error) {
+	next, skeys, sargs := s.startCall(sess, ttl, m.ref, s.opts.Now())
+	s.local.track(&next, m.sub, digest(m.rec), s.notify.gen())
+	pipe := s.rdb.Pipeline()
+	ok := evalOnce(octx, pipe, scriptAttemptOK, m.keys, m.args...)
 	st := evalOnce(octx, pipe, scriptStart, skeys, sargs...)
 	ctr := evalOnce(octx, pipe, scriptNextMT, []string{s.counterKey(sess.ICCID)}, counterEpoch, MaxCounter)
 	_, _ = pipe.Exec(octx)
 	started := false
 	defer func() { s.local.started(next.ID, started) }()
 	if err := ok.Err(); isNoScript(err) {
-		if err := clear(); err != nil {
-			return Subscriber{}, 0, err
+		if err := m.clear(); err != nil {
+			return 0, err
 		}
 	} else if err != nil && !errors.Is(err, redis.Nil) && st.Err() != nil {
 		// Nothing reached Redis (or nothing came back). When only the clear
 		// failed and the session started, the start stands: the attempt
 		// stays counted, as when CheckUserID's second call fails, and the
 		// next match clears it.
-		return Subscriber{}, 0, storeErr("check user id", err)
+		return 0, storeErr("check user id", err)
 	}
 	sres, err := st.StringSlice()
 	retry := false
@@ -162,21 +180,21 @@ func (s *Store) CheckAndStart(ctx context.Context, phone, userID string,
 	case isNoScript(err):
 		retry = true
 	case err != nil:
-		return sub, 0, storeErr("start", err)
+		return 0, storeErr("start", err)
 	default:
 		if retry, err = s.startReply(octx, sess, &next, sres); !retry && err != nil {
-			return sub, 0, err
+			return 0, err
 		}
 	}
 	if retry {
 		// A collision or a missing script: the ordinary start, counter later.
-		return sub, 0, s.Start(ctx, sess, ttl)
+		return 0, s.Start(ctx, sess, ttl)
 	}
 	started = true
 	if c, err := ctr.Int64Slice(); err == nil && len(c) == 2 && c[0] == 1 {
 		counter = uint64(c[1])
 	}
-	return sub, counter, nil
+	return counter, nil
 }
 
 // checkThenStart is CheckAndStart one step at a time.

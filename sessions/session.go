@@ -362,24 +362,8 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 			return bad(sMsgIDs)
 		}
 	}
-	for _, tf := range []struct {
-		field string
-		dst   *time.Time
-		need  bool
-	}{{sAccepted, &s.Accepted, true}, {sExpires, &s.ExpiresAt, true}, {sSubmit, &s.Submitted, false},
-		{sDeliver, &s.Delivered, false}, {sComplete, &s.Completed, false}} {
-		v, ok := m[tf.field]
-		if !ok {
-			if tf.need {
-				return bad(tf.field)
-			}
-			continue
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			return bad(tf.field)
-		}
-		*tf.dst = fromMS(n)
+	if field := decodeTimes(m, &s); field != "" {
+		return bad(field)
 	}
 	if s.State == StateComplete && (s.Completed.IsZero() || !validResultCode(s.Result)) {
 		return bad(sResult)
@@ -392,6 +376,31 @@ func decodeSession(id string, m map[string]string) (Session, error) {
 		s.MTCounter = n
 	}
 	return s, nil
+}
+
+// decodeTimes reads a stored session's timestamps (Unix ms) into s and
+// returns the first bad or missing field, or "".
+func decodeTimes(m map[string]string, s *Session) string {
+	for _, tf := range []struct {
+		field string
+		dst   *time.Time
+		need  bool
+	}{{sAccepted, &s.Accepted, true}, {sExpires, &s.ExpiresAt, true}, {sSubmit, &s.Submitted, false},
+		{sDeliver, &s.Delivered, false}, {sComplete, &s.Completed, false}} {
+		v, ok := m[tf.field]
+		if !ok {
+			if tf.need {
+				return tf.field
+			}
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return tf.field
+		}
+		*tf.dst = fromMS(n)
+	}
+	return ""
 }
 
 // decodeAdES reads the optional AdES state and container of a stored
