@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
-FUZZTIME ?= 3s
+FUZZTIME ?= 2s
 LONGFUZZTIME ?= 2m
 TESTFLAGS ?= -race -count=1 -timeout 9m
 BIN := bin
