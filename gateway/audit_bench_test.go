@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -42,20 +41,7 @@ func BenchmarkStartLoginAudited(b *testing.B) {
 	go func() { done <- tr.Run(ctx) }()
 
 	u := newTestUser(b)
-	st := newMemStore(u)
-	st.CheckAndStartFn = func(_ context.Context, _, _ string,
-		build func(sessions.Subscriber) (*sessions.Session, time.Duration, error)) (sessions.Subscriber, uint64, error) {
-		s, ttl, err := build(u.sub)
-		if err != nil {
-			return u.sub, 0, err
-		}
-		s.ID, s.State, s.Accepted, s.ExpiresAt = "00112233445566778899aabbccddeeff", sessions.StateRunning, testNow, testNow.Add(ttl)
-		return u.sub, 1, nil
-	}
-	st.MarkSubmittedFn = func(context.Context, string, uint64, []string, time.Time) error { return nil }
-	snd := &fakeSender{SubmitFn: func(context.Context, string, [][]byte) ([]string, error) { return []string{"m"}, nil }}
-	s, _ := newTestServer(b, &st.fakeStore, snd, &fakeOTA{}, func(o *ServerOptions) { o.Audit = tr })
-	s.portals.list[0].bucket = newTokenBucket(1e12, 1<<40)
+	s, _ := startBenchServer(b, u, func(o *ServerOptions) { o.Audit = tr })
 	h := s.Handler()
 	body := `{"phoneNumber":"+994501234567","userId":"123456","hash":"` + validHash + `","hashType":"SHA256"}`
 	trips.n.Store(0)
